@@ -1,0 +1,84 @@
+//! The constructor: validate the settings, make the main thread a hub, install the overflow
+//! reporter and the fork handler.
+//!
+//! A bad `GREENSHIM_*` value must never become a silent default: it prints one line naming the
+//! variable and the accepted form and exits with status 2, before the program's `main`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gs::hub;
+use gs::overflow;
+use gs::settings;
+use gs::stack::GuardMode;
+use gs::sys;
+
+real! {
+    fn pthread_self() -> libc::pthread_t;
+}
+
+extern "C" {
+    fn pthread_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+    ) -> libc::c_int;
+}
+
+/// The child of `fork()` keeps only the forking greenlet and needs its own epoll instance.
+unsafe extern "C" fn atfork_child() {
+    let h = hub::current_hub();
+    if !h.is_null() {
+        hub::after_fork_child(h);
+    }
+}
+
+/// `GREENSHIM_STACK_SIZE` when the user set it (0: not set).
+pub static STACK_SETTING: AtomicUsize = AtomicUsize::new(0);
+
+#[ctor::ctor(unsafe)]
+fn greenshim_init() {
+    let vars = std::env::vars_os()
+        .filter(|(k, _)| k.as_encoded_bytes().starts_with(b"GREENSHIM_"))
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()));
+    let s = match settings::from_vars(vars) {
+        Ok(s) => s,
+        Err(line) => {
+            sys::write_stderr(line.as_bytes());
+            sys::write_stderr(b"\n");
+            // SAFETY: leaving before main, nothing to flush.
+            unsafe { libc::_exit(2) };
+        }
+    };
+    STACK_SETTING.store(s.stack_size.unwrap_or(0), Ordering::Relaxed);
+    std::panic::set_hook(Box::new(|info| {
+        let mut l = sys::LineBuf::new();
+        l.str("greenshim: internal error: ");
+        if let Some(s) = info.payload().downcast_ref::<&str>() {
+            l.str(s);
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            l.str(s);
+        }
+        if let Some(loc) = info.location() {
+            l.str(" at ").str(loc.file()).str(":").num(loc.line() as u64);
+        }
+        l.str("\n");
+        sys::write_stderr(l.as_bytes());
+    }));
+    match hub::install(s.effective_stack_size(), GuardMode::Page) {
+        Ok(h) => {
+            // SAFETY: h is this thread's fresh hub; pthread_self is the real one.
+            unsafe { (*h).set_main_alias(pthread_self() as u64) };
+            crate::thread::init_main_name(h);
+        }
+        Err(e) => {
+            let mut l = sys::LineBuf::new();
+            l.str("greenshim: cannot create the hub's epoll instance (errno ").num(e as u64);
+            l.str("); running with native threads\n");
+            sys::write_stderr(l.as_bytes());
+            return;
+        }
+    }
+    overflow::install();
+    // SAFETY: registering a plain function.
+    unsafe { pthread_atfork(None, None, Some(atfork_child)) };
+}

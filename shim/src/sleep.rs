@@ -1,0 +1,176 @@
+//! The sleep family parks only the caller: `sleep`, `usleep`, `nanosleep`, `clock_nanosleep`
+//! (and the C11 `thrd_sleep`).
+//!
+//! Native semantics kept: a zero duration returns at once (after letting the other runnable
+//! greenlets run, as the native syscall lets other threads run); invalid arguments give EINVAL;
+//! a signal handler that runs while the greenlet sleeps ends the sleep with EINTR and the
+//! unslept time (`rem`, `sleep`'s return value); an absolute deadline already past returns 0.
+//! Sleeps are cancellation points. Clocks the hub cannot follow (CPU-time clocks, alarm clocks)
+//! go to the real call.
+
+use std::ffi::{c_int, c_uint};
+
+use gs::hub::{self, Hub, Wake};
+use gs::sys;
+use libc::{clockid_t, timespec};
+
+use crate::entry;
+use crate::thread::park_sleep;
+
+mod real_fns {
+    use super::*;
+    real! {
+        fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int;
+        fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
+        fn sleep(secs: c_uint) -> c_uint;
+        fn usleep(us: libc::useconds_t) -> c_int;
+        fn thrd_sleep(req: *const timespec, rem: *mut timespec) -> c_int;
+    }
+}
+
+/// Sleep `ns` (> 0) relative nanoseconds. `Err(unslept ns)` if a signal interrupted it.
+unsafe fn sleep_for(h: *mut Hub, ns: u64) -> Result<(), u64> {
+    let deadline = sys::now().saturating_add(ns);
+    loop {
+        match park_sleep(h, deadline) {
+            Wake::Interrupted => return Err(deadline.saturating_sub(sys::now())),
+            _ if sys::now() >= deadline => return Ok(()),
+            _ => {} // a stray wakeup: sleep on
+        }
+    }
+}
+
+/// Relative duration of a timespec: `Err(EINVAL)` if invalid or negative.
+fn rel_ns(ts: &timespec) -> Result<u64, c_int> {
+    match sys::timespec_ns(ts) {
+        Some(ns) if ns >= 0 => Ok(ns.min(u64::MAX as i128) as u64),
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// `nanosleep`/`thrd_sleep` core: Ok(()) slept; Err(Some(rem)) interrupted; Err(None) EINVAL.
+unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Result<(), Option<()>> {
+    let ns = rel_ns(req).map_err(|_| None)?;
+    if ns == 0 {
+        hub::yield_now(h);
+        return Ok(());
+    }
+    sleep_for(h, ns).map_err(|left| {
+        if !rem.is_null() {
+            *rem = sys::ns_timespec(left as i128);
+        }
+        Some(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
+    if req.is_null() {
+        return real_fns::nanosleep(req, rem); // EFAULT, from the kernel
+    }
+    match nanosleep_core(h, &*req, rem) {
+        Ok(()) => 0,
+        Err(e) => {
+            sys::set_errno(if e.is_some() { libc::EINTR } else { libc::EINVAL });
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    nanosleep(req, rem)
+}
+
+/// C11: 0 slept, -1 interrupted, other negative on error.
+#[no_mangle]
+pub unsafe extern "C" fn thrd_sleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::thrd_sleep(req, rem) };
+    if req.is_null() {
+        return real_fns::thrd_sleep(req, rem);
+    }
+    match nanosleep_core(h, &*req, rem) {
+        Ok(()) => 0,
+        Err(Some(())) => -1,
+        Err(None) => -2,
+    }
+}
+
+/// Clocks whose absolute deadlines we can map onto the hub's monotonic time.
+fn hub_clock(clock: clockid_t) -> bool {
+    matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
+    if req.is_null() || !hub_clock(clock) {
+        return real_fns::clock_nanosleep(clock, flags, req, rem);
+    }
+    if flags & libc::TIMER_ABSTIME != 0 {
+        let Some(when) = sys::timespec_ns(&*req) else { return libc::EINVAL };
+        let Some(now) = sys::clock_ns(clock) else { return libc::EINVAL };
+        if when <= now {
+            return 0;
+        }
+        let deadline = sys::now().saturating_add((when - now).min(u64::MAX as i128) as u64);
+        loop {
+            match park_sleep(h, deadline) {
+                Wake::Interrupted => return libc::EINTR,
+                _ if sys::now() >= deadline => return 0,
+                _ => {}
+            }
+        }
+    }
+    let ns = match rel_ns(&*req) {
+        Ok(ns) => ns,
+        Err(e) => return e,
+    };
+    if ns == 0 {
+        hub::yield_now(h);
+        return 0;
+    }
+    match sleep_for(h, ns) {
+        Ok(()) => 0,
+        Err(left) => {
+            if !rem.is_null() {
+                *rem = sys::ns_timespec(left as i128);
+            }
+            libc::EINTR
+        }
+    }
+}
+
+/// Returns the whole seconds not slept when a signal interrupts it (glibc truncates).
+#[no_mangle]
+pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    let Some(h) = entry::hub() else { return real_fns::sleep(secs) };
+    if secs == 0 {
+        hub::yield_now(h);
+        return 0;
+    }
+    match sleep_for(h, secs as u64 * 1_000_000_000) {
+        Ok(()) => 0,
+        Err(left) => {
+            sys::set_errno(libc::EINTR);
+            (left / 1_000_000_000) as c_uint
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::usleep(us) };
+    if us == 0 {
+        hub::yield_now(h);
+        return 0;
+    }
+    match sleep_for(h, us as u64 * 1000) {
+        Ok(()) => 0,
+        Err(_) => {
+            sys::set_errno(libc::EINTR);
+            -1
+        }
+    }
+}

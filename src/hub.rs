@@ -1,0 +1,789 @@
+//! The hub: greenlets, the run queue, timers and the reactor of one OS thread.
+//!
+//! # Model
+//! Every greenlet but one is a corosensei coroutine on a pooled stack. The exception is the
+//! *main greenlet*: the OS thread's own stack (the program's `main`, or the Rust thread that
+//! installed the hub). It is a greenlet like any other — it has an id, can park, be joined,
+//! `pthread_exit` — but it is also where the scheduler runs. Corosensei is asymmetric (a
+//! coroutine suspends back to whoever resumed it), which maps onto this directly:
+//!
+//! * when **main** parks, it runs [`run_loop`] on its own stack: resume the next runnable
+//!   greenlet, wait for timers and fd events when none is runnable, and return as soon as main
+//!   itself is picked from the run queue;
+//! * when **another greenlet** parks, it suspends back into that loop.
+//!
+//! A switch between two coroutines is therefore suspend + resume (two register swaps, a few ns).
+//!
+//! # Invariants
+//! * All hub state is touched only by its OS thread; the hub lives in leaked storage reached from
+//!   a const-initialised thread-local pointer (no TLS destructor: `exit()` never drops a
+//!   coroutine that is suspended inside an `extern "C"` hook, which would abort).
+//! * Functions that may switch take `*mut Hub` and never hold a `&mut Hub` across the switch:
+//!   another greenlet mutates the hub while this one is suspended.
+//! * A greenlet's `token` changes on every park; wakeups carry the token they were armed with,
+//!   so a stale timer or fd event can never wake a later, unrelated park.
+//! * errno is saved when a greenlet switches out and restored when it switches in.
+//! * A joinable greenlet's id stays valid until it is joined: ids carry a slot generation, so a
+//!   reused slot never answers to an old id.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::ptr;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::reactor::{FdWake, Interest, Reactor, Waiter};
+use crate::stack::{GuardMode, Stack, StackPool};
+use crate::sys;
+use crate::timer::Timers;
+
+type Coro = Coroutine<(), (), (), Stack>;
+
+/// Greenlet ids have the top bit set: never a valid user-space address, so never equal to a
+/// real glibc `pthread_t` (which is the thread descriptor's address).
+const ID_TAG: u64 = 1 << 63;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Runnable,
+    Running,
+    Parked,
+    Dead,
+}
+
+/// Why a park ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Somebody woke it (fd ready, join target ended, explicit unpark).
+    Woken,
+    /// Its deadline passed.
+    TimedOut,
+    /// A signal handler ran while it was parked interruptibly (EINTR).
+    Interrupted,
+    /// The fd it waited on was closed by another greenlet (EBADF).
+    Closed,
+}
+
+/// What a parked greenlet waits on: for the deadlock report and the greenlet dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOn {
+    Nothing,
+    Yield,
+    Sleep,
+    Join(u64),
+    Fd(i32, Interest),
+    /// A synchronisation object: its kind ("mutex", "cond", ...) and address.
+    Object(&'static str, usize),
+}
+
+/// One greenlet. Boxed and leaked; freed when reaped (joined, or ended while detached).
+pub struct Greenlet {
+    /// Tagged id (see [`ID_TAG`]).
+    pub id: u64,
+    /// Display number: `g1` is main, then one more per spawn, never reused (traces, reports).
+    pub seq: u64,
+    /// The coroutine; `None` for the main greenlet and after the greenlet ended.
+    coro: Option<Coro>,
+    /// Set by the coroutine on its first run; valid while the coroutine is alive.
+    yielder: *const Yielder<(), ()>,
+    pub state: State,
+    /// errno while switched out.
+    errno: i32,
+    /// Re-entrancy depth of the shim's hooks for this greenlet (0: running program code).
+    pub hook_depth: u32,
+    /// NUL-terminated name (`pthread_setname_np`), at most 15 bytes.
+    pub name: [u8; 16],
+    pub detached: bool,
+    /// Return value (`pthread_exit` / start routine).
+    pub retval: usize,
+    /// Greenlet blocked in join on this one (0: none).
+    joiner: u64,
+    /// Changes on every park.
+    token: u64,
+    wake: Wake,
+    interruptible: bool,
+    pub wait: WaitOn,
+    /// CLOCK_MONOTONIC ns when it last parked.
+    pub parked_since: u64,
+    entry: Option<Box<dyn FnOnce() -> usize>>,
+    /// Usable stack range `(lo, hi)`; (0, 0) for main.
+    pub stack: (usize, usize),
+    /// Overflow zone below the stack (guard page and margin).
+    guard: (usize, usize),
+    /// `pthread_exit` was called: the loop must reset the coroutine instead of resuming it.
+    exit_requested: bool,
+    /// The greenlet that spawned this one.
+    pub parent: u64,
+    /// Per-greenlet words for the shim (thread keys, cancellation, scheduling parameters).
+    pub ext: [usize; 4],
+}
+
+struct Slot {
+    gen: u32,
+    g: *mut Greenlet,
+}
+
+/// Options for [`spawn`].
+#[derive(Default)]
+pub struct SpawnOpts {
+    /// Usable stack bytes; `None` = the hub's default.
+    pub stack_size: Option<usize>,
+    /// Memory the program supplied (`pthread_attr_setstack`): (lowest address, size).
+    pub user_stack: Option<(usize, usize)>,
+    pub detached: bool,
+}
+
+/// Counters for the summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub spawned: u64,
+    pub peak_live: u64,
+    pub switches: u64,
+    pub epoll_waits: u64,
+}
+
+pub struct Hub {
+    current: *mut Greenlet,
+    main: *mut Greenlet,
+    /// A second id that also means main: the real `pthread_self()` of the hub thread.
+    main_alias: u64,
+    runq: VecDeque<*mut Greenlet>,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    pub timers: Timers,
+    pub reactor: Reactor,
+    pub stacks: StackPool,
+    /// Greenlets not yet ended, main included while it runs.
+    live: usize,
+    /// Entries left in the current scheduling round before timers/fds are checked again.
+    round: usize,
+    /// Scratch list of reactor wakeups (kept to avoid allocating per poll).
+    woken: Vec<(Waiter, FdWake)>,
+    /// Greenlet a targeted signal (`pthread_kill`) was sent to; 0 if none.
+    pub signal_target: u64,
+    pub default_stack_size: usize,
+    pub stats: Stats,
+    /// Display number of the last greenlet created.
+    last_seq: u64,
+}
+
+thread_local! {
+    static HUB: Cell<*mut Hub> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The calling OS thread's hub, or null if it has none.
+#[inline(always)]
+pub fn current_hub() -> *mut Hub {
+    HUB.with(|h| h.get())
+}
+
+/// Make the calling OS thread a hub thread; its current stack becomes the main greenlet.
+/// Idempotent. `Err(errno)` if the reactor cannot be created.
+pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i32> {
+    let existing = current_hub();
+    if !existing.is_null() {
+        return Ok(existing);
+    }
+    let reactor = Reactor::new()?;
+    let hub = Box::into_raw(Box::new(Hub {
+        current: ptr::null_mut(),
+        main: ptr::null_mut(),
+        main_alias: 0,
+        runq: VecDeque::with_capacity(1024),
+        slots: Vec::new(),
+        free_slots: Vec::new(),
+        timers: Timers::new(),
+        reactor,
+        stacks: StackPool::new(mode),
+        live: 0,
+        round: 0,
+        woken: Vec::new(),
+        signal_target: 0,
+        default_stack_size,
+        stats: Stats::default(),
+        last_seq: 0,
+    }));
+    // SAFETY: hub was just allocated and is only used by this thread.
+    unsafe {
+        let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
+        (*main).state = State::Running;
+        (*hub).main = main;
+        (*hub).current = main;
+    }
+    HUB.with(|h| h.set(hub));
+    Ok(hub)
+}
+
+/// The calling thread's hub, installed with defaults if there is none (the Rust API's entry).
+pub fn get_or_install() -> *mut Hub {
+    let h = current_hub();
+    if !h.is_null() {
+        return h;
+    }
+    install(crate::settings::DEFAULT_STACK_SIZE, GuardMode::Page).expect("greenshim: cannot create the hub's epoll instance")
+}
+
+/// Allocate a greenlet and its slot.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), guard: (usize, usize), parent: u64) -> *mut Greenlet {
+    let hh = &mut *h;
+    let index = match hh.free_slots.pop() {
+        Some(i) => i,
+        None => {
+            hh.slots.push(Slot { gen: 0, g: ptr::null_mut() });
+            (hh.slots.len() - 1) as u32
+        }
+    };
+    let slot = &mut hh.slots[index as usize];
+    let id = ID_TAG | ((slot.gen as u64 & 0x7fff_ffff) << 32) | index as u64;
+    let name = match hh.current.is_null() {
+        true => [0; 16],
+        false => (*hh.current).name,
+    };
+    hh.last_seq += 1;
+    let g = Box::into_raw(Box::new(Greenlet {
+        id,
+        seq: hh.last_seq,
+        coro,
+        yielder: ptr::null(),
+        state: State::Runnable,
+        errno: 0,
+        hook_depth: 0,
+        name,
+        detached: false,
+        retval: 0,
+        joiner: 0,
+        token: 0,
+        wake: Wake::Woken,
+        interruptible: false,
+        wait: WaitOn::Nothing,
+        parked_since: 0,
+        entry: None,
+        stack,
+        guard,
+        exit_requested: false,
+        parent,
+        ext: [0; 4],
+    }));
+    slot.g = g;
+    hh.live += 1;
+    hh.stats.peak_live = hh.stats.peak_live.max(hh.live as u64);
+    g
+}
+
+/// Free a dead greenlet's slot and memory; its id stops resolving.
+unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
+    let hh = &mut *h;
+    let index = ((*g).id & 0xffff_ffff) as usize;
+    let slot = &mut hh.slots[index];
+    slot.gen = slot.gen.wrapping_add(1);
+    slot.g = ptr::null_mut();
+    hh.free_slots.push(index as u32);
+    drop(Box::from_raw(g));
+}
+
+impl Hub {
+    /// The running greenlet.
+    #[inline(always)]
+    pub fn current(&self) -> *mut Greenlet {
+        self.current
+    }
+
+    #[inline(always)]
+    pub fn main(&self) -> *mut Greenlet {
+        self.main
+    }
+
+    #[inline(always)]
+    pub fn is_main(&self, g: *mut Greenlet) -> bool {
+        g == self.main
+    }
+
+    /// Declare the real `pthread_self()` of the hub thread as another id for main.
+    pub fn set_main_alias(&mut self, id: u64) {
+        self.main_alias = id;
+    }
+
+    pub fn main_alias(&self) -> u64 {
+        self.main_alias
+    }
+
+    /// Greenlets not yet ended.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Resolve a greenlet id (or main's alias). Dead-but-unjoined greenlets resolve.
+    pub fn lookup(&self, id: u64) -> Option<*mut Greenlet> {
+        if id == self.main_alias && id != 0 {
+            return Some(self.main);
+        }
+        if id & ID_TAG == 0 {
+            return None;
+        }
+        let slot = self.slots.get((id & 0xffff_ffff) as usize)?;
+        if slot.g.is_null() || (slot.gen as u64 & 0x7fff_ffff) != (id >> 32) & 0x7fff_ffff {
+            return None;
+        }
+        Some(slot.g)
+    }
+
+    /// True if `id` has the shape of a greenlet id (whether or not it is still alive).
+    pub fn is_greenlet_id(id: u64) -> bool {
+        id & ID_TAG != 0
+    }
+
+    /// If `addr` lies in the overflow zone of the running greenlet's stack: (display number, name,
+    /// stack size). Async-signal-safe (reads only).
+    pub fn overflow_at(&self, addr: usize) -> Option<(u64, [u8; 16], usize)> {
+        let g = self.current;
+        if g.is_null() || g == self.main {
+            return None;
+        }
+        // SAFETY: current is a live greenlet.
+        let g = unsafe { &*g };
+        (g.guard.0 <= addr && addr < g.guard.1).then(|| (g.seq, g.name, g.stack.1 - g.stack.0))
+    }
+
+    /// Every greenlet that has not been reaped (for dumps and reports).
+    pub fn greenlets(&self) -> impl Iterator<Item = *mut Greenlet> + '_ {
+        self.slots.iter().filter(|s| !s.g.is_null()).map(|s| s.g)
+    }
+
+    /// Runnable greenlets waiting for their turn.
+    pub fn runnable(&self) -> usize {
+        self.runq.len()
+    }
+
+    /// Make a parked greenlet runnable with the given reason. No effect unless it is parked.
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn unpark(&mut self, g: *mut Greenlet, why: Wake) {
+        if (*g).state == State::Parked {
+            (*g).state = State::Runnable;
+            (*g).wake = why;
+            self.runq.push_back(g);
+        }
+    }
+
+    /// Wake the greenlet `id` if it is still in the park identified by `token`.
+    pub fn wake_token(&mut self, id: u64, token: u64, why: Wake) -> bool {
+        match self.lookup(id) {
+            // SAFETY: lookup returned a live greenlet.
+            Some(g) if unsafe { (*g).token == token && (*g).state == State::Parked } => {
+                // SAFETY: as above.
+                unsafe { self.unpark(g, why) };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The current park's token of the running greenlet, for registering a wakeup before parking
+    /// with [`park_prepared`].
+    pub fn prepare_park(&mut self) -> (u64, u64) {
+        // SAFETY: current is always a live greenlet.
+        unsafe {
+            let g = self.current;
+            (*g).token += 1;
+            ((*g).id, (*g).token)
+        }
+    }
+
+    /// Deliver a signal's EINTR: to the greenlet it was aimed at, else main, else the greenlet
+    /// parked longest — if that one is parked interruptibly.
+    unsafe fn interrupt(&mut self) {
+        let aimed = std::mem::take(&mut self.signal_target);
+        let target = match self.lookup(aimed) {
+            Some(g) => Some(g),
+            None if (*self.main).state == State::Parked && (*self.main).interruptible => Some(self.main),
+            None => self
+                .greenlets()
+                .filter(|&g| (*g).state == State::Parked && (*g).interruptible)
+                .min_by_key(|&g| (*g).parked_since),
+        };
+        if let Some(g) = target {
+            if (*g).interruptible {
+                self.unpark(g, Wake::Interrupted);
+            }
+        }
+    }
+
+    /// Signal targeted at greenlet `g` was raised on the hub thread: interrupt it if it is parked
+    /// interruptibly (its handler has already run).
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn interrupt_greenlet(&mut self, g: *mut Greenlet) {
+        if (*g).state == State::Parked && (*g).interruptible {
+            self.unpark(g, Wake::Interrupted);
+        }
+    }
+
+    /// Fire due timers; returns how many greenlets they woke.
+    fn fire_timers(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        while let Some(e) = self.timers.pop_due(now) {
+            if self.wake_token(e.id, e.token, Wake::TimedOut) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Look for timer and fd events; if `block` and nothing is runnable, wait for one.
+    unsafe fn poll(&mut self, block: bool) {
+        let have_timers = !self.timers.is_empty();
+        let mut now = if have_timers { sys::now() } else { 0 };
+        if have_timers {
+            self.fire_timers(now);
+            if self.timers.len() > 4096 && self.timers.len() > 4 * self.live {
+                let slots = &self.slots;
+                self.timers.compact(|e| {
+                    let s = &slots[(e.id & 0xffff_ffff) as usize];
+                    !s.g.is_null() && (*s.g).token == e.token && (*s.g).state == State::Parked
+                });
+            }
+        }
+        let timeout = if !block || !self.runq.is_empty() {
+            Some(0)
+        } else {
+            self.timers.next_deadline().map(|d| d.saturating_sub(now))
+        };
+        if timeout == Some(0) && self.reactor.waiting() == 0 {
+            return;
+        }
+        self.stats.epoll_waits += 1;
+        let mut woken = std::mem::take(&mut self.woken);
+        match self.reactor.poll(timeout, |w, why| woken.push((w, why))) {
+            Err(libc::EINTR) => self.interrupt(),
+            Err(e) => {
+                let mut l = sys::LineBuf::new();
+                l.str("greenshim: epoll_wait on the hub failed with errno ").num(e as u64).str("\n");
+                sys::write_stderr(l.as_bytes());
+                libc::abort();
+            }
+            Ok(_) => {}
+        }
+        for ((id, token), why) in woken.drain(..) {
+            let why = if why == FdWake::Closed { Wake::Closed } else { Wake::Woken };
+            self.wake_token(id, token, why);
+        }
+        self.woken = woken;
+        if !self.timers.is_empty() {
+            now = sys::now();
+            self.fire_timers(now);
+        }
+    }
+}
+
+/// Spawn a greenlet running `entry`; it is queued behind the runnable ones and starts when the
+/// spawner next parks or yields. Returns its id, or `Err(EAGAIN)` when no stack can be mapped.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
+    let hh = &mut *h;
+    let stack = match opts.user_stack {
+        Some((addr, size)) => Stack::from_user(addr, size),
+        None => hh.stacks.get(opts.stack_size.unwrap_or(hh.default_stack_size)).map_err(|_| libc::EAGAIN)?,
+    };
+    let range = (stack.limit_addr(), stack.base_addr());
+    let guard = if opts.user_stack.is_some() { (0, 0) } else { stack.guard_range() };
+    let parent = (*hh.current).id;
+    let g = new_greenlet(h, None, range, guard, parent);
+    let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        // SAFETY: `g` outlives its coroutine: it is reaped only after the coroutine ended.
+        unsafe {
+            (*g).yielder = y;
+            let f = (*g).entry.take().expect("entry runs once");
+            (*g).retval = f();
+        }
+    });
+    (*g).coro = Some(coro);
+    (*g).entry = Some(entry);
+    (*g).detached = opts.detached;
+    hh.runq.push_back(g);
+    hh.stats.spawned += 1;
+    Ok((*g).id)
+}
+
+/// Park the running greenlet until it is woken or `deadline` (absolute CLOCK_MONOTONIC ns)
+/// passes. `interruptible`: a signal handler running on the hub may end the park with
+/// [`Wake::Interrupted`].
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn park(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, interruptible: bool) -> Wake {
+    (*h).prepare_park();
+    park_prepared(h, wait, deadline, interruptible)
+}
+
+/// [`park`] for a caller that already took the park's token with [`Hub::prepare_park`] (to
+/// register the wakeup somewhere first).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, interruptible: bool) -> Wake {
+    let g = (*h).current;
+    (*g).state = State::Parked;
+    (*g).wake = Wake::Woken;
+    (*g).interruptible = interruptible;
+    (*g).wait = wait;
+    if let Some(d) = deadline {
+        (*h).timers.push(d, (*g).id, (*g).token);
+        (*g).parked_since = sys::now();
+    } else if interruptible {
+        (*g).parked_since = sys::now();
+    }
+    switch_out(h, g);
+    (*g).wait = WaitOn::Nothing;
+    (*g).wake
+}
+
+/// Let every other runnable greenlet run once, then continue.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn yield_now(h: *mut Hub) {
+    let hh = &mut *h;
+    if hh.runq.is_empty() && hh.reactor.waiting() == 0 && hh.timers.is_empty() {
+        return;
+    }
+    let g = hh.current;
+    (*g).state = State::Runnable;
+    (*g).wait = WaitOn::Yield;
+    hh.runq.push_back(g);
+    switch_out(h, g);
+    (*g).wait = WaitOn::Nothing;
+}
+
+/// Wait until `fd` may be ready for `interest`, or the deadline, a signal or a `close` of the fd.
+/// `Err(errno)` if the fd cannot be watched (EPERM for regular files: do the call natively).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn wait_fd(h: *mut Hub, fd: i32, interest: Interest, deadline: Option<u64>, interruptible: bool) -> Result<Wake, i32> {
+    let w = (*h).prepare_park();
+    (*h).reactor.add_waiter(fd, interest, w)?;
+    let why = park_prepared(h, WaitOn::Fd(fd, interest), deadline, interruptible);
+    if matches!(why, Wake::TimedOut | Wake::Interrupted) {
+        (*h).reactor.remove_waiter(fd, interest, w);
+    }
+    Ok(why)
+}
+
+/// `close`/`dup2` is about to replace `fd`: wake its waiters with [`Wake::Closed`].
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn fd_closing(h: *mut Hub, fd: i32) {
+    let mut woken = std::mem::take(&mut (*h).woken);
+    (*h).reactor.forget(fd, |w, why| woken.push((w, why)));
+    for ((id, token), _) in woken.drain(..) {
+        (*h).wake_token(id, token, Wake::Closed);
+    }
+    (*h).woken = woken;
+}
+
+/// Switch away from `g` (the running greenlet, already parked or queued).
+#[inline]
+unsafe fn switch_out(h: *mut Hub, g: *mut Greenlet) {
+    if g == (*h).main {
+        (*g).errno = sys::errno();
+        run_loop(h);
+    } else {
+        // The loop saves errno when the suspend lands there.
+        (*(*g).yielder).suspend(());
+    }
+}
+
+/// The scheduler, run on main's stack while main is parked; returns when main is picked.
+unsafe fn run_loop(h: *mut Hub) {
+    loop {
+        let hh = &mut *h;
+        if hh.round == 0 {
+            if hh.reactor.waiting() != 0 || !hh.timers.is_empty() {
+                hh.poll(false);
+            }
+            hh.round = hh.runq.len();
+        }
+        let Some(g) = hh.runq.pop_front() else {
+            if (*hh.main).state == State::Dead && hh.live == 0 {
+                // The last thread ended after main called pthread_exit: exit(0), as natively.
+                libc::exit(0);
+            }
+            hh.poll(true);
+            hh.round = 0;
+            continue;
+        };
+        hh.round = hh.round.saturating_sub(1);
+        if g == hh.main {
+            (*g).state = State::Running;
+            hh.current = g;
+            sys::set_errno((*g).errno);
+            return;
+        }
+        resume(h, g);
+    }
+}
+
+/// Run `g` until it parks, yields or ends.
+unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
+    (*h).current = g;
+    (*g).state = State::Running;
+    sys::set_errno((*g).errno);
+    let coro: *mut Coro = (*g).coro.as_mut().expect("a queued greenlet has a coroutine");
+    let r = (*coro).resume(());
+    (*g).errno = sys::errno();
+    (*h).current = (*h).main;
+    (*h).stats.switches += 1;
+    if matches!(r, CoroutineResult::Return(())) || (*g).exit_requested {
+        finish(h, g);
+    }
+}
+
+/// `g` returned from its entry or called `pthread_exit`: recycle its stack, wake its joiner,
+/// reap it if detached.
+unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
+    let hh = &mut *h;
+    if let Some(mut coro) = (*g).coro.take() {
+        if !coro.done() {
+            // pthread_exit: abandon the frames without unwinding (C frames have nothing to drop;
+            // our own frames on a greenlet stack hold no owning values at a park point).
+            coro.force_reset();
+        }
+        let stack = coro.into_stack();
+        if stack.canary_broken() {
+            crate::overflow::report((*g).seq, &(*g).name, stack.size());
+            libc::abort();
+        }
+        hh.stacks.put(stack);
+    }
+    (*g).state = State::Dead;
+    hh.live -= 1;
+    if (*g).detached {
+        reap(h, g);
+    } else if let Some(j) = hh.lookup((*g).joiner) {
+        hh.unpark(j, Wake::Woken);
+    }
+}
+
+/// End the running greenlet with `retval` (`pthread_exit`). From main, the process lives on until
+/// the last greenlet ends and then exits with status 0, as natively.
+///
+/// # Safety
+/// `h` is the calling thread's hub; nothing on the caller's stack needs dropping.
+pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
+    let g = (*h).current;
+    (*g).retval = retval;
+    if g == (*h).main {
+        (*g).state = State::Dead;
+        (*h).live -= 1;
+        if let Some(j) = (*h).lookup((*g).joiner) {
+            (*h).unpark(j, Wake::Woken);
+        }
+        run_loop(h); // exits the process when the last greenlet ends
+        unreachable!("main never becomes runnable again after pthread_exit");
+    }
+    (*g).exit_requested = true;
+    (*g).state = State::Running;
+    (*(*g).yielder).suspend(());
+    unreachable!("an exited greenlet is never resumed");
+}
+
+/// Join errors mirror pthread_join's.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) -> Result<usize, i32> {
+    let me = (*h).current;
+    let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
+    if t == me {
+        return Err(libc::EDEADLK);
+    }
+    if (*t).detached {
+        return Err(libc::EINVAL);
+    }
+    if (*t).state != State::Dead {
+        if try_only {
+            return Err(libc::EBUSY);
+        }
+        if (*t).joiner != 0 && (*t).joiner != (*me).id {
+            return Err(libc::EINVAL);
+        }
+        if (*t).joiner == 0 && (*me).joiner == (*t).id {
+            return Err(libc::EDEADLK); // the two would wait for each other
+        }
+        (*t).joiner = (*me).id;
+        loop {
+            let why = park(h, WaitOn::Join(id), deadline, false);
+            // Re-resolve: the target may have been detached and reaped meanwhile.
+            let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
+            if (*t).state == State::Dead {
+                break;
+            }
+            if why == Wake::TimedOut {
+                (*t).joiner = 0;
+                return Err(libc::ETIMEDOUT);
+            }
+        }
+    }
+    let t = (*h).lookup(id).ok_or(libc::ESRCH)?;
+    let v = (*t).retval;
+    if t != (*h).main {
+        reap(h, t);
+    }
+    Ok(v)
+}
+
+/// `pthread_detach`.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn detach(h: *mut Hub, id: u64) -> Result<(), i32> {
+    let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
+    if (*t).detached {
+        return Err(libc::EINVAL);
+    }
+    if (*t).state == State::Dead {
+        if t != (*h).main {
+            reap(h, t);
+        }
+    } else {
+        (*t).detached = true;
+    }
+    Ok(())
+}
+
+/// In the child of `fork()`: only the forking greenlet exists there, as only the forking thread
+/// does natively. Gives the child its own epoll instance and forgets every other greenlet
+/// (their memory is the parent's copy; it is leaked, never resumed).
+///
+/// # Safety
+/// `h` is the calling thread's hub, called once in the child right after fork.
+pub unsafe fn after_fork_child(h: *mut Hub) {
+    let hh = &mut *h;
+    if hh.reactor.reinit_after_fork().is_err() {
+        sys::write_stderr(b"greenshim: cannot create an epoll instance in the forked child\n");
+        libc::_exit(127);
+    }
+    hh.runq.clear();
+    hh.timers = Timers::new();
+    let cur = hh.current;
+    for i in 0..hh.slots.len() {
+        let g = hh.slots[i].g;
+        if !g.is_null() && g != cur && (*g).state != State::Dead {
+            (*g).state = State::Dead;
+            (*g).joiner = 0;
+            if g != hh.main {
+                // Its coroutine is suspended in the parent's copy of memory: never drop it.
+                std::mem::forget((*g).coro.take());
+            }
+        }
+    }
+    hh.live = 1;
+}

@@ -1,0 +1,101 @@
+//! Stack overflow reporting.
+//!
+//! A greenlet that overflows its stack touches the guard page below it and gets SIGSEGV — on a
+//! stack that has no room left, so the handler runs on an alternate signal stack. If the fault
+//! address lies in the running greenlet's guard zone, the handler prints one line naming the
+//! greenlet, its stack size and the setting that raises it, then restores the default action and
+//! returns: the faulting instruction runs again and the process dies of SIGSEGV, as it would
+//! natively, only no longer silently. Any other fault is handed back to whatever handled SIGSEGV
+//! before us (the program's handler, or the default action), so the program keeps its own
+//! behaviour. A program that installs its own SIGSEGV handler later simply replaces ours.
+
+use std::ptr;
+
+use crate::hub::current_hub;
+use crate::sys::{write_stderr, LineBuf};
+
+/// The previous SIGSEGV / SIGBUS actions, restored for faults that are not ours.
+static mut OLD_SEGV: Option<libc::sigaction> = None;
+static mut OLD_BUS: Option<libc::sigaction> = None;
+
+const ALT_STACK: usize = 64 * 1024;
+
+/// Print the overflow line. Async-signal-safe: no allocation, raw write.
+pub fn report(seq: u64, name: &[u8; 16], stack_size: usize) {
+    let mut l = LineBuf::new();
+    let name_len = name.iter().position(|&b| b == 0).unwrap_or(16);
+    let suggest = (stack_size * 2).next_power_of_two() / 1024;
+    l.str("greenshim: stack overflow in greenlet g").num(seq);
+    if name_len > 0 {
+        l.str(" \"").push(&name[..name_len]).str("\"");
+    }
+    l.str(" (stack size ").num((stack_size / 1024) as u64).str(" KiB); raise it with GREENSHIM_STACK_SIZE=");
+    l.num(suggest as u64).str("K or greenshim --stack-size ").num(suggest as u64).str("K\n");
+    write_stderr(l.as_bytes());
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let h = current_hub();
+    // SAFETY: the hub pointer is the thread's own; overflow_at only reads.
+    let hit = if h.is_null() { None } else { unsafe { (*h).overflow_at(addr) } };
+    // SAFETY: restoring an action with sigaction is async-signal-safe.
+    unsafe {
+        match hit {
+            Some((seq, name, size)) => {
+                report(seq, &name, size);
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, ptr::null_mut());
+            }
+            None => {
+                let old = if sig == libc::SIGSEGV { ptr::addr_of!(OLD_SEGV) } else { ptr::addr_of!(OLD_BUS) };
+                match &*old {
+                    Some(a) => libc::sigaction(sig, a, ptr::null_mut()),
+                    None => {
+                        let mut dfl: libc::sigaction = std::mem::zeroed();
+                        dfl.sa_sigaction = libc::SIG_DFL;
+                        libc::sigaction(sig, &dfl, ptr::null_mut())
+                    }
+                };
+            }
+        }
+    }
+    // Returning re-runs the faulting instruction under the restored action.
+}
+
+/// Install the overflow handler and an alternate signal stack on the calling (hub) thread.
+/// Leaves an alternate stack the program already set alone.
+pub fn install() {
+    // SAFETY: plain libc calls with valid pointers; the statics are written once, before the
+    // handler can run (it is installed last).
+    unsafe {
+        let mut cur: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(ptr::null(), &mut cur);
+        if cur.ss_flags & libc::SS_DISABLE != 0 {
+            let mem = libc::mmap(
+                ptr::null_mut(),
+                ALT_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if mem != libc::MAP_FAILED {
+                let ss = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: ALT_STACK };
+                libc::sigaltstack(&ss, ptr::null_mut());
+            }
+        }
+        for (sig, slot) in [(libc::SIGSEGV, ptr::addr_of_mut!(OLD_SEGV)), (libc::SIGBUS, ptr::addr_of_mut!(OLD_BUS))] {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_fault as *const () as usize;
+            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+            libc::sigemptyset(&mut act.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, &act, &mut old) == 0 {
+                *slot = Some(old);
+            }
+        }
+    }
+}
