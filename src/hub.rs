@@ -165,6 +165,10 @@ pub struct Hub {
     pub stats: Stats,
     /// Display number of the last greenlet created.
     last_seq: u64,
+    /// Called when the hub is about to wait with nothing that could ever wake it by itself: no
+    /// runnable greenlet, no timer, no fd waiter (every greenlet waits on a primitive or a join).
+    /// Only a signal handler can end that wait. The synchronisation layer reports deadlocks here.
+    pub on_stall: Option<unsafe fn(*mut Hub)>,
 }
 
 thread_local! {
@@ -202,6 +206,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         default_stack_size,
         stats: Stats::default(),
         last_seq: 0,
+        on_stall: None,
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
@@ -456,6 +461,14 @@ impl Hub {
         if timeout == Some(0) && self.reactor.waiting() == 0 {
             return;
         }
+        if timeout.is_none() && self.reactor.waiting() == 0 {
+            if let Some(f) = self.on_stall {
+                f(self);
+            }
+            if !self.runq.is_empty() {
+                return;
+            }
+        }
         self.stats.epoll_waits += 1;
         let mut woken = std::mem::take(&mut self.woken);
         match self.reactor.poll(timeout, |w, why| woken.push((w, why))) {
@@ -571,6 +584,30 @@ pub unsafe fn wait_fd(h: *mut Hub, fd: i32, interest: Interest, deadline: Option
     (*h).reactor.add_waiter(fd, interest, w)?;
     let why = park_prepared(h, WaitOn::Fd(fd, interest), deadline, interruptible);
     if matches!(why, Wake::TimedOut | Wake::Interrupted) {
+        (*h).reactor.remove_waiter(fd, interest, w);
+    }
+    Ok(why)
+}
+
+/// Wait until any of `fds` may be ready (poll/select/epoll on several fds): like [`wait_fd`] for
+/// a set. Every waiter the park did not consume is removed afterwards. `Err(errno)` if one fd
+/// cannot be watched (nothing stays registered then).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn wait_fds(h: *mut Hub, fds: &[(i32, Interest)], deadline: Option<u64>, interruptible: bool) -> Result<Wake, i32> {
+    let w = (*h).prepare_park();
+    for (k, &(fd, interest)) in fds.iter().enumerate() {
+        if let Err(e) = (*h).reactor.add_waiter(fd, interest, w) {
+            for &(fd, interest) in &fds[..k] {
+                (*h).reactor.remove_waiter(fd, interest, w);
+            }
+            return Err(e);
+        }
+    }
+    let wait = fds.first().map_or(WaitOn::Sleep, |&(fd, i)| WaitOn::Fd(fd, i));
+    let why = park_prepared(h, wait, deadline, interruptible);
+    for &(fd, interest) in fds {
         (*h).reactor.remove_waiter(fd, interest, w);
     }
     Ok(why)
