@@ -1,0 +1,391 @@
+//! `greenshim [OPTIONS] [--] COMMAND [ARGS...]`: run COMMAND with `libgreenshim.so` preloaded,
+//! so that its pthreads run as greenlets on one OS thread.
+//!
+//! The launcher itself is a normal program: it validates the options and any `GREENSHIM_*`
+//! variables (so that a mistake gives one clear line and status 2 before anything runs), sets
+//! `LD_PRELOAD` and the settings for the child only, forwards termination signals to the child
+//! and exits with the child's status (128+N if the child died by signal N).
+
+use std::ffi::{OsStr, OsString};
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use greenshim::settings;
+
+/// Name of the preload library, looked for next to the launcher by default.
+const LIB_NAME: &str = "libgreenshim.so";
+/// Signals the launcher forwards to the child.
+const FORWARDED: [libc::c_int; 6] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+/// Exit status for bad usage, options or settings.
+const USAGE: i32 = 2;
+
+/// The child's pid once it runs; 0 before. Read by the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+fn help() -> String {
+    let mut h = format!(
+        "greenshim {} - run a program's pthreads as greenlets on one OS thread\n\
+         \n\
+         Usage: greenshim [OPTIONS] [--] COMMAND [ARGS...]\n\
+         \n\
+         Options (they end at the first non-option argument or at --):\n\
+         \x20 --stack-size SIZE  stack size of each greenlet (sets GREENSHIM_STACK_SIZE); bytes\n\
+         \x20                    with an optional K, M or G suffix, {}..{}, default {}\n\
+         \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
+         \x20                    next to this launcher)\n\
+         \x20 -h, --help         print this help and exit\n\
+         \x20 -V, --version      print the version and exit\n\
+         \n\
+         Settings (environment variables; the options above override them):\n",
+        env!("CARGO_PKG_VERSION"),
+        settings::format_size(settings::STACK_SIZE_MIN),
+        settings::format_size(settings::STACK_SIZE_MAX),
+        settings::format_size(settings::DEFAULT_STACK_SIZE),
+    );
+    for (name, desc) in settings::KNOWN {
+        h.push_str(&format!("  {name}\n      {desc}\n"));
+    }
+    h.push_str(
+        "\n\
+         Exit status: COMMAND's status; 128+N if COMMAND died by signal N; 2 for a bad option,\n\
+         setting or missing library; 126 if COMMAND cannot be executed; 127 if it is not found.\n\
+         SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the launcher are passed\n\
+         on to COMMAND.\n",
+    );
+    h
+}
+
+/// Print one error line and exit with status 2, pointing at --help.
+fn usage_error(msg: &str) -> ! {
+    eprintln!("greenshim: {msg}; try 'greenshim --help'");
+    exit(USAGE)
+}
+
+/// Print one error line and exit with `code`.
+fn fail(code: i32, msg: &str) -> ! {
+    eprintln!("greenshim: {msg}");
+    exit(code)
+}
+
+struct Options {
+    stack_size: Option<usize>,
+    lib: Option<PathBuf>,
+    command: Vec<OsString>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
+    let mut o = Options { stack_size: None, lib: None, command: Vec::new() };
+    while let Some(arg) = args.next() {
+        let bytes = arg.as_bytes();
+        if bytes == b"--" {
+            break;
+        }
+        if !bytes.starts_with(b"-") || bytes == b"-" {
+            o.command.push(arg);
+            break;
+        }
+        // --name=value or --name value
+        let (name, inline): (&[u8], Option<&[u8]>) = match bytes.iter().position(|&b| b == b'=') {
+            Some(i) if bytes.starts_with(b"--") => (&bytes[..i], Some(&bytes[i + 1..])),
+            _ => (bytes, None),
+        };
+        let shown = String::from_utf8_lossy(name).into_owned();
+        if inline.is_some() && !matches!(name, b"--stack-size" | b"--lib") {
+            usage_error(&format!("option '{}' takes no value", shown.escape_debug()));
+        }
+        let value = |args: &mut dyn Iterator<Item = OsString>| -> OsString {
+            match inline {
+                Some(v) => OsStr::from_bytes(v).to_os_string(),
+                None => args
+                    .next()
+                    .unwrap_or_else(|| usage_error(&format!("option '{shown}' needs a value"))),
+            }
+        };
+        match name {
+            b"-h" | b"--help" => {
+                print!("{}", help());
+                exit(0);
+            }
+            b"-V" | b"--version" => {
+                println!("greenshim {}", env!("CARGO_PKG_VERSION"));
+                exit(0);
+            }
+            b"--stack-size" => {
+                let v = value(&mut args);
+                let v = v.to_string_lossy();
+                match settings::parse_size(&v) {
+                    Ok(n) => o.stack_size = Some(n),
+                    Err(form) => usage_error(&format!(
+                        "--stack-size '{}' is not a valid stack size; {form}, e.g. --stack-size 512K",
+                        v.escape_debug()
+                    )),
+                }
+            }
+            b"--lib" => {
+                let v = value(&mut args);
+                if v.is_empty() {
+                    usage_error("option '--lib' needs a non-empty path");
+                }
+                o.lib = Some(PathBuf::from(v));
+            }
+            _ => usage_error(&format!(
+                "unknown option '{}'",
+                String::from_utf8_lossy(bytes).escape_debug()
+            )),
+        }
+    }
+    o.command.extend(args);
+    if o.command.is_empty() {
+        usage_error("no COMMAND given");
+    }
+    o
+}
+
+/// The preload library to use, as an absolute, existing path.
+fn find_lib(opt: Option<PathBuf>) -> PathBuf {
+    let (lib, how) = match opt {
+        Some(p) => (p, "given with --lib"),
+        None => match std::env::var_os("GREENSHIM_LIB").filter(|v| !v.is_empty()) {
+            Some(p) => (PathBuf::from(p), "given in GREENSHIM_LIB"),
+            None => {
+                let exe = std::env::current_exe().unwrap_or_else(|e| {
+                    fail(USAGE, &format!("cannot find the launcher's own path ({e}); pass --lib PATH"))
+                });
+                let dir = exe.parent().unwrap_or(Path::new("/"));
+                (dir.join(LIB_NAME), "expected next to the launcher")
+            }
+        },
+    };
+    let abs = match std::fs::canonicalize(&lib) {
+        Ok(p) if p.is_file() => p,
+        Ok(_) => fail(USAGE, &format!("preload library {} ({how}) is not a file", lib.display())),
+        Err(e) => fail(
+            USAGE,
+            &format!(
+                "preload library {} ({how}) not found: {e}; build it with 'cargo build --release' or pass --lib PATH",
+                lib.display()
+            ),
+        ),
+    };
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(&abs).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    if let Err(e) = read {
+        fail(USAGE, &format!("cannot read preload library {} ({how}): {e}", abs.display()));
+    }
+    if magic != *b"\x7fELF" {
+        fail(USAGE, &format!("preload library {} ({how}) is not a shared library (no ELF header)", abs.display()));
+    }
+    if abs.as_os_str().as_bytes().iter().any(|&b| b == b':' || b == b' ' || b == b'\t' || b == b'\n') {
+        fail(
+            USAGE,
+            &format!("preload library path {} contains a ':' or a space, which LD_PRELOAD cannot hold", abs.display()),
+        );
+    }
+    abs
+}
+
+/// Split an `LD_PRELOAD` value into its entries (colon- or whitespace-separated).
+fn preload_entries(v: &OsStr) -> Vec<&[u8]> {
+    v.as_bytes()
+        .split(|&b| b == b':' || b == b' ' || b == b'\t' || b == b'\n')
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// Whether an `LD_PRELOAD` entry is the greenshim library (by name or by identity with `lib`).
+fn is_greenshim(entry: &[u8], lib: &Path) -> bool {
+    let p = Path::new(OsStr::from_bytes(entry));
+    p.file_name() == Some(OsStr::new(LIB_NAME))
+        || std::fs::canonicalize(p).map(|c| c == lib).unwrap_or(false)
+}
+
+/// `LD_PRELOAD` with the greenshim library removed (`None` if nothing is left), and whether
+/// it held the library.
+fn without_greenshim(lib: &Path) -> (Option<OsString>, bool) {
+    let Some(v) = std::env::var_os("LD_PRELOAD") else { return (None, false) };
+    let mut kept: Vec<u8> = Vec::new();
+    let mut removed = false;
+    for e in preload_entries(&v) {
+        if is_greenshim(e, lib) {
+            removed = true;
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push(b':');
+        }
+        kept.extend_from_slice(e);
+    }
+    let kept = (!kept.is_empty()).then(|| OsString::from(OsStr::from_bytes(&kept)));
+    (kept, removed)
+}
+
+/// If this launcher was itself started with the greenshim library preloaded (e.g. from a
+/// program already running under greenshim), run it again without, so it stays a normal program.
+fn reexec_unshimmed(lib: &Path) {
+    let (kept, removed) = without_greenshim(lib);
+    if !removed {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let mut cmd = Command::new(&exe);
+    cmd.arg0(argv0).args(args);
+    match kept {
+        Some(k) => cmd.env("LD_PRELOAD", k),
+        None => cmd.env_remove("LD_PRELOAD"),
+    };
+    let e = cmd.exec();
+    // Could not re-execute: carry on shimmed, which works but is not ideal.
+    eprintln!("greenshim: warning: could not re-execute without LD_PRELOAD ({e})");
+}
+
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: only async-signal-safe system calls below; `info` is given by the kernel.
+    unsafe {
+        let saved = *libc::__errno_location();
+        // A signal from the kernel (si_code > 0: the terminal's ^C, ^\, hangup) went to the
+        // whole foreground process group, child included: forwarding it would deliver it twice.
+        // Forward it only if the child has left our process group.
+        let from_kernel = !info.is_null() && (*info).si_code > 0;
+        if !from_kernel || libc::getpgid(pid) != libc::getpgrp() {
+            libc::kill(pid, sig);
+        }
+        *libc::__errno_location() = saved;
+    }
+}
+
+/// Block the forwarded signals (so none is lost between spawn and recording the pid) and
+/// install the forwarding handler for each one that is not ignored. Returns the old mask.
+fn install_forwarding() -> libc::sigset_t {
+    // SAFETY: plain libc signal API calls with valid, initialised arguments.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        for s in FORWARDED {
+            let mut prev: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(s, std::ptr::null(), &mut prev);
+            // A signal ignored when we started (e.g. SIGINT for a background job) stays
+            // ignored, and the child inherits that, as with a shell.
+            if prev.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigfillset(&mut sa.sa_mask);
+            libc::sigaction(s, &sa, std::ptr::null_mut());
+        }
+        old
+    }
+}
+
+fn restore_mask(old: &libc::sigset_t) {
+    // SAFETY: `old` is a mask returned by sigprocmask.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+fn main() {
+    let opts = parse_args(std::env::args_os().skip(1));
+
+    // The settings the child will see: the environment's, with the options applied on top.
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if !k.as_bytes().starts_with(settings::PREFIX.as_bytes())
+            || settings::LAUNCHER_ONLY.iter().any(|l| k.as_bytes() == l.as_bytes())
+        {
+            continue;
+        }
+        let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+            fail(
+                USAGE,
+                &format!(
+                    "{}='{}' is not valid UTF-8",
+                    k.to_string_lossy().escape_debug(),
+                    v.to_string_lossy().escape_debug()
+                ),
+            )
+        };
+        if k == "GREENSHIM_STACK_SIZE" && opts.stack_size.is_some() {
+            continue; // overridden by --stack-size
+        }
+        vars.push((k.to_string(), v.to_string()));
+    }
+    if let Some(n) = opts.stack_size {
+        vars.push(("GREENSHIM_STACK_SIZE".into(), n.to_string()));
+    }
+    if let Err(line) = settings::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        eprintln!("{line}");
+        exit(USAGE);
+    }
+
+    let lib = find_lib(opts.lib);
+    reexec_unshimmed(&lib);
+
+    let mut preload = lib.clone().into_os_string();
+    if let (Some(rest), _) = without_greenshim(&lib) {
+        preload.push(":");
+        preload.push(rest);
+    }
+
+    let program = &opts.command[0];
+    let mut cmd = Command::new(program);
+    cmd.args(&opts.command[1..]).env("LD_PRELOAD", &preload);
+    if let Some(n) = opts.stack_size {
+        cmd.env("GREENSHIM_STACK_SIZE", n.to_string());
+    }
+
+    let old_mask = install_forwarding();
+    // The child must not inherit the forwarded signals blocked (std leaves the mask as it is):
+    // give it the mask the launcher was started with. Handlers are reset by exec itself.
+    // SAFETY: sigprocmask is async-signal-safe; `old_mask` is a copy owned by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            restore_mask(&old_mask);
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            restore_mask(&old_mask);
+            let name = program.to_string_lossy();
+            let has_slash = program.as_bytes().contains(&b'/');
+            match e.kind() {
+                ErrorKind::NotFound if has_slash => fail(127, &format!("{name}: No such file or directory")),
+                ErrorKind::NotFound => fail(127, &format!("{name}: command not found")),
+                ErrorKind::PermissionDenied => fail(126, &format!("{name}: Permission denied")),
+                _ => fail(126, &format!("{name}: cannot execute: {e}")),
+            }
+        }
+    };
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    restore_mask(&old_mask);
+
+    let status = loop {
+        match child.wait() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => fail(1, &format!("waiting for {}: {e}", program.to_string_lossy())),
+        }
+    };
+    if let Some(code) = status.code() {
+        exit(code);
+    }
+    exit(128 + status.signal().unwrap_or(0))
+}
