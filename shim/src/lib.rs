@@ -15,8 +15,16 @@
 //! One hook family per module.
 
 #[macro_use]
+extern crate gs;
+
+#[macro_use]
 mod real;
+mod coop;
 mod entry;
+mod fdops;
+mod fdtab;
 mod init;
+mod io;
 mod sleep;
+mod sock;
 mod thread;

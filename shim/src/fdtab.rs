@@ -1,0 +1,221 @@
+//! What the shim knows about each fd number: its kind, and (lazily) the user's O_NONBLOCK and
+//! the socket timeouts.
+//!
+//! greenshim never changes a descriptor's O_NONBLOCK behind the program's back: the flag lives
+//! in the open file description, shared with `dup`s, with child processes and across `exec`, so
+//! flipping it would leak into other programs (a shell's pipes). Instead every hooked call makes
+//! a *non-blocking attempt* that leaves the flags alone — `MSG_DONTWAIT` for sockets,
+//! `RWF_NOWAIT` (`preadv2`/`pwritev2`) for pipes, FIFOs and eventfds, a zero-timeout `poll` for
+//! the rest (ttys, listening sockets) — and parks only when that attempt says EAGAIN and the
+//! program's own fd is blocking.
+//!
+//! The kind of an fd is learned with one `fstat` at its first hooked I/O and kept until the
+//! number is closed or reused through one of our hooks. The user's O_NONBLOCK and
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO` are only needed on the slow path (about to park) and are read
+//! then with `fcntl`/`getsockopt`, cached, and invalidated by our `fcntl`, `ioctl(FIONBIO)` and
+//! `setsockopt` hooks through a global generation (a change on one fd may concern its `dup`s,
+//! which share the description).
+//!
+//! Only the hub thread touches the table (hooks reach it only after `entry::hub()` said yes).
+
+use std::cell::UnsafeCell;
+
+use gs::hub::{self, Hub};
+
+/// How the hooks treat an fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Not yet looked at.
+    Unknown,
+    /// Regular file, block device, directory: never "not ready"; calls go to libc unchanged
+    /// (a `RWF_NOWAIT` read could return a short count where the real one would not).
+    Native,
+    /// A socket: `MSG_DONTWAIT` attempts.
+    Socket,
+    /// Pipe, FIFO, eventfd, ...: `RWF_NOWAIT` attempts.
+    NoWait,
+    /// Pollable but without `RWF_NOWAIT` support (ttys, some devices): poll, then the real call.
+    PollFirst,
+}
+
+/// Per-fd knowledge.
+#[derive(Clone, Copy, Debug)]
+pub struct FdInfo {
+    pub kind: Kind,
+    /// Generation at which the fields below were read; stale unless equal to the table's.
+    gen: u32,
+    /// The description's O_NONBLOCK.
+    pub nonblock: bool,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none); sockets only.
+    pub rcvtimeo: u64,
+    pub sndtimeo: u64,
+    /// SOCK_STREAM (MSG_WAITALL loops only on streams).
+    pub stream: bool,
+}
+
+const EMPTY: FdInfo = FdInfo { kind: Kind::Unknown, gen: 0, nonblock: false, rcvtimeo: 0, sndtimeo: 0, stream: false };
+
+struct Table {
+    fds: Vec<FdInfo>,
+    /// Starts at 1 so a zeroed entry is stale.
+    gen: u32,
+}
+
+struct Global(UnsafeCell<Table>);
+// SAFETY: only the hub thread uses the table (see module docs).
+unsafe impl Sync for Global {}
+
+static TABLE: Global = Global(UnsafeCell::new(Table { fds: Vec::new(), gen: 1 }));
+
+#[inline(always)]
+fn table() -> &'static mut Table {
+    // SAFETY: single-threaded use by the hub thread; no reference outlives a hook call.
+    unsafe { &mut *TABLE.0.get() }
+}
+
+#[inline(always)]
+fn slot(fd: i32) -> &'static mut FdInfo {
+    let t = table();
+    let i = fd as usize;
+    if i >= t.fds.len() {
+        t.fds.resize(i + 1, EMPTY);
+    }
+    &mut t.fds[i]
+}
+
+/// The kind of `fd`, learned with `fstat` on first use. `Err(errno)` (EBADF) for a bad fd.
+#[inline]
+pub fn kind(fd: i32) -> Result<Kind, i32> {
+    if fd < 0 {
+        return Err(libc::EBADF);
+    }
+    let s = slot(fd);
+    if s.kind != Kind::Unknown {
+        return Ok(s.kind);
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    syscall!(SYS_fstat, fd, &mut st as *mut libc::stat)?;
+    s.kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => Kind::Socket,
+        libc::S_IFIFO => Kind::NoWait,
+        libc::S_IFCHR => Kind::PollFirst,
+        libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => Kind::Native,
+        // eventfd, timerfd, signalfd, epoll, inotify...: anonymous inodes (no S_IFMT type).
+        _ => Kind::NoWait,
+    };
+    s.gen = 0;
+    Ok(s.kind)
+}
+
+/// Our idea of `fd`'s kind proved stale (ENOTSOCK from a socket call): look again.
+pub fn forget(fd: i32) {
+    if fd >= 0 {
+        *slot(fd) = EMPTY;
+    }
+}
+
+/// O_NONBLOCK if known without a syscall.
+pub fn cached_nonblock(fd: i32) -> Option<bool> {
+    let t = table();
+    t.fds.get(fd as usize).filter(|s| s.gen == t.gen && s.kind != Kind::Unknown).map(|s| s.nonblock)
+}
+
+/// `dup`-family: `to` names the same description as `from` (same kind).
+pub fn copied(h: *mut Hub, from: i32, to: i32) {
+    let k = if from >= 0 { slot(from).kind } else { Kind::Unknown };
+    created(Some(h), to);
+    if to >= 0 {
+        slot(to).kind = k;
+    }
+}
+
+/// A `RWF_NOWAIT` attempt said EOPNOTSUPP: use poll-then-call for this fd from now on.
+pub fn demote_to_poll_first(fd: i32) {
+    slot(fd).kind = Kind::PollFirst;
+}
+
+/// Full knowledge of `fd` for the slow path (reads flags and timeouts if stale).
+pub fn full(fd: i32) -> Result<FdInfo, i32> {
+    kind(fd)?;
+    let gen = table().gen;
+    let s = slot(fd);
+    if s.gen == gen {
+        return Ok(*s);
+    }
+    let fl = syscall!(SYS_fcntl, fd, libc::F_GETFL)?;
+    s.nonblock = fl as i32 & libc::O_NONBLOCK != 0;
+    if s.kind == Kind::Socket {
+        s.rcvtimeo = sock_timeout(fd, libc::SO_RCVTIMEO);
+        s.sndtimeo = sock_timeout(fd, libc::SO_SNDTIMEO);
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let _ = syscall!(SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_TYPE, &mut ty as *mut libc::c_int, &mut len as *mut libc::socklen_t);
+        s.stream = ty == libc::SOCK_STREAM;
+    }
+    s.gen = gen;
+    Ok(*s)
+}
+
+fn sock_timeout(fd: i32, opt: libc::c_int) -> u64 {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    match syscall!(SYS_getsockopt, fd, libc::SOL_SOCKET, opt, &mut tv as *mut libc::timeval, &mut len as *mut libc::socklen_t) {
+        Ok(_) => tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000,
+        Err(_) => 0,
+    }
+}
+
+/// O_NONBLOCK or a socket timeout may have changed (on this fd or one sharing its description).
+pub fn flags_changed() {
+    if crate::entry::hub().is_none() {
+        return;
+    }
+    let t = table();
+    t.gen = t.gen.wrapping_add(1).max(1);
+}
+
+/// `fd` now names a new description (returned by socket/accept/open/pipe/dup...): forget what
+/// we knew, and wake anything still waiting on the number's previous owner (it was closed
+/// behind our back, e.g. by stdio's internal close).
+pub fn created(h: Option<*mut Hub>, fd: i32) {
+    let Some(h) = h else { return }; // not the hub thread: the table is not ours to touch
+    if fd < 0 {
+        return;
+    }
+    *slot(fd) = EMPTY;
+    // SAFETY: h is this thread's hub.
+    unsafe { hub::fd_closing(h, fd) };
+}
+
+/// `fd` is about to be closed or replaced: wake its waiters (they get EBADF) and forget it.
+pub fn closing(h: *mut Hub, fd: i32) {
+    if fd < 0 {
+        return;
+    }
+    *slot(fd) = EMPTY;
+    // SAFETY: h is this thread's hub.
+    unsafe { hub::fd_closing(h, fd) };
+}
+
+/// After a signal handler interrupted a park in an I/O call: restart it (SA_RESTART) or fail
+/// with EINTR? The hub does not learn which signal ran, so restart only if no installed handler
+/// lacks SA_RESTART. Socket calls with a timeout are never restarted (signal(7)).
+pub fn restart_after_signal(timeout_ns: u64) -> bool {
+    if timeout_ns != 0 {
+        return false;
+    }
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: querying an action; the out-pointer is valid.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+            continue;
+        }
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN && old.sa_flags & libc::SA_RESTART == 0 {
+            return false;
+        }
+    }
+    true
+}

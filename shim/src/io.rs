@@ -1,0 +1,391 @@
+//! The read and write families: `read`, `readv`, `write`, `writev`, `recv`, `recvfrom`,
+//! `recvmsg`, `recvmmsg`, `send`, `sendto`, `sendmsg`, `sendmmsg`, and the fortify variants
+//! `__read_chk`, `__recv_chk`, `__recvfrom_chk`.
+//!
+//! Reads return after one successful attempt (a short count is what the kernel gives
+//! natively too); `MSG_WAITALL` on a stream socket keeps reading until the count is complete,
+//! EOF, an error, a signal or the timeout. Writes on a blocking fd keep going until everything
+//! is written (see `coop::write_all`). Attempts are made per fd kind (see `fdtab`).
+
+use std::ffi::{c_int, c_uint, c_void};
+
+use gs::hub::Hub;
+use gs::reactor::Interest;
+use libc::{iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+
+use crate::coop::{self, ret, FALLBACK};
+use crate::entry;
+use crate::fdtab::{self, Kind};
+
+mod real_fns {
+    use super::*;
+    real! {
+        fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+        fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+        fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+        fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+        fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+        fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t;
+        fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+        fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int;
+        fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+        fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t;
+        fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+        fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int;
+        fn __chk_fail() -> ();
+    }
+}
+
+const RWF_NOWAIT: usize = 8;
+
+/// The hub and the fd's kind, or `None`: call the real function.
+#[inline(always)]
+fn coop_fd(fd: c_int) -> Option<(*mut Hub, Kind)> {
+    let h = entry::hub()?;
+    match fdtab::kind(fd) {
+        Ok(Kind::Native) | Err(_) => None,
+        Ok(k) => Some((h, k)),
+    }
+}
+
+/// One non-blocking read into `iov`.
+unsafe fn try_readv(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
+    loop {
+        let r = match fdtab::kind(fd)? {
+            Kind::Socket => {
+                let mut m: msghdr = std::mem::zeroed();
+                m.msg_iov = iov as *mut iovec;
+                m.msg_iovlen = cnt;
+                match syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, libc::MSG_DONTWAIT) {
+                    Err(libc::ENOTSOCK) => {
+                        fdtab::forget(fd);
+                        continue;
+                    }
+                    r => r,
+                }
+            }
+            Kind::NoWait => match syscall!(SYS_preadv2, fd, iov, cnt, -1i64, 0, RWF_NOWAIT) {
+                Err(libc::EOPNOTSUPP) => {
+                    fdtab::demote_to_poll_first(fd);
+                    continue;
+                }
+                r => r,
+            },
+            Kind::PollFirst if !coop::ready(fd, libc::POLLIN) => Err(libc::EAGAIN),
+            _ => syscall!(SYS_readv, fd, iov, cnt),
+        };
+        return r.map(|n| n as usize);
+    }
+}
+
+/// One non-blocking write of `iov`.
+unsafe fn try_writev(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
+    loop {
+        let r = match fdtab::kind(fd)? {
+            Kind::Socket => {
+                let mut m: msghdr = std::mem::zeroed();
+                m.msg_iov = iov as *mut iovec;
+                m.msg_iovlen = cnt;
+                match syscall!(SYS_sendmsg, fd, &m as *const msghdr, libc::MSG_DONTWAIT) {
+                    Err(libc::ENOTSOCK) => {
+                        fdtab::forget(fd);
+                        continue;
+                    }
+                    r => r,
+                }
+            }
+            Kind::NoWait => match syscall!(SYS_pwritev2, fd, iov, cnt, -1i64, 0, RWF_NOWAIT) {
+                Err(libc::EOPNOTSUPP) => {
+                    fdtab::demote_to_poll_first(fd);
+                    continue;
+                }
+                r => r,
+            },
+            Kind::PollFirst if !coop::ready(fd, libc::POLLOUT) => Err(libc::EAGAIN),
+            _ => syscall!(SYS_writev, fd, iov, cnt),
+        };
+        return r.map(|n| n as usize);
+    }
+}
+
+/// Blocking-read semantics over `iov` for `read`/`readv`.
+unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
+    let mut dl = None;
+    ret(match coop::run(h, fd, Interest::Read, false, &mut dl, || try_readv(fd, iov, cnt)) {
+        Err(FALLBACK) => syscall!(SYS_readv, fd, iov, cnt).map(|n| n as usize),
+        r => r,
+    })
+}
+
+unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
+    ret(coop::write_all(
+        h,
+        fd,
+        false,
+        iov,
+        cnt,
+        |v, n| try_writev(fd, v, n),
+        |v, n| syscall!(SYS_writev, fd, v, n).map(|n| n as usize),
+    ))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, _)) => {
+            let iov = iovec { iov_base: buf, iov_len: n };
+            readv_coop(h, fd, &iov, 1)
+        }
+        None => real_fns::read(fd, buf, n),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+    if n > buflen {
+        real_fns::__chk_fail();
+    }
+    read(fd, buf, n)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => readv_coop(h, fd, iov, cnt as usize),
+        _ => real_fns::readv(fd, iov, cnt),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, _)) => {
+            let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
+            writev_coop(h, fd, &iov, 1)
+        }
+        None => real_fns::write(fd, buf, n),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => writev_coop(h, fd, iov, cnt as usize),
+        _ => real_fns::writev(fd, iov, cnt),
+    }
+}
+
+/// Socket receive with the user's flags: one attempt with `MSG_DONTWAIT` added; `MSG_WAITALL`
+/// on a blocking stream socket loops until `want` bytes, EOF, error, signal or timeout.
+/// `attempt(offset, flags)` receives into the caller's buffer from `offset`.
+unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attempt: impl FnMut(usize, c_int) -> Result<usize, i32>) -> Result<usize, i32> {
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let f = flags | libc::MSG_DONTWAIT;
+    let mut dl = None;
+    let n = coop::run(h, fd, Interest::Read, dontwait, &mut dl, || attempt(0, f))?;
+    if flags & libc::MSG_WAITALL == 0 || dontwait || n == 0 || n >= want || flags & libc::MSG_PEEK != 0 {
+        return Ok(n);
+    }
+    match fdtab::full(fd) {
+        Ok(i) if i.stream && !i.nonblock => {}
+        _ => return Ok(n),
+    }
+    let mut done = n;
+    while done < want {
+        match coop::run(h, fd, Interest::Read, false, &mut dl, || attempt(done, f)) {
+            Ok(0) => break,
+            Ok(k) => done += k,
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) => ret(recv_coop(h, fd, flags, n, |off, f| {
+            syscall!(SYS_recvfrom, fd, (buf as usize + off), n - off, f, addr, alen).map(|n| n as usize)
+        })
+        .or_else(|e| if e == FALLBACK { syscall!(SYS_recvfrom, fd, buf, n, flags, addr, alen).map(|n| n as usize) } else { Err(e) })),
+        _ => real_fns::recvfrom(fd, buf, n, flags, addr, alen),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((_, Kind::Socket)) => recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()),
+        _ => real_fns::recv(fd, buf, n, flags),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+    if n > buflen {
+        real_fns::__chk_fail();
+    }
+    recv(fd, buf, n, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    alen: *mut socklen_t,
+) -> ssize_t {
+    if n > buflen {
+        real_fns::__chk_fail();
+    }
+    recvfrom(fd, buf, n, flags, addr, alen)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) if !msg.is_null() => {
+            let want: usize = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen).iter().map(|v| v.iov_len).sum();
+            let orig: Vec<iovec> = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen).to_vec();
+            let r = recv_coop(h, fd, flags, want, |off, f| {
+                if off == 0 {
+                    return syscall!(SYS_recvmsg, fd, msg, f).map(|n| n as usize);
+                }
+                // MSG_WAITALL continuation: receive into the rest of the caller's buffers.
+                let mut rest = orig.clone();
+                coop::advance(&mut rest, off);
+                let mut m: msghdr = std::mem::zeroed();
+                m.msg_iov = rest.as_mut_ptr();
+                m.msg_iovlen = rest.len();
+                syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, f).map(|n| n as usize)
+            });
+            ret(r.or_else(|e| if e == FALLBACK { syscall!(SYS_recvmsg, fd, msg, flags).map(|n| n as usize) } else { Err(e) }))
+        }
+        _ => real_fns::recvmsg(fd, msg, flags),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) => {
+            let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
+            let f = flags | libc::MSG_DONTWAIT;
+            ret(coop::write_all(
+                h,
+                fd,
+                flags & libc::MSG_DONTWAIT != 0,
+                &iov,
+                1,
+                |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, f, addr, alen).map(|n| n as usize),
+                |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, flags, addr, alen).map(|n| n as usize),
+            ))
+        }
+        _ => real_fns::sendto(fd, buf, n, flags, addr, alen),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((_, Kind::Socket)) => sendto(fd, buf, n, flags, std::ptr::null(), 0),
+        _ => real_fns::send(fd, buf, n, flags),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) if !msg.is_null() => {
+            let f = flags | libc::MSG_DONTWAIT;
+            let first = std::cell::Cell::new(true);
+            // Ancillary data goes with the first piece only (a continuation must not repeat it).
+            let send_one = |v: *const iovec, n: usize, f: c_int| {
+                let mut m = *msg;
+                m.msg_iov = v as *mut iovec;
+                m.msg_iovlen = n;
+                if !first.get() {
+                    m.msg_control = std::ptr::null_mut();
+                    m.msg_controllen = 0;
+                }
+                let r = syscall!(SYS_sendmsg, fd, &m as *const msghdr, f).map(|n| n as usize);
+                if r.is_ok() {
+                    first.set(false);
+                }
+                r
+            };
+            ret(coop::write_all(
+                h,
+                fd,
+                flags & libc::MSG_DONTWAIT != 0,
+                (*msg).msg_iov,
+                (*msg).msg_iovlen,
+                |v, n| send_one(v, n, f),
+                |v, n| send_one(v, n, flags),
+            ))
+        }
+        _ => real_fns::sendmsg(fd, msg, flags),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) => {
+            let mut dl = match t.as_ref() {
+                Some(ts) => match gs::sys::timespec_ns(ts) {
+                    Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
+                    _ => {
+                        gs::sys::set_errno(libc::EINVAL);
+                        return -1;
+                    }
+                },
+                None => None,
+            };
+            let f = flags | libc::MSG_DONTWAIT;
+            let r = coop::run(h, fd, Interest::Read, flags & libc::MSG_DONTWAIT != 0, &mut dl, || {
+                syscall!(SYS_recvmmsg, fd, v, n, f, 0usize).map(|n| n as usize)
+            });
+            let r = match r {
+                Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
+                r => r,
+            };
+            ret(r) as c_int
+        }
+        _ => real_fns::recvmmsg(fd, v, n, flags, t),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) => {
+            let dontwait = flags & libc::MSG_DONTWAIT != 0;
+            let f = flags | libc::MSG_DONTWAIT;
+            let mut sent = 0usize;
+            let mut dl = None;
+            while sent < n as usize {
+                let r = coop::run(h, fd, Interest::Write, dontwait, &mut dl, || {
+                    syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, f).map(|n| n as usize)
+                });
+                match r {
+                    Ok(k) => sent += k,
+                    Err(FALLBACK) => {
+                        sent += syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, flags).unwrap_or(0) as usize;
+                        break;
+                    }
+                    Err(e) if sent == 0 => return ret(Err(e)) as c_int,
+                    Err(_) => break,
+                }
+                if dontwait || fdtab::full(fd).map_or(true, |i| i.nonblock) {
+                    break;
+                }
+            }
+            sent as c_int
+        }
+        _ => real_fns::sendmmsg(fd, v, n, flags),
+    }
+}

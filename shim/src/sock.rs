@@ -1,0 +1,196 @@
+//! Socket setup calls: `socket`, `socketpair`, `accept`, `accept4`, `connect`, `setsockopt`,
+//! and `sendfile`/`sendfile64` to a socket.
+//!
+//! `accept` has no don't-wait flag, so on a blocking listener its attempt is a zero-timeout
+//! `poll` followed by the real call (nothing in this process can take the connection in
+//! between: one OS thread). A blocking `connect` is started with O_NONBLOCK set for the
+//! duration of that one syscall — invisible to the program, which cannot run in between — and
+//! its outcome is waited for on the hub and read from `SO_ERROR`: 0, ECONNREFUSED, ETIMEDOUT...
+//! as natively. `sendfile` likewise needs O_NONBLOCK around each attempt.
+
+use std::ffi::{c_int, c_void};
+
+use gs::hub::{self, Wake};
+use gs::reactor::Interest;
+use gs::sys;
+use libc::{off_t, size_t, sockaddr, socklen_t, ssize_t};
+
+use crate::coop::{self, ret, FALLBACK};
+use crate::entry;
+use crate::fdtab::{self, Kind};
+
+mod real_fns {
+    use super::*;
+    real! {
+        fn socket(d: c_int, t: c_int, p: c_int) -> c_int;
+        fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int;
+        fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int;
+        fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int;
+        fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int;
+        fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int;
+        fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+        fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
+    let fd = real_fns::socket(d, t, p);
+    fdtab::created(entry::hub(), fd);
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int {
+    let r = real_fns::socketpair(d, t, p, sv);
+    if r == 0 {
+        fdtab::created(entry::hub(), *sv);
+        fdtab::created(entry::hub(), *sv.add(1));
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::accept4(fd, addr, alen, flags) };
+    if fdtab::kind(fd) != Ok(Kind::Socket) {
+        return real_fns::accept4(fd, addr, alen, flags);
+    }
+    let nonblock = fdtab::cached_nonblock(fd) == Some(true);
+    let mut dl = None;
+    let r = coop::run(h, fd, Interest::Read, false, &mut dl, || {
+        if !nonblock && !coop::ready(fd, libc::POLLIN) {
+            return Err(libc::EAGAIN);
+        }
+        syscall!(SYS_accept4, fd, addr, alen, flags).map(|n| n as usize)
+    });
+    let r = match r {
+        Err(FALLBACK) => syscall!(SYS_accept4, fd, addr, alen, flags).map(|n| n as usize),
+        r => r,
+    };
+    let nfd = ret(r) as c_int;
+    fdtab::created(Some(h), nfd);
+    nfd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
+    if entry::hub().is_none() {
+        return real_fns::accept(fd, addr, alen);
+    }
+    accept4(fd, addr, alen, 0)
+}
+
+/// Set or clear O_NONBLOCK on the description; returns the previous flags.
+fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
+    let fl = syscall!(SYS_fcntl, fd, libc::F_GETFL)? as i32;
+    let want = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+    if want != fl {
+        syscall!(SYS_fcntl, fd, libc::F_SETFL, want)?;
+    }
+    Ok(fl)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
+    let info = match fdtab::full(fd) {
+        Ok(i) if i.kind == Kind::Socket && !i.nonblock => i,
+        _ => return real_fns::connect(fd, addr, alen),
+    };
+    let deadline = (info.sndtimeo != 0).then(|| sys::now() + info.sndtimeo);
+    loop {
+        let Ok(fl) = set_nonblock(fd, true) else { return real_fns::connect(fd, addr, alen) };
+        let r = syscall!(SYS_connect, fd, addr, alen);
+        let _ = syscall!(SYS_fcntl, fd, libc::F_SETFL, fl);
+        let again = match r {
+            Ok(_) => return 0,
+            Err(libc::EINPROGRESS) => false,
+            Err(libc::EAGAIN) => true, // unix socket, backlog full: wait and try again
+            Err(e) => return ret(Err(e)) as c_int,
+        };
+        loop {
+            match hub::wait_fd(h, fd, Interest::Write, deadline, true) {
+                Err(_) => {
+                    // Cannot watch it: wait natively for the outcome.
+                    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                    let _ = syscall!(SYS_poll, &mut p as *mut libc::pollfd, 1, -1);
+                }
+                Ok(Wake::Woken) => {}
+                Ok(Wake::TimedOut) => return ret(Err(if again { libc::EAGAIN } else { libc::EINPROGRESS })) as c_int,
+                Ok(Wake::Closed) => return ret(Err(libc::EBADF)) as c_int,
+                Ok(Wake::Interrupted) => {
+                    if !fdtab::restart_after_signal(info.sndtimeo) {
+                        return ret(Err(libc::EINTR)) as c_int;
+                    }
+                    continue;
+                }
+            }
+            if coop::ready(fd, libc::POLLOUT) {
+                break;
+            }
+        }
+        if again {
+            continue;
+        }
+        let mut err: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as socklen_t;
+        if let Err(e) = syscall!(SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut c_int, &mut len as *mut socklen_t) {
+            return ret(Err(e)) as c_int;
+        }
+        return if err == 0 { 0 } else { ret(Err(err)) as c_int };
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let r = real_fns::setsockopt(fd, level, opt, val, len);
+    if level == libc::SOL_SOCKET && (opt == libc::SO_RCVTIMEO || opt == libc::SO_SNDTIMEO || opt == 66 || opt == 67) {
+        fdtab::flags_changed(); // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW are 66 / 67
+    }
+    r
+}
+
+/// Blocking `sendfile` to a socket or pipe: repeated non-blocking attempts until `n` bytes are
+/// sent, as the native blocking call does.
+unsafe fn sendfile_coop(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real: unsafe fn(c_int, c_int, *mut off_t, size_t) -> ssize_t) -> ssize_t {
+    let Some(h) = entry::hub() else { return real(out, inp, off, n) };
+    match fdtab::kind(out) {
+        Ok(Kind::Socket) | Ok(Kind::NoWait) => {}
+        _ => return real(out, inp, off, n),
+    }
+    if fdtab::full(out).map_or(true, |i| i.nonblock) {
+        return real(out, inp, off, n);
+    }
+    let mut done = 0usize;
+    let mut dl = None;
+    while done < n || n == 0 {
+        let r = coop::run(h, out, Interest::Write, false, &mut dl, || {
+            let fl = set_nonblock(out, true)?;
+            let r = syscall!(SYS_sendfile, out, inp, off, n - done);
+            let _ = syscall!(SYS_fcntl, out, libc::F_SETFL, fl);
+            r.map(|k| k as usize)
+        });
+        match r {
+            Ok(0) => break, // end of the input file
+            Ok(k) => done += k,
+            Err(FALLBACK) => return real(out, inp, off, n - done).max(0) + done as ssize_t,
+            Err(e) if done == 0 => return ret(Err(e)),
+            Err(_) => break,
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    done as ssize_t
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    sendfile_coop(out, inp, off, n, real_fns::sendfile)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    sendfile_coop(out, inp, off, n, real_fns::sendfile64)
+}
