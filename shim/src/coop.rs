@@ -53,10 +53,11 @@ pub unsafe fn run(
             Ok(Wake::TimedOut) => return Err(libc::EAGAIN),
             Ok(Wake::Closed) => return Err(libc::EBADF),
             Ok(Wake::Interrupted) => {
+                // A cancellation request also interrupts: these calls are cancellation points.
+                crate::thread::testcancel(h);
                 if !fdtab::restart_after_signal(timeout) {
                     return Err(libc::EINTR);
                 }
-                crate::thread::testcancel(h);
             }
         }
     }

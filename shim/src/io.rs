@@ -1,6 +1,7 @@
 //! The read and write families: `read`, `readv`, `write`, `writev`, `recv`, `recvfrom`,
 //! `recvmsg`, `recvmmsg`, `send`, `sendto`, `sendmsg`, `sendmmsg`, and the fortify variants
-//! `__read_chk`, `__recv_chk`, `__recvfrom_chk`.
+//! `__read_chk`, `__recv_chk`, `__recvfrom_chk`, and glibc's `eventfd_read`/`eventfd_write`
+//! (which call the hidden internal `read`/`write`, so they need exports of their own).
 //!
 //! Reads return after one successful attempt (a short count is what the kernel gives
 //! natively too); `MSG_WAITALL` on a stream socket keeps reading until the count is complete,
@@ -388,4 +389,14 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
         }
         _ => real_fns::sendmmsg(fd, v, n, flags),
     }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn eventfd_read(fd: c_int, value: *mut u64) -> c_int {
+    if read(fd, value.cast(), 8) == 8 { 0 } else { -1 }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn eventfd_write(fd: c_int, value: u64) -> c_int {
+    if write(fd, (&value as *const u64).cast(), 8) == 8 { 0 } else { -1 }
 }
