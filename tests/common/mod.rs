@@ -1,0 +1,379 @@
+//! Helpers for the integration tests: compile the C programs of `tests/c/`, run them natively
+//! and under the preload library (or through the launcher), always bounded by a timeout.
+//!
+//! The preload library and the launcher are looked up next to the test executable:
+//! `target/<profile>/deps/<test-exe>` → `target/<profile>/{libgreenshim.so,greenshim}`.
+//! `cargo test` builds the launcher for integration tests, but not the preload library (it is
+//! another package's cdylib): run `cargo build --release` first.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Default bound of a single run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `target/<profile>`, found from the running test executable.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe
+        .parent()
+        .expect("test executable has a parent directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn profile() -> String {
+    target_dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn build_hint() -> String {
+    match profile().as_str() {
+        "release" => "run `cargo build --release` first".to_string(),
+        "debug" => "run `cargo build` first (or test with `cargo test --release` after \
+                    `cargo build --release`)"
+            .to_string(),
+        p => format!("run `cargo build --profile {p}` first"),
+    }
+}
+
+/// The preload library, `target/<profile>/libgreenshim.so`.
+pub fn shim_lib() -> PathBuf {
+    let p = target_dir().join("libgreenshim.so");
+    if !p.is_file() {
+        panic!(
+            "preload library {} not found: {} (cargo test does not build the library)",
+            p.display(),
+            build_hint()
+        );
+    }
+    p
+}
+
+/// The launcher, `target/<profile>/greenshim`.
+pub fn launcher() -> PathBuf {
+    let p = target_dir().join("greenshim");
+    if !p.is_file() {
+        panic!("launcher {} not found: {}", p.display(), build_hint());
+    }
+    p
+}
+
+/// A fresh directory for this test process's binaries, under the target dir (not /tmp), named
+/// after the process id; directories of processes that no longer exist are removed.
+fn work_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = target_dir().join("greenshim-ctests");
+        std::fs::create_dir_all(&base).expect("create greenshim-ctests dir");
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+                if let Some(pid) = pid {
+                    if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = base.join(format!("{}-{}", std::process::id(), nanos));
+        std::fs::create_dir_all(&dir).expect("create test work dir");
+        dir
+    })
+}
+
+/// Compile `tests/c/NAME.c` (once per test process) and return the binary's path.
+pub fn compile(name: &str) -> PathBuf {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let cell = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/c")
+            .join(format!("{name}.c"));
+        assert!(src.is_file(), "C test program {} not found", src.display());
+        let out = work_dir().join(name);
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+        let mut cmd = Command::new(&cc);
+        cmd.args(["-O2", "-g", "-Wall", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src);
+        let o = run(cmd, Duration::from_secs(120));
+        if !o.status.success() {
+            panic!("compiling {} failed:\n{}", src.display(), o.describe());
+        }
+        out
+    })
+    .clone()
+}
+
+/// The result of one bounded run.
+pub struct Output {
+    pub cmdline: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// Exit code, if the process exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed the process, if any.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+
+    /// The status as a shell reports it: the exit code, or 128+N for death by signal N.
+    pub fn shell_status(&self) -> i32 {
+        match (self.status.code(), self.status.signal()) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            _ => -1,
+        }
+    }
+
+    /// Lines of stderr that start with `greenshim:`.
+    pub fn greenshim_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("greenshim:"))
+            .collect()
+    }
+
+    /// Everything about the run, for assertion messages.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "command: {}", self.cmdline);
+        let status = match (self.code(), self.signal()) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => format!("{:?}", self.status),
+        };
+        let _ = writeln!(
+            s,
+            "status: {status}, wall time {:.3} s",
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(
+            s,
+            "--- stdout ({} bytes)\n{}",
+            self.stdout.len(),
+            clip(&self.stdout)
+        );
+        let _ = writeln!(
+            s,
+            "--- stderr ({} bytes)\n{}",
+            self.stderr.len(),
+            clip(&self.stderr)
+        );
+        s
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 6000;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut head = MAX / 2;
+    while !s.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = s.len() - MAX / 2;
+    while !s.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &s[..head],
+        tail - head,
+        &s[tail..]
+    )
+}
+
+fn describe_cmd(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            let _ = write!(s, "{}={} ", k.to_string_lossy(), v.to_string_lossy());
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
+    for a in cmd.get_args() {
+        let _ = write!(s, " {}", a.to_string_lossy());
+    }
+    s
+}
+
+/// Remove the variables that would change how a run behaves from the inherited environment:
+/// `LD_PRELOAD` and every `GREENSHIM_*` (an unknown one is an error for the library).
+fn clean_env(cmd: &mut Command) {
+    cmd.env_remove("LD_PRELOAD");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GREENSHIM_") {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
+/// The program run natively.
+pub fn native_command(bin: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    clean_env(&mut cmd);
+    cmd
+}
+
+/// The program run with `LD_PRELOAD=<shim_lib>` and `extra_env`.
+pub fn shim_command(bin: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+    let lib = shim_lib();
+    let mut cmd = native_command(bin, args);
+    cmd.env("LD_PRELOAD", &lib);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// `greenshim ARGS` with `extra_env`.
+pub fn launcher_command(args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(launcher());
+    cmd.args(args);
+    clean_env(&mut cmd);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+pub fn run_native(bin: &Path, args: &[&str]) -> Output {
+    run(native_command(bin, args), DEFAULT_TIMEOUT)
+}
+
+pub fn run_shim(bin: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    run(shim_command(bin, args, extra_env), DEFAULT_TIMEOUT)
+}
+
+pub fn run_launcher(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    run(launcher_command(args, extra_env), DEFAULT_TIMEOUT)
+}
+
+fn reader<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Run `cmd` (stdin from /dev/null, stdout and stderr captured) in a process group of its own.
+/// If it is not done within `timeout`, its process group is killed (SIGKILL, by its PID) and
+/// the test fails with whatever output it had produced.
+pub fn run(mut cmd: Command, timeout: Duration) -> Output {
+    let cmdline = describe_cmd(&cmd);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let out_rx = reader(child.stdout.take());
+    let err_rx = reader(child.stderr.take());
+    let deadline = start + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => panic!("waiting for `{cmdline}`: {e}"),
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            // SAFETY: plain kill(2); the child is not reaped yet, so its PID (and process group
+            // id) cannot have been reused.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+            break child.wait().expect("wait after kill");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let elapsed = start.elapsed();
+    let collect = |rx: mpsc::Receiver<Vec<u8>>, what: &str| -> String {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => format!(
+                "<{what} still open 5 s after the process ended (a stray process holds it)>"
+            ),
+        }
+    };
+    let out = Output {
+        cmdline,
+        status,
+        stdout: collect(out_rx, "stdout"),
+        stderr: collect(err_rx, "stderr"),
+        elapsed,
+    };
+    if timed_out {
+        panic!(
+            "TIMEOUT: killed after {:.1} s\n{}",
+            timeout.as_secs_f64(),
+            out.describe()
+        );
+    }
+    if out.stderr.contains("from LD_PRELOAD cannot be preloaded") {
+        panic!(
+            "the dynamic loader did not load the preload library\n{}",
+            out.describe()
+        );
+    }
+    out
+}
+
+/// Parse `key=<integer>` out of the program's stdout.
+pub fn stdout_value(out: &Output, key: &str) -> Option<i64> {
+    let pat = format!("{key}=");
+    out.stdout.lines().find_map(|l| {
+        let rest = &l[l.find(&pat)? + pat.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    })
+}

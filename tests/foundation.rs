@@ -1,0 +1,435 @@
+//! Foundation tests: the C programs of `tests/c/` run natively and under the preload library,
+//! and the launcher's command line, exit status and settings checks.
+//!
+//! Needs `cargo build --release` first (the preload library is not built by `cargo test`):
+//!
+//! ```sh
+//! cargo build --release && cargo test --release --test foundation
+//! ```
+//!
+//! Every run is bounded by a timeout (see `common::run`).
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "expected exit status 0\n{}",
+        out.describe()
+    );
+}
+
+/// The words of a line (split at anything but letters, digits and `_`).
+fn words(line: &str) -> Vec<&str> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+// ------------------------------------------------------------------------------ sleepers
+
+#[test]
+fn sleepers_native() {
+    let bin = compile("sleepers");
+    let out = run(native_command(&bin, &["2000"]), Duration::from_secs(30));
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("joined=2000 ok=2000\n"),
+        "{}",
+        out.describe()
+    );
+    // natively every sleeper is a kernel thread: the count shows them (so the shim's 1 means something)
+    let n = stdout_value(&out, "threads_while_sleeping").unwrap_or(-1);
+    assert!(
+        n > 1000,
+        "natively expected > 1000 OS threads while sleeping, got {n}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn sleepers_shim() {
+    let bin = compile("sleepers");
+    let out = run(shim_command(&bin, &["10000"], &[]), Duration::from_secs(15));
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("threads_while_sleeping=1\n"),
+        "expected all 10000 sleepers on one OS thread\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("joined=10000 ok=10000\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(2),
+        "10000 one-second sleepers took {:.3} s (want < 2 s)\n{}",
+        out.elapsed.as_secs_f64(),
+        out.describe()
+    );
+}
+
+// ----------------------------------------------------------------------------- errno_keep
+
+#[test]
+fn errno_keep_native() {
+    let out = run_native(&compile("errno_keep"), &[]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "errno ok\n", "{}", out.describe());
+}
+
+#[test]
+fn errno_keep_shim() {
+    let bin = compile("errno_keep");
+    let native = run_native(&bin, &[]);
+    let out = run_shim(&bin, &[], &[]);
+    assert_ok(&out);
+    assert_eq!(
+        out.stdout,
+        native.stdout,
+        "shim stdout differs from native\n{}",
+        out.describe()
+    );
+    assert_eq!(out.stdout, "errno ok\n", "{}", out.describe());
+}
+
+// -------------------------------------------------------------- main_exit / exit_from_thread
+
+const MAIN_EXIT_STDOUT: &str = "main: pthread_exit\nthread 0 done\nthread 1 done\nthread 2 done\n";
+
+#[test]
+fn main_exit_native() {
+    let out = run_native(&compile("main_exit"), &[]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, MAIN_EXIT_STDOUT, "{}", out.describe());
+}
+
+#[test]
+fn main_exit_shim() {
+    let out = run_shim(&compile("main_exit"), &[], &[]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, MAIN_EXIT_STDOUT, "{}", out.describe());
+    assert!(
+        out.elapsed < Duration::from_secs(2),
+        "took {:.3} s\n{}",
+        out.elapsed.as_secs_f64(),
+        out.describe()
+    );
+}
+
+fn check_exit_from_thread(out: &Output) {
+    assert_eq!(
+        out.code(),
+        Some(3),
+        "expected exit status 3\n{}",
+        out.describe()
+    );
+    assert_eq!(out.stdout, "exiting with 3\n", "{}", out.describe());
+    assert!(
+        out.elapsed < Duration::from_secs(1),
+        "exit(3) from a thread took {:.3} s to end the process (want < 1 s)\n{}",
+        out.elapsed.as_secs_f64(),
+        out.describe()
+    );
+}
+
+#[test]
+fn exit_from_thread_native() {
+    check_exit_from_thread(&run(
+        native_command(&compile("exit_from_thread"), &[]),
+        Duration::from_secs(15),
+    ));
+}
+
+#[test]
+fn exit_from_thread_shim() {
+    check_exit_from_thread(&run(
+        shim_command(&compile("exit_from_thread"), &[], &[]),
+        Duration::from_secs(15),
+    ));
+}
+
+// ------------------------------------------------------------------------------- overflow
+
+#[test]
+fn overflow_native() {
+    let out = run(
+        native_command(&compile("overflow"), &[]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        out.signal(),
+        Some(libc::SIGSEGV),
+        "natively expected death by SIGSEGV\n{}",
+        out.describe()
+    );
+    assert!(out.greenshim_lines().is_empty(), "{}", out.describe());
+}
+
+#[test]
+fn overflow_shim() {
+    let out = run(
+        shim_command(&compile("overflow"), &[], &[]),
+        Duration::from_secs(10),
+    );
+    assert!(
+        !out.status.success(),
+        "the overflow must not exit 0\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("survived"),
+        "main went on after the thread overflowed its stack\n{}",
+        out.describe()
+    );
+    let lines = out.greenshim_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one `greenshim:` line on stderr\n{}",
+        out.describe()
+    );
+    let line = lines[0];
+    for needle in [
+        "stack overflow",
+        "GREENSHIM_STACK_SIZE",
+        "--stack-size",
+        "recurser",
+    ] {
+        assert!(
+            line.contains(needle),
+            "the overflow line lacks `{needle}`: {line}\n{}",
+            out.describe()
+        );
+    }
+    // main is greenlet g1, the one thread it creates is g2
+    assert!(
+        words(line).contains(&"g2"),
+        "the overflow line does not name greenlet g2: {line}\n{}",
+        out.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------- pthread_misc
+
+fn check_misc_native(out: &Output) {
+    assert_ok(out);
+    assert!(
+        !out.stdout.contains("FAIL"),
+        "native baseline has failures\n{}",
+        out.describe()
+    );
+    assert!(out.stdout.ends_with("all ok\n"), "{}", out.describe());
+}
+
+#[test]
+fn pthread_misc_native() {
+    check_misc_native(&run_native(&compile("pthread_misc"), &[]));
+}
+
+#[test]
+fn pthread_misc_shim() {
+    let bin = compile("pthread_misc");
+    let native = run_native(&bin, &[]);
+    check_misc_native(&native);
+    let out = run_shim(&bin, &[], &[]);
+    let failed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "checks failing under the shim:\n{}\n\n{}",
+        failed.join("\n"),
+        out.describe()
+    );
+    assert_eq!(
+        out.stdout,
+        native.stdout,
+        "shim stdout differs from native\n{}",
+        out.describe()
+    );
+    assert_ok(&out);
+}
+
+// ------------------------------------------------------------------------------- launcher
+
+#[test]
+fn launcher_true() {
+    let out = run_launcher(&["--", "true"], &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+}
+
+#[test]
+fn launcher_false() {
+    let out = run_launcher(&["--", "false"], &[]);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+}
+
+#[test]
+fn launcher_ls() {
+    let native = run(
+        native_command(std::path::Path::new("ls"), &["/"]),
+        DEFAULT_TIMEOUT,
+    );
+    assert_ok(&native);
+    let out = run_launcher(&["--", "ls", "/"], &[]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, native.stdout, "{}", out.describe());
+}
+
+#[test]
+fn launcher_bash() {
+    let out = run_launcher(&["--", "bash", "-c", "sleep 0.2; echo ok"], &[]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "ok\n", "{}", out.describe());
+}
+
+#[test]
+fn launcher_python() {
+    let out = run_launcher(
+        &[
+            "--",
+            "python3",
+            "-c",
+            "import time; time.sleep(0.1); print(\"ok\")",
+        ],
+        &[],
+    );
+    assert_ok(&out);
+    assert_eq!(out.stdout, "ok\n", "{}", out.describe());
+}
+
+#[test]
+fn launcher_signal_status() {
+    let out = run_launcher(&["--", "sh", "-c", "kill -TERM $$"], &[]);
+    assert_eq!(
+        out.code(),
+        Some(143),
+        "death by SIGTERM must give exit status 128+15\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn launcher_stack_size_option() {
+    let out = run_launcher(&["--stack-size", "128K", "--", "true"], &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+}
+
+#[test]
+fn launcher_bad_stack_size_option() {
+    let out = run_launcher(&["--stack-size", "abc", "--", "true"], &[]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr\n{}",
+        out.describe()
+    );
+    assert!(
+        lines[0].contains("--stack-size") && lines[0].contains("abc"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn check_bad_env(out: &Output) {
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    let named: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("GREENSHIM_STACK_SIZE"))
+        .collect();
+    assert_eq!(
+        named.len(),
+        1,
+        "expected one stderr line naming GREENSHIM_STACK_SIZE\n{}",
+        out.describe()
+    );
+    assert!(
+        named[0].contains("-1"),
+        "the line does not show the bad value: {}\n{}",
+        named[0],
+        out.describe()
+    );
+}
+
+#[test]
+fn launcher_bad_stack_size_env() {
+    check_bad_env(&run_launcher(
+        &["--", "true"],
+        &[("GREENSHIM_STACK_SIZE", "-1")],
+    ));
+}
+
+#[test]
+fn preload_bad_stack_size_env() {
+    let out = run(
+        shim_command(
+            std::path::Path::new("true"),
+            &[],
+            &[("GREENSHIM_STACK_SIZE", "-1")],
+        ),
+        DEFAULT_TIMEOUT,
+    );
+    check_bad_env(&out);
+}
+
+#[test]
+fn launcher_version() {
+    let out = run_launcher(&["--version"], &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "no version in --version output\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn launcher_help() {
+    let out = run_launcher(&["--help"], &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("--stack-size"),
+        "--help does not describe --stack-size\n{}",
+        out.describe()
+    );
+}
+
+// -------------------------------------------------------------------------------- harness
+
+/// The harness itself: a run that outlives its timeout fails the test, and its whole process
+/// group (here a background grandchild holding the output pipes too) is killed.
+#[test]
+fn harness_timeout_kills_process_group() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 30 & echo started; sleep 30"]);
+    let t0 = Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(cmd, Duration::from_millis(300))
+    }));
+    let took = t0.elapsed();
+    let msg = match r {
+        Ok(out) => panic!("a 30 s command did not time out\n{}", out.describe()),
+        Err(e) => e.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(msg.starts_with("TIMEOUT"), "unexpected panic: {msg}");
+    assert!(
+        msg.contains("started"),
+        "the partial output is missing: {msg}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "the timeout took {took:?} to fail the run"
+    );
+}
