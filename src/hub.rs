@@ -116,6 +116,11 @@ pub struct Greenlet {
     pub parent: u64,
     /// Per-greenlet words for the shim (thread keys, cancellation, scheduling parameters).
     pub ext: [usize; 4],
+    /// Parks and nanoseconds spent parked, counted while [`Hub::diag`] asks for it (traces).
+    pub parks: u64,
+    pub parked_ns: u64,
+    /// The last interposed call it made (the diagnostics layer's call number + 1; 0: none).
+    pub last_call: u32,
 }
 
 struct Slot {
@@ -169,6 +174,91 @@ pub struct Hub {
     /// runnable greenlet, no timer, no fd waiter (every greenlet waits on a primitive or a join).
     /// Only a signal handler can end that wait. The synchronisation layer reports deadlocks here.
     pub on_stall: Option<unsafe fn(*mut Hub)>,
+    /// Safe point for work deferred by signal handlers (the semaphore layer's `sem_post`, which
+    /// must stay async-signal-safe and so never touches the run queue itself). Called on the hub
+    /// thread, outside any hub operation: at the start of every scheduling round, before and after
+    /// each poll of the reactor. The flag is true right before a blocking wait (the hook may then
+    /// arrange to be woken, e.g. by an eventfd in the reactor's epoll set) and false otherwise. If
+    /// the hook makes a greenlet runnable, the hub does not block.
+    pub safe_point: Option<unsafe fn(*mut Hub, bool)>,
+    /// Diagnostics (trace, summary, monitor); `None` costs one branch on spawn, park, switch.
+    pub diag: Option<&'static Diag>,
+}
+
+/// What the diagnostics layer wants to hear from the hub.
+pub struct Diag {
+    /// Count parks and parked time per greenlet ([`Greenlet::parks`], [`Greenlet::parked_ns`]).
+    pub measure_parks: bool,
+    /// A greenlet was spawned (the new one, its parent).
+    pub on_spawn: Option<unsafe fn(*const Greenlet, *const Greenlet)>,
+    /// A greenlet ended (returned or `pthread_exit`), with its return value.
+    pub on_exit: Option<unsafe fn(*const Greenlet, usize)>,
+    /// Published at every switch for the watchdog thread of the hub-blocking monitor.
+    pub monitor: Option<&'static Monitor>,
+    /// Set by a signal handler (the dump signal); the hub then calls `on_request` at its next
+    /// safe point, and does not treat the interrupted epoll wait as a signal for a greenlet.
+    pub request: Option<&'static std::sync::atomic::AtomicBool>,
+    pub on_request: Option<unsafe fn(*mut Hub)>,
+}
+
+impl Diag {
+    /// Serve a pending request; true if there was one.
+    ///
+    /// # Safety
+    /// `h` is this thread's hub, at a safe point.
+    #[inline]
+    pub unsafe fn serve(&self, h: *mut Hub) -> bool {
+        match (self.request, self.on_request) {
+            (Some(flag), Some(f)) if flag.swap(false, std::sync::atomic::Ordering::Relaxed) => {
+                f(h);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Written by the hub thread at every switch, read by a watchdog thread: atomics only.
+pub struct Monitor {
+    /// Bumped at every switch.
+    pub switches: std::sync::atomic::AtomicU64,
+    /// CLOCK_MONOTONIC ns when the running greenlet was switched in.
+    pub since: std::sync::atomic::AtomicU64,
+    /// Display number of the running greenlet (0: the hub itself, waiting).
+    pub seq: std::sync::atomic::AtomicU64,
+    /// Its name, 16 bytes in two words.
+    pub name: [std::sync::atomic::AtomicU64; 2],
+    /// Its last interposed call (see [`Greenlet::last_call`]).
+    pub last_call: std::sync::atomic::AtomicU32,
+}
+
+impl Monitor {
+    pub const fn new() -> Monitor {
+        use std::sync::atomic::AtomicU64;
+        Monitor {
+            switches: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            name: [AtomicU64::new(0), AtomicU64::new(0)],
+            last_call: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// `g` starts running now (`None`: the hub is about to wait for events).
+    pub fn switched(&self, g: Option<&Greenlet>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.since.store(sys::now(), Relaxed);
+        match g {
+            Some(g) => {
+                self.name[0].store(u64::from_ne_bytes(g.name[..8].try_into().unwrap()), Relaxed);
+                self.name[1].store(u64::from_ne_bytes(g.name[8..].try_into().unwrap()), Relaxed);
+                self.seq.store(g.seq, Relaxed);
+                self.last_call.store(g.last_call, Relaxed);
+            }
+            None => self.seq.store(0, Relaxed),
+        }
+        self.switches.fetch_add(1, Relaxed);
+    }
 }
 
 thread_local! {
@@ -207,6 +297,8 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         stats: Stats::default(),
         last_seq: 0,
         on_stall: None,
+        safe_point: None,
+        diag: None,
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
@@ -271,6 +363,9 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         exit_requested: false,
         parent,
         ext: [0; 4],
+        parks: 0,
+        parked_ns: 0,
+        last_call: 0,
     }));
     slot.g = g;
     hh.live += 1;
@@ -441,6 +536,9 @@ impl Hub {
 
     /// Look for timer and fd events; if `block` and nothing is runnable, wait for one.
     unsafe fn poll(&mut self, block: bool) {
+        if let Some(f) = self.safe_point {
+            f(self, false);
+        }
         let have_timers = !self.timers.is_empty();
         let mut now = if have_timers { sys::now() } else { 0 };
         if have_timers {
@@ -469,9 +567,24 @@ impl Hub {
                 return;
             }
         }
+        let sleeping = timeout != Some(0) && self.safe_point.is_some();
+        if sleeping {
+            (self.safe_point.unwrap())(self, true);
+            if !self.runq.is_empty() {
+                (self.safe_point.unwrap())(self, false);
+                return;
+            }
+        }
         self.stats.epoll_waits += 1;
+        if timeout != Some(0) {
+            if let Some(m) = self.diag.and_then(|d| d.monitor) {
+                m.switched(None);
+            }
+        }
         let mut woken = std::mem::take(&mut self.woken);
         match self.reactor.poll(timeout, |w, why| woken.push((w, why))) {
+            // A diagnostics request (dump signal) is not a signal for the program's greenlets.
+            Err(libc::EINTR) if self.diag.is_some_and(|d| d.serve(self)) => {}
             Err(libc::EINTR) => self.interrupt(),
             Err(e) => {
                 let mut l = sys::LineBuf::new();
@@ -480,6 +593,9 @@ impl Hub {
                 libc::abort();
             }
             Ok(_) => {}
+        }
+        if let Some(f) = self.safe_point {
+            f(self, false);
         }
         for ((id, token), why) in woken.drain(..) {
             let why = if why == FdWake::Closed { Wake::Closed } else { Wake::Woken };
@@ -518,6 +634,9 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
     });
     (*g).coro = Some(coro);
     (*g).entry = Some(entry);
+    if let Some(f) = hh.diag.and_then(|d| d.on_spawn) {
+        f(g, hh.current);
+    }
     (*g).detached = opts.detached;
     hh.runq.push_back(g);
     hh.stats.spawned += 1;
@@ -551,10 +670,27 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
         (*g).parked_since = sys::now();
     } else if interruptible {
         (*g).parked_since = sys::now();
+    } else {
+        // For reports only (deadlocks, dumps): a coarse clock is a few ns.
+        (*g).parked_since = now_coarse();
     }
-    switch_out(h, g);
+    match (*h).diag {
+        Some(d) if d.measure_parks => {
+            let t0 = sys::now();
+            switch_out(h, g);
+            (*g).parks += 1;
+            (*g).parked_ns += sys::now() - t0;
+        }
+        _ => switch_out(h, g),
+    }
     (*g).wait = WaitOn::Nothing;
     (*g).wake
+}
+
+/// CLOCK_MONOTONIC_COARSE in ns (same epoch as [`sys::now`], millisecond resolution).
+#[inline]
+fn now_coarse() -> u64 {
+    sys::clock_ns(libc::CLOCK_MONOTONIC_COARSE).unwrap_or(0) as u64
 }
 
 /// Let every other runnable greenlet run once, then continue.
@@ -643,6 +779,12 @@ unsafe fn run_loop(h: *mut Hub) {
     loop {
         let hh = &mut *h;
         if hh.round == 0 {
+            if let Some(d) = hh.diag {
+                d.serve(h);
+            }
+            if let Some(f) = hh.safe_point {
+                f(h, false);
+            }
             if hh.reactor.waiting() != 0 || !hh.timers.is_empty() {
                 hh.poll(false);
             }
@@ -660,6 +802,9 @@ unsafe fn run_loop(h: *mut Hub) {
         hh.round = hh.round.saturating_sub(1);
         if g == hh.main {
             (*g).state = State::Running;
+            if let Some(m) = hh.diag.and_then(|d| d.monitor) {
+                m.switched(Some(&*g));
+            }
             hh.current = g;
             sys::set_errno((*g).errno);
             return;
@@ -672,6 +817,9 @@ unsafe fn run_loop(h: *mut Hub) {
 unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     (*h).current = g;
     (*g).state = State::Running;
+    if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
+        m.switched(Some(&*g));
+    }
     sys::set_errno((*g).errno);
     let coro: *mut Coro = (*g).coro.as_mut().expect("a queued greenlet has a coroutine");
     let r = (*coro).resume(());
@@ -702,6 +850,9 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
     }
     (*g).state = State::Dead;
     hh.live -= 1;
+    if let Some(f) = hh.diag.and_then(|d| d.on_exit) {
+        f(g, (*g).retval);
+    }
     if (*g).detached {
         reap(h, g);
     } else if let Some(j) = hh.lookup((*g).joiner) {
@@ -720,6 +871,9 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
     if g == (*h).main {
         (*g).state = State::Dead;
         (*h).live -= 1;
+        if let Some(f) = (*h).diag.and_then(|d| d.on_exit) {
+            f(g, retval);
+        }
         if let Some(j) = (*h).lookup((*g).joiner) {
             (*h).unpark(j, Wake::Woken);
         }

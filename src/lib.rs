@@ -9,11 +9,13 @@
 #[macro_use]
 pub mod sys;
 pub mod api;
+pub mod calls;
 pub mod hub;
 pub mod overflow;
 pub mod reactor;
 pub mod settings;
 pub mod stack;
 pub mod timer;
+pub mod waitq;
 
 pub use api::{joinall, sleep, spawn, yield_now, Greenlet};

@@ -23,6 +23,52 @@ pub struct Settings {
     /// `GREENSHIM_STACK_SIZE`, in bytes (a multiple of 4096 within
     /// `STACK_SIZE_MIN..=STACK_SIZE_MAX`).
     pub stack_size: Option<usize>,
+    /// `GREENSHIM_ON_DEADLOCK`: what to do when every greenlet waits and nothing can wake them.
+    pub on_deadlock: OnDeadlock,
+    /// `GREENSHIM_TRACE`: a line per interposed call (`greenshim --trace`).
+    pub trace: bool,
+    /// `GREENSHIM_TRACE_FILE`: where trace lines and the summary go (`-o`); stderr if unset.
+    pub trace_file: Option<String>,
+    /// `GREENSHIM_TRACE_FILTER`: only these calls (`-e trace=read,write`).
+    pub trace_filter: Option<Vec<String>>,
+    /// `GREENSHIM_TRACE_STRSIZE`: bytes of a buffer shown (`-s`); 32 if unset.
+    pub trace_strsize: Option<u32>,
+    /// `GREENSHIM_TRACE_TIMESTAMPS`: wall-clock time on each line (`-tt`).
+    pub trace_timestamps: bool,
+    /// `GREENSHIM_TRACE_DURATIONS`: time spent in each call (`-T`).
+    pub trace_durations: bool,
+    /// `GREENSHIM_SUMMARY`: a table of calls at exit (`-c`).
+    pub summary: bool,
+    /// `GREENSHIM_MAX_BLOCKING_MS`: report a greenlet that holds the hub longer than this.
+    pub max_blocking_ms: Option<u64>,
+    /// `GREENSHIM_DUMP_SIGNAL`: signal number that prints every greenlet.
+    pub dump_signal: Option<i32>,
+}
+
+/// What the hub does on a deadlock (every greenlet waits on a primitive or a join, no timer, no
+/// fd wait): always print a report of every greenlet to stderr, then...
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDeadlock {
+    /// ...keep waiting, as the native program would (`report`, the default).
+    #[default]
+    Report,
+    /// ...exit with status [`DEADLOCK_EXIT_STATUS`] (`abort`).
+    Abort,
+}
+
+/// Exit status of a process that `GREENSHIM_ON_DEADLOCK=abort` ended.
+pub const DEADLOCK_EXIT_STATUS: i32 = 86;
+
+/// The accepted form of `GREENSHIM_ON_DEADLOCK`.
+pub const ON_DEADLOCK_FORM: &str = "expected 'report' (print a report and keep waiting, the default) or 'abort' (print it and exit with status 86)";
+
+/// Parse a `GREENSHIM_ON_DEADLOCK` / `--on-deadlock` value; `Err` is the accepted form.
+pub fn parse_on_deadlock(s: &str) -> Result<OnDeadlock, String> {
+    match s {
+        "report" | "" => Ok(OnDeadlock::Report),
+        "abort" => Ok(OnDeadlock::Abort),
+        _ => Err(ON_DEADLOCK_FORM.to_string()),
+    }
 }
 
 impl Settings {
@@ -34,10 +80,25 @@ impl Settings {
 
 /// Every `GREENSHIM_*` setting the project knows, with a one-line description (for `--help`
 /// and for rejecting unknown names). Add new settings here and in [`from_vars`].
-pub const KNOWN: &[(&str, &str)] = &[(
-    "GREENSHIM_STACK_SIZE",
-    "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
-)];
+pub const KNOWN: &[(&str, &str)] = &[
+    (
+        "GREENSHIM_STACK_SIZE",
+        "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
+    ),
+    ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
+    ("GREENSHIM_TRACE_FILE", "write trace lines and the summary to this file instead of stderr (greenshim -o FILE)"),
+    ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace= (greenshim -e trace=read,write)"),
+    ("GREENSHIM_TRACE_STRSIZE", "bytes of each buffer shown in a trace line, 0..65536 (greenshim -s N; default 32)"),
+    ("GREENSHIM_TRACE_TIMESTAMPS", "1 = wall-clock time on each trace line (greenshim -tt)"),
+    ("GREENSHIM_TRACE_DURATIONS", "1 = time spent in each call on each trace line (greenshim -T)"),
+    ("GREENSHIM_SUMMARY", "1 = print a table of calls and the hub's figures at exit (greenshim -c)"),
+    ("GREENSHIM_MAX_BLOCKING_MS", "report a greenlet that runs this many ms without yielding, 1..3600000 (greenshim --max-blocking-time MS; off by default)"),
+    ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
+    (
+        "GREENSHIM_ON_DEADLOCK",
+        "on a deadlock (every greenlet waits, nothing can wake them) print a report and: report = keep waiting (default), abort = exit with status 86",
+    ),
+];
 
 /// `GREENSHIM_*` variables that are not settings of the preload library (the launcher's own);
 /// [`from_vars`] ignores them instead of rejecting them as unknown.
@@ -64,6 +125,8 @@ where
     V: AsRef<str>,
 {
     let mut s = Settings::default();
+    let mut seen_on_deadlock = false;
+    let mut seen_diag: Vec<String> = Vec::new();
     for (name, value) in vars {
         let (name, value) = (name.as_ref(), value.as_ref());
         if !name.starts_with(PREFIX) || LAUNCHER_ONLY.contains(&name) {
@@ -82,10 +145,116 @@ where
                 })?;
                 s.stack_size.get_or_insert(n);
             }
+            "GREENSHIM_ON_DEADLOCK" => {
+                if value.is_empty() {
+                    continue;
+                }
+                let mode = parse_on_deadlock(value).map_err(|form| {
+                    format!("greenshim: {name}='{}' is not a valid mode; {form}, e.g. {name}=abort", printable(value))
+                })?;
+                if !seen_on_deadlock {
+                    s.on_deadlock = mode;
+                    seen_on_deadlock = true;
+                }
+            }
+            _ if diag_setting(name) => {
+                if value.is_empty() || seen_diag.iter().any(|n| n == name) {
+                    if !value.is_empty() {
+                        parse_diag(&mut Settings::default(), name, value)?;
+                    }
+                    continue;
+                }
+                parse_diag(&mut s, name, value)?;
+                seen_diag.push(name.to_string());
+            }
             _ => return Err(unknown(name)),
         }
     }
     Ok(s)
+}
+
+fn diag_setting(name: &str) -> bool {
+    name.starts_with("GREENSHIM_TRACE")
+        || matches!(name, "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL")
+}
+
+/// A boolean setting: `1`/`0` (also `on`/`off`, `true`/`false`, `yes`/`no`).
+fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" => Ok(true),
+        "0" | "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("greenshim: {name}='{}' is not a valid switch; expected 1 or 0, e.g. {name}=1", printable(value))),
+    }
+}
+
+/// A signal by name or number: `USR2`, `SIGUSR2`, `12`. Signals the program cannot catch or
+/// that mean a fault are refused.
+pub fn parse_signal(value: &str) -> Result<i32, String> {
+    const NAMES: &[(&str, i32)] = &[
+        ("HUP", 1), ("INT", 2), ("QUIT", 3), ("USR1", 10), ("USR2", 12), ("PIPE", 13), ("ALRM", 14),
+        ("TERM", 15), ("CHLD", 17), ("CONT", 18), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22), ("URG", 23),
+        ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29), ("PWR", 30),
+    ];
+    let form = || "expected a signal name or number the program may catch, e.g. USR2, SIGUSR2 or 12".to_string();
+    let up = value.to_ascii_uppercase();
+    let bare = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Some(&(_, n)) = NAMES.iter().find(|(k, _)| *k == bare) {
+        return Ok(n);
+    }
+    if let Some(rt) = bare.strip_prefix("RTMIN+") {
+        let k: i32 = rt.parse().map_err(|_| form())?;
+        return if (0..=30).contains(&k) { Ok(34 + k) } else { Err(form()) };
+    }
+    let n: i32 = value.parse().map_err(|_| form())?;
+    // Not KILL/STOP (uncatchable), not the fault signals (ILL, TRAP, ABRT, BUS, FPE, SEGV).
+    match n {
+        1..=3 | 10 | 12..=15 | 17..=31 | 34..=64 => Ok(n),
+        _ => Err(form()),
+    }
+}
+
+/// Parse one diagnostics setting into `s`.
+fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), String> {
+    let bad = |form: &str, eg: &str| format!("greenshim: {name}='{}' is not valid; {form}, e.g. {name}={eg}", printable(value));
+    match name {
+        "GREENSHIM_TRACE" => s.trace = parse_bool(name, value)?,
+        "GREENSHIM_TRACE_TIMESTAMPS" => s.trace_timestamps = parse_bool(name, value)?,
+        "GREENSHIM_TRACE_DURATIONS" => s.trace_durations = parse_bool(name, value)?,
+        "GREENSHIM_SUMMARY" => s.summary = parse_bool(name, value)?,
+        "GREENSHIM_TRACE_FILE" => s.trace_file = Some(value.to_string()),
+        "GREENSHIM_TRACE_FILTER" => {
+            let list = value.strip_prefix("trace=").unwrap_or(value);
+            let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
+            for n in &names {
+                if crate::calls::by_name(n).is_none() {
+                    return Err(format!(
+                        "greenshim: {name}='{}' names '{}', which greenshim does not trace; expected a comma-separated list of: {}",
+                        printable(value),
+                        printable(n),
+                        crate::calls::NAMES.join(",")
+                    ));
+                }
+            }
+            s.trace_filter = Some(names);
+        }
+        "GREENSHIM_TRACE_STRSIZE" => {
+            let n: u32 = value.parse().map_err(|_| bad("expected a number of bytes from 0 to 65536", "64"))?;
+            if n > 65536 {
+                return Err(bad("expected a number of bytes from 0 to 65536", "64"));
+            }
+            s.trace_strsize = Some(n);
+        }
+        "GREENSHIM_MAX_BLOCKING_MS" => {
+            let n: u64 = value.parse().map_err(|_| bad("expected milliseconds from 1 to 3600000", "100"))?;
+            if !(1..=3_600_000).contains(&n) {
+                return Err(bad("expected milliseconds from 1 to 3600000", "100"));
+            }
+            s.max_blocking_ms = Some(n);
+        }
+        "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| bad(&form, "USR2"))?),
+        _ => return Err(unknown(name)),
+    }
+    Ok(())
 }
 
 /// The error line for an unknown `GREENSHIM_*` variable.
@@ -291,7 +460,7 @@ mod tests {
 
     #[test]
     fn vars_unknown_rejected() {
-        for name in ["GREENSHIM_STACKSIZE", "GREENSHIM_TRACE", "GREENSHIM_", "GREENSHIM_stack_size"] {
+        for name in ["GREENSHIM_STACKSIZE", "GREENSHIM_TRACING", "GREENSHIM_", "GREENSHIM_stack_size"] {
             let e = from_vars([(name, "1")]).unwrap_err();
             assert!(e.starts_with("greenshim: unknown setting "), "{e}");
             assert!(e.contains(name), "{e}");
@@ -319,6 +488,20 @@ mod tests {
     }
 
     #[test]
+    fn vars_on_deadlock() {
+        assert_eq!(from_vars([("GREENSHIM_ON_DEADLOCK", "abort")]).unwrap().on_deadlock, OnDeadlock::Abort);
+        assert_eq!(from_vars([("GREENSHIM_ON_DEADLOCK", "report")]).unwrap().on_deadlock, OnDeadlock::Report);
+        assert_eq!(from_vars([("GREENSHIM_ON_DEADLOCK", "")]).unwrap().on_deadlock, OnDeadlock::Report);
+        let s = from_vars([("GREENSHIM_ON_DEADLOCK", "abort"), ("GREENSHIM_ON_DEADLOCK", "report")]);
+        assert_eq!(s.unwrap().on_deadlock, OnDeadlock::Abort);
+        for v in ["Abort", "exit", "1", " abort"] {
+            let e = from_vars([("GREENSHIM_ON_DEADLOCK", v)]).unwrap_err();
+            assert!(e.starts_with("greenshim: GREENSHIM_ON_DEADLOCK='"), "{e}");
+            assert!(e.contains("'report'") && e.contains("'abort'") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
     fn format_round_trips() {
         assert_eq!(format_size(DEFAULT_STACK_SIZE), "256K");
         assert_eq!(format_size(STACK_SIZE_MAX), "1G");
@@ -328,5 +511,38 @@ mod tests {
         for n in [STACK_SIZE_MIN, DEFAULT_STACK_SIZE, 69632, 3 * M, STACK_SIZE_MAX] {
             assert_eq!(parse_size(&format_size(n)), Ok(n));
         }
+    }
+
+    #[test]
+    fn diag_settings() {
+        let s = from_vars([
+            ("GREENSHIM_TRACE", "1"),
+            ("GREENSHIM_TRACE_FILE", "/tmp/t"),
+            ("GREENSHIM_TRACE_FILTER", "trace=read,write"),
+            ("GREENSHIM_TRACE_STRSIZE", "64"),
+            ("GREENSHIM_SUMMARY", "on"),
+            ("GREENSHIM_MAX_BLOCKING_MS", "100"),
+            ("GREENSHIM_DUMP_SIGNAL", "SIGUSR2"),
+        ])
+        .unwrap();
+        assert!(s.trace && s.summary);
+        assert_eq!(s.trace_file.as_deref(), Some("/tmp/t"));
+        assert_eq!(s.trace_filter, Some(vec!["read".to_string(), "write".to_string()]));
+        assert_eq!(s.trace_strsize, Some(64));
+        assert_eq!(s.max_blocking_ms, Some(100));
+        assert_eq!(s.dump_signal, Some(libc::SIGUSR2));
+        for (k, v) in [
+            ("GREENSHIM_TRACE", "maybe"),
+            ("GREENSHIM_TRACE_FILTER", "read,bogus"),
+            ("GREENSHIM_TRACE_STRSIZE", "-1"),
+            ("GREENSHIM_MAX_BLOCKING_MS", "0"),
+            ("GREENSHIM_DUMP_SIGNAL", "KILL"),
+            ("GREENSHIM_DUMP_SIGNAL", "11"),
+        ] {
+            let e = from_vars([(k, v)]).unwrap_err();
+            assert!(e.contains(k) && !e.contains('\n'), "{e}");
+        }
+        assert_eq!(parse_signal("usr1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal("RTMIN+1"), Ok(35));
     }
 }

@@ -15,6 +15,7 @@ use gs::hub::Hub;
 
 use crate::entry;
 use crate::fdtab;
+use crate::trace::{FCNTL_CMDS, O_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -42,13 +43,15 @@ mod real_fns {
         fn creat64(path: *const c_char, mode: c_uint) -> c_int;
         fn epoll_create(size: c_int) -> c_int;
         fn epoll_create1(flags: c_int) -> c_int;
+        fn fclose(f: *mut libc::FILE) -> c_int;
+        fn pclose(f: *mut libc::FILE) -> c_int;
     }
 }
 
 /// True if `fd` is one of the hub's own descriptors.
 fn is_ours(h: *mut Hub, fd: c_int) -> bool {
     // SAFETY: h is this thread's hub.
-    fd >= 0 && unsafe { (*h).reactor.epfd() } == fd
+    fd >= 0 && (unsafe { (*h).reactor.epfd() } == fd || crate::trace::out_fd() == Some(fd))
 }
 
 fn ebadf() -> c_int {
@@ -72,35 +75,73 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
             return ebadf();
         }
         fdtab::closing(h, fd);
+        return traced!(h, close, real_fns::close(fd), |r, e| [Arg::Int(fd as i64)], Ret::Int(r as i64, e));
     }
     real_fns::close(fd)
 }
 
-/// `close_range` (and glibc's `closefrom`, which uses it) must not close the hub's descriptor:
-/// the range is split around it.
+/// `close_range` (and glibc's `closefrom`, which uses it) must not close the hub's descriptors:
+/// the range is split around them.
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::close_range(first, last, flags) };
-    let ep = (*h).reactor.epfd() as c_uint;
+    if first > last {
+        return real_fns::close_range(first, last, flags); // EINVAL
+    }
+    let mut ours = [(*h).reactor.epfd(), crate::trace::out_fd().unwrap_or(-1)];
+    ours.sort();
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
         let top = last.min(first.saturating_add(1 << 20));
         for fd in first..=top {
-            if fd != ep {
+            if !ours.contains(&(fd as c_int)) {
                 fdtab::closing(h, fd as c_int);
             }
         }
     }
-    if first <= ep && ep <= last {
-        let mut r = 0;
-        if first < ep {
-            r = real_fns::close_range(first, ep - 1, flags);
+    let mut lo = first;
+    for &o in ours.iter().filter(|&&o| o >= 0) {
+        let o = o as c_uint;
+        if o < lo || o > last {
+            continue;
         }
-        if r == 0 && ep < last {
-            r = real_fns::close_range(ep + 1, last, flags);
+        if o > lo {
+            let r = real_fns::close_range(lo, o - 1, flags);
+            if r != 0 {
+                return r;
+            }
         }
-        return r;
+        if o == c_uint::MAX {
+            return 0;
+        }
+        lo = o + 1;
     }
-    real_fns::close_range(first, last, flags)
+    if lo > last {
+        return 0;
+    }
+    real_fns::close_range(lo, last, flags)
+}
+
+/// stdio closes its fd with glibc's internal `close`, which we never see: `fclose(fdopen(sock))`
+/// is a classic way to close a socket. Forget the fd before glibc closes it.
+#[no_mangle]
+pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
+    if let Some(h) = entry::hub() {
+        if !f.is_null() {
+            fdtab::closing(h, libc::fileno(f));
+        }
+    }
+    real_fns::fclose(f)
+}
+
+/// As `fclose`, for `popen`'s pipe.
+#[no_mangle]
+pub unsafe extern "C" fn pclose(f: *mut libc::FILE) -> c_int {
+    if let Some(h) = entry::hub() {
+        if !f.is_null() {
+            fdtab::closing(h, libc::fileno(f));
+        }
+    }
+    real_fns::pclose(f)
 }
 
 #[no_mangle]
@@ -109,7 +150,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     if is_ours(h, fd) {
         return ebadf();
     }
-    let n = real_fns::dup(fd);
+    let n = traced!(h, dup, real_fns::dup(fd), |r, e| [Arg::Int(fd as i64)], Ret::Int(r as i64, e));
     if n >= 0 {
         fdtab::copied(h, fd, n);
     }
@@ -134,12 +175,20 @@ unsafe fn dup_onto(a: c_int, b: c_int, call: impl FnOnce() -> c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn dup2(a: c_int, b: c_int) -> c_int {
-    dup_onto(a, b, || real_fns::dup2(a, b))
+    dup_onto(a, b, || match entry::hub() {
+        Some(h) => traced!(h, dup2, real_fns::dup2(a, b), |r, e| [Arg::Int(a as i64), Arg::Int(b as i64)], Ret::Int(r as i64, e)),
+        None => real_fns::dup2(a, b),
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn dup3(a: c_int, b: c_int, flags: c_int) -> c_int {
-    dup_onto(a, b, || real_fns::dup3(a, b, flags))
+    dup_onto(a, b, || match entry::hub() {
+        Some(h) => traced!(h, dup3, real_fns::dup3(a, b, flags), |r, e| [
+            Arg::Int(a as i64), Arg::Int(b as i64), Arg::Flags(flags as u64, O_FLAGS)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::dup3(a, b, flags),
+    })
 }
 
 unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int, c_int, usize) -> c_int) -> c_int {
@@ -147,7 +196,10 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
     if is_ours(h, fd) {
         return ebadf();
     }
-    let r = real(fd, cmd, arg);
+    let r = traced!(h, fcntl, real(fd, cmd, arg), |r, e| [
+        Arg::Int(fd as i64), Arg::Sym(cmd as i64, FCNTL_CMDS),
+        if cmd == libc::F_SETFL { Arg::Flags(arg as u64, O_FLAGS) } else { Arg::Int(arg as i64) }
+    ], Ret::Int(r as i64, e));
     match cmd {
         libc::F_SETFL if r == 0 => fdtab::flags_changed(),
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC if r >= 0 => fdtab::copied(h, fd, r),
@@ -178,7 +230,10 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: usize) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pipe(p: *mut c_int) -> c_int {
-    let r = real_fns::pipe(p);
+    let r = match entry::hub() {
+        Some(h) => traced!(h, pipe, real_fns::pipe(p), |r, e| [Arg::Fds(p, r == 0)], Ret::Int(r as i64, e)),
+        None => real_fns::pipe(p),
+    };
     if r == 0 {
         new_fd(*p);
         new_fd(*p.add(1));
@@ -188,7 +243,10 @@ pub unsafe extern "C" fn pipe(p: *mut c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn pipe2(p: *mut c_int, flags: c_int) -> c_int {
-    let r = real_fns::pipe2(p, flags);
+    let r = match entry::hub() {
+        Some(h) => traced!(h, pipe2, real_fns::pipe2(p, flags), |r, e| [Arg::Fds(p, r == 0), Arg::Flags(flags as u64, O_FLAGS)], Ret::Int(r as i64, e)),
+        None => real_fns::pipe2(p, flags),
+    };
     if r == 0 {
         new_fd(*p);
         new_fd(*p.add(1));

@@ -205,7 +205,9 @@ pub fn restart_after_signal(timeout_ns: u64) -> bool {
         return false;
     }
     for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        // Uncatchable, or fault signals (our stack-overflow reporter handles SEGV/BUS): a
+        // handler for those never interrupts a blocking call.
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE) {
             continue;
         }
         // SAFETY: querying an action; the out-pointer is valid.

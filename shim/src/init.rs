@@ -69,6 +69,15 @@ fn greenshim_init() {
             // SAFETY: h is this thread's fresh hub; pthread_self is the real one.
             unsafe { (*h).set_main_alias(pthread_self() as u64) };
             crate::thread::init_main_name(h);
+            // SAFETY: h is this thread's fresh hub.
+            unsafe { crate::deadlock::ensure_hooks(h) };
+            // SAFETY: h is this thread's fresh hub.
+            if let Err(line) = unsafe { crate::diag::init(h, &s) } {
+                sys::write_stderr(line.as_bytes());
+                sys::write_stderr(b"\n");
+                // SAFETY: leaving before main, nothing to flush.
+                unsafe { libc::_exit(2) };
+            }
         }
         Err(e) => {
             let mut l = sys::LineBuf::new();

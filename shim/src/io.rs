@@ -17,6 +17,7 @@ use libc::{iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use crate::coop::{self, ret, FALLBACK};
 use crate::entry;
 use crate::fdtab::{self, Kind};
+use crate::trace::{MSG_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -135,7 +136,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     match coop_fd(fd) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf, iov_len: n };
-            readv_coop(h, fd, &iov, 1)
+            traced!(h, read, readv_coop(h, fd, &iov, 1), |r, e| [
+                Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
+            ], Ret::Int(r as i64, e))
         }
         None => real_fns::read(fd, buf, n),
     }
@@ -152,7 +155,9 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => readv_coop(h, fd, iov, cnt as usize),
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => traced!(h, readv, readv_coop(h, fd, iov, cnt as usize), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
     }
 }
@@ -162,7 +167,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     match coop_fd(fd) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
-            writev_coop(h, fd, &iov, 1)
+            traced!(h, write, writev_coop(h, fd, &iov, 1), |r, e| [
+                Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
+            ], Ret::Int(r as i64, e))
         }
         None => real_fns::write(fd, buf, n),
     }
@@ -171,7 +178,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => writev_coop(h, fd, iov, cnt as usize),
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => traced!(h, writev, writev_coop(h, fd, iov, cnt as usize), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
     }
 }
@@ -202,13 +211,19 @@ unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attem
     Ok(done)
 }
 
+/// `recvfrom` semantics on a socket of hub `h`.
+unsafe fn recvfrom_coop(h: *mut Hub, fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+    ret(recv_coop(h, fd, flags, n, |off, f| syscall!(SYS_recvfrom, fd, (buf as usize + off), n - off, f, addr, alen).map(|n| n as usize))
+        .or_else(|e| if e == FALLBACK { syscall!(SYS_recvfrom, fd, buf, n, flags, addr, alen).map(|n| n as usize) } else { Err(e) }))
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => ret(recv_coop(h, fd, flags, n, |off, f| {
-            syscall!(SYS_recvfrom, fd, (buf as usize + off), n - off, f, addr, alen).map(|n| n as usize)
-        })
-        .or_else(|e| if e == FALLBACK { syscall!(SYS_recvfrom, fd, buf, n, flags, addr, alen).map(|n| n as usize) } else { Err(e) })),
+        Some((h, Kind::Socket)) => traced!(h, recvfrom, recvfrom_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+            Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
+            Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::recvfrom(fd, buf, n, flags, addr, alen),
     }
 }
@@ -216,7 +231,10 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags:
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((_, Kind::Socket)) => recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()),
+        Some((h, Kind::Socket)) => traced!(h, recv, recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), |r, e| [
+            Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
+            Arg::Flags(flags as u64, MSG_FLAGS)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::recv(fd, buf, n, flags),
     }
 }
@@ -245,8 +263,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
     recvfrom(fd, buf, n, flags, addr, alen)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+unsafe fn recvmsg_coop(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) if !msg.is_null() => {
             let want: usize = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen).iter().map(|v| v.iov_len).sum();
@@ -270,21 +287,36 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    match coop_fd(fd) {
+        Some((h, Kind::Socket)) => traced!(h, recvmsg, recvmsg_coop(fd, msg, flags), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
+        ], Ret::Int(r as i64, e)),
+        _ => real_fns::recvmsg(fd, msg, flags),
+    }
+}
+
+unsafe fn sendto_coop(h: *mut Hub, fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+    let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
+    let f = flags | libc::MSG_DONTWAIT;
+    ret(coop::write_all(
+        h,
+        fd,
+        flags & libc::MSG_DONTWAIT != 0,
+        &iov,
+        1,
+        |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, f, addr, alen).map(|n| n as usize),
+        |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, flags, addr, alen).map(|n| n as usize),
+    ))
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => {
-            let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
-            let f = flags | libc::MSG_DONTWAIT;
-            ret(coop::write_all(
-                h,
-                fd,
-                flags & libc::MSG_DONTWAIT != 0,
-                &iov,
-                1,
-                |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, f, addr, alen).map(|n| n as usize),
-                |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, flags, addr, alen).map(|n| n as usize),
-            ))
-        }
+        Some((h, Kind::Socket)) => traced!(h, sendto, sendto_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+            Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64),
+            Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Int(alen as i64)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::sendto(fd, buf, n, flags, addr, alen),
     }
 }
@@ -292,7 +324,9 @@ pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags:
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((_, Kind::Socket)) => sendto(fd, buf, n, flags, std::ptr::null(), 0),
+        Some((h, Kind::Socket)) => traced!(h, send, sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0), |r, e| [
+            Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::send(fd, buf, n, flags),
     }
 }
@@ -318,7 +352,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                 }
                 r
             };
-            ret(coop::write_all(
+            traced!(h, sendmsg, ret(coop::write_all(
                 h,
                 fd,
                 flags & libc::MSG_DONTWAIT != 0,
@@ -326,7 +360,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                 (*msg).msg_iovlen,
                 |v, n| send_one(v, n, f),
                 |v, n| send_one(v, n, flags),
-            ))
+            )), |r, e| [Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)], Ret::Int(r as i64, e))
         }
         _ => real_fns::sendmsg(fd, msg, flags),
     }
@@ -354,7 +388,9 @@ pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
                 Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
                 r => r,
             };
-            ret(r) as c_int
+            traced!(h, recvmmsg, ret(r) as c_int, |r, e| [
+                Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
+            ], Ret::Int(r as i64, e))
         }
         _ => real_fns::recvmmsg(fd, v, n, flags, t),
     }

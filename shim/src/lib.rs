@@ -19,12 +19,25 @@ extern crate gs;
 
 #[macro_use]
 mod real;
+#[macro_use]
+mod trace;
+mod barrier;
+mod cond;
 mod coop;
+mod deadlock;
+mod diag;
 mod entry;
 mod fdops;
 mod fdtab;
 mod init;
 mod io;
+mod key;
+mod mutex;
+mod once;
+mod poll;
+mod rwlock;
+mod sem;
 mod sleep;
 mod sock;
+mod spin;
 mod thread;

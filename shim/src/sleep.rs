@@ -16,6 +16,7 @@ use libc::{clockid_t, timespec};
 
 use crate::entry;
 use crate::thread::park_sleep;
+use crate::trace::CLOCKS;
 
 mod real_fns {
     use super::*;
@@ -65,6 +66,13 @@ unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Res
 
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    match entry::hub() {
+        Some(h) => traced!(h, nanosleep, nanosleep_impl(req, rem), |r, e| [Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e)),
+        None => nanosleep_impl(req, rem),
+    }
+}
+
+unsafe fn nanosleep_impl(req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
     if req.is_null() {
         return real_fns::nanosleep(req, rem); // EFAULT, from the kernel
@@ -104,6 +112,13 @@ fn hub_clock(clock: clockid_t) -> bool {
 
 #[no_mangle]
 pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
+    match entry::hub() {
+        Some(h) => traced!(h, clock_nanosleep, clock_nanosleep_impl(clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r)),
+        None => clock_nanosleep_impl(clock, flags, req, rem),
+    }
+}
+
+unsafe fn clock_nanosleep_impl(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
     if req.is_null() || !hub_clock(clock) {
         return real_fns::clock_nanosleep(clock, flags, req, rem);
@@ -145,6 +160,13 @@ pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *c
 /// Returns the whole seconds not slept when a signal interrupts it (glibc truncates).
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    match entry::hub() {
+        Some(h) => traced!(h, sleep, sleep_impl(secs), |r, e| [Arg::Int(secs as i64)], Ret::Int(r as i64, 0)),
+        None => sleep_impl(secs),
+    }
+}
+
+unsafe fn sleep_impl(secs: c_uint) -> c_uint {
     let Some(h) = entry::hub() else { return real_fns::sleep(secs) };
     if secs == 0 {
         hub::yield_now(h);
@@ -161,6 +183,13 @@ pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
 
 #[no_mangle]
 pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+    match entry::hub() {
+        Some(h) => traced!(h, usleep, usleep_impl(us), |r, e| [Arg::Int(us as i64)], Ret::Int(r as i64, e)),
+        None => usleep_impl(us),
+    }
+}
+
+unsafe fn usleep_impl(us: libc::useconds_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::usleep(us) };
     if us == 0 {
         hub::yield_now(h);

@@ -18,6 +18,7 @@ use libc::{off_t, size_t, sockaddr, socklen_t, ssize_t};
 use crate::coop::{self, ret, FALLBACK};
 use crate::entry;
 use crate::fdtab::{self, Kind};
+use crate::trace::{AF, SOCK_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -35,8 +36,11 @@ mod real_fns {
 
 #[no_mangle]
 pub unsafe extern "C" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
-    let fd = real_fns::socket(d, t, p);
-    fdtab::created(entry::hub(), fd);
+    let Some(h) = entry::hub() else { return real_fns::socket(d, t, p) };
+    let fd = traced!(h, socket, real_fns::socket(d, t, p), |r, e| [
+        Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Int(p as i64)
+    ], Ret::Int(r as i64, e));
+    fdtab::created(Some(h), fd);
     fd
 }
 
@@ -50,12 +54,8 @@ pub unsafe extern "C" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::accept4(fd, addr, alen, flags) };
-    if fdtab::kind(fd) != Ok(Kind::Socket) {
-        return real_fns::accept4(fd, addr, alen, flags);
-    }
+/// `accept4` on a socket of hub `h`.
+unsafe fn accept_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     let nonblock = fdtab::cached_nonblock(fd) == Some(true);
     let mut dl = None;
     let r = coop::run(h, fd, Interest::Read, false, &mut dl, || {
@@ -74,11 +74,23 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut sock
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
-    if entry::hub().is_none() {
-        return real_fns::accept(fd, addr, alen);
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
+    match entry::hub() {
+        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => traced!(h, accept4, accept_coop(h, fd, addr, alen, flags), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64), Arg::Flags(flags as u64, SOCK_FLAGS)
+        ], Ret::Int(r as i64, e)),
+        _ => real_fns::accept4(fd, addr, alen, flags),
     }
-    accept4(fd, addr, alen, 0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
+    match entry::hub() {
+        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => traced!(h, accept, accept_coop(h, fd, addr, alen, 0), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
+        ], Ret::Int(r as i64, e)),
+        _ => real_fns::accept(fd, addr, alen),
+    }
 }
 
 /// Set or clear O_NONBLOCK on the description; returns the previous flags.
@@ -94,6 +106,12 @@ fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
+    traced!(h, connect, connect_coop(h, fd, addr, alen), |r, e| [
+        Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Int(alen as i64)
+    ], Ret::Int(r as i64, e))
+}
+
+unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let info = match fdtab::full(fd) {
         Ok(i) if i.kind == Kind::Socket && !i.nonblock => i,
         _ => return real_fns::connect(fd, addr, alen),
@@ -187,7 +205,10 @@ unsafe fn sendfile_coop(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real
 
 #[no_mangle]
 pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    sendfile_coop(out, inp, off, n, real_fns::sendfile)
+    let Some(h) = entry::hub() else { return real_fns::sendfile(out, inp, off, n) };
+    traced!(h, sendfile, sendfile_coop(out, inp, off, n, real_fns::sendfile), |r, e| [
+        Arg::Int(out as i64), Arg::Int(inp as i64), Arg::Hex(off as u64), Arg::Int(n as i64)
+    ], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]

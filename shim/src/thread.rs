@@ -139,9 +139,19 @@ unsafe fn spawn_opts(attr: *const pthread_attr_t) -> SpawnOpts {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pthread_create(t, attr, f, arg) };
+    traced!(h, pthread_create, create(h, t, attr, f, arg), |r, e| [
+        Arg::Hex(t as u64), Arg::Hex(attr as u64), Arg::Hex(f as usize as u64), Arg::Hex(arg as u64)
+    ], Ret::Code(r))
+}
+
+unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let opts = spawn_opts(attr);
     let arg = arg as usize;
-    let entry = Box::new(move || f(arg as *mut c_void) as usize);
+    let entry = Box::new(move || {
+        let r = f(arg as *mut c_void) as usize;
+        crate::key::thread_end(); // thread-specific data destructors, as at a native thread's end
+        r
+    });
     match hub::spawn(h, entry, opts) {
         Ok(id) => {
             *t = id as pthread_t;
@@ -183,7 +193,12 @@ unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
-    join_common(t, ret, None, false).unwrap_or_else(|| real_fns::pthread_join(t, ret))
+    match entry::hub() {
+        Some(h) if !matches!(target(h, t), Target::Native) => traced!(h, pthread_join, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
+            Arg::Hex(t as u64), Arg::Hex(ret as u64)
+        ], Ret::Code(r)),
+        _ => join_common(t, ret, None, false).unwrap_or_else(|| real_fns::pthread_join(t, ret)),
+    }
 }
 
 #[no_mangle]
@@ -222,10 +237,10 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
     match target(h, t) {
         Target::Native => real_fns::pthread_detach(t),
         Target::Gone => libc::ESRCH,
-        Target::Greenlet(_) => match hub::detach(h, t as u64) {
+        Target::Greenlet(_) => traced!(h, pthread_detach, match hub::detach(h, t as u64) {
             Ok(()) => 0,
             Err(e) => e,
-        },
+        }, |r, e| [Arg::Hex(t as u64)], Ret::Code(r)),
     }
 }
 
@@ -234,7 +249,10 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
     match any_hub() {
-        Some(h) => hub::exit_current(h, ret as usize),
+        Some(h) => {
+            crate::key::run_destructors(h);
+            hub::exit_current(h, ret as usize)
+        }
         None => real_exit(ret),
     }
 }
@@ -534,6 +552,7 @@ pub unsafe fn testcancel(h: *mut Hub) {
     let g = (*h).current();
     if (*g).ext[EXT_CANCEL] & (CANCEL_PENDING | CANCEL_DISABLED) == CANCEL_PENDING {
         (*g).ext[EXT_CANCEL] = CANCEL_DISABLED; // as glibc: no second cancellation while exiting
+        crate::key::run_destructors(h);
         hub::exit_current(h, PTHREAD_CANCELED);
     }
 }
@@ -549,10 +568,10 @@ pub unsafe fn park_sleep(h: *mut Hub, deadline: u64) -> Wake {
 #[no_mangle]
 pub unsafe extern "C" fn sched_yield() -> c_int {
     match entry::hub() {
-        Some(h) => {
+        Some(h) => traced!(h, sched_yield, {
             hub::yield_now(h);
             0
-        }
+        }, |r, e| [], Ret::Int(r as i64, e)),
         None => real_fns::sched_yield(),
     }
 }

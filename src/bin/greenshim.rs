@@ -36,6 +36,19 @@ fn help() -> String {
          Options (they end at the first non-option argument or at --):\n\
          \x20 --stack-size SIZE  stack size of each greenlet (sets GREENSHIM_STACK_SIZE); bytes\n\
          \x20                    with an optional K, M or G suffix, {}..{}, default {}\n\
+         \x20 --on-deadlock MODE on a deadlock print a report of every greenlet and then:\n\
+         \x20                    report = keep waiting (default), abort = exit with status 86\n\
+         \x20                    (sets GREENSHIM_ON_DEADLOCK)\n\
+         \x20 --trace            print a line per interposed call, strace-style, to stderr\n\
+         \x20                    (sets GREENSHIM_TRACE); with:\n\
+         \x20   -o FILE          write trace lines and the -c summary to FILE\n\
+         \x20   -e trace=CALLS   trace only these calls (comma-separated, e.g. read,write)\n\
+         \x20   -s N             show N bytes of each buffer (default 32)\n\
+         \x20   -tt              wall-clock time on each line\n\
+         \x20   -T               time spent in each call on each line\n\
+         \x20 -c                 at exit, print a table of calls and the hub's figures\n\
+         \x20 --max-blocking-time MS  report a greenlet that runs MS ms without yielding\n\
+         \x20 --dump-signal SIG  print every greenlet when SIG (e.g. USR2) arrives\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
          \x20                    next to this launcher)\n\
          \x20 -h, --help         print this help and exit\n\
@@ -74,12 +87,15 @@ fn fail(code: i32, msg: &str) -> ! {
 
 struct Options {
     stack_size: Option<usize>,
+    on_deadlock: Option<String>,
+    /// Diagnostics options, as the settings they set.
+    set: Vec<(&'static str, String)>,
     lib: Option<PathBuf>,
     command: Vec<OsString>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
-    let mut o = Options { stack_size: None, lib: None, command: Vec::new() };
+    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new() };
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
@@ -95,7 +111,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
             _ => (bytes, None),
         };
         let shown = String::from_utf8_lossy(name).into_owned();
-        if inline.is_some() && !matches!(name, b"--stack-size" | b"--lib") {
+        if inline.is_some() && !matches!(name, b"--stack-size" | b"--on-deadlock" | b"--lib" | b"--max-blocking-time" | b"--dump-signal") {
             usage_error(&format!("option '{}' takes no value", shown.escape_debug()));
         }
         let value = |args: &mut dyn Iterator<Item = OsString>| -> OsString {
@@ -125,6 +141,41 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                         v.escape_debug()
                     )),
                 }
+            }
+            b"--on-deadlock" => {
+                let v = value(&mut args);
+                let v = v.to_string_lossy();
+                match settings::parse_on_deadlock(&v) {
+                    Ok(_) if !v.is_empty() => o.on_deadlock = Some(v.into_owned()),
+                    Ok(_) => usage_error("option '--on-deadlock' needs a value: report or abort"),
+                    Err(form) => usage_error(&format!(
+                        "--on-deadlock '{}' is not a valid mode; {form}",
+                        v.escape_debug()
+                    )),
+                }
+            }
+            b"--trace" => o.set.push(("GREENSHIM_TRACE", "1".into())),
+            b"-tt" => o.set.push(("GREENSHIM_TRACE_TIMESTAMPS", "1".into())),
+            b"-T" => o.set.push(("GREENSHIM_TRACE_DURATIONS", "1".into())),
+            b"-c" => o.set.push(("GREENSHIM_SUMMARY", "1".into())),
+            b"-o" | b"-e" | b"-s" | b"--max-blocking-time" | b"--dump-signal" => {
+                let var = match name {
+                    b"-o" => "GREENSHIM_TRACE_FILE",
+                    b"-e" => "GREENSHIM_TRACE_FILTER",
+                    b"-s" => "GREENSHIM_TRACE_STRSIZE",
+                    b"--max-blocking-time" => "GREENSHIM_MAX_BLOCKING_MS",
+                    _ => "GREENSHIM_DUMP_SIGNAL",
+                };
+                let v = value(&mut args).to_string_lossy().into_owned();
+                if v.is_empty() {
+                    usage_error(&format!("option '{shown}' needs a non-empty value"));
+                }
+                // Validate now, naming the option rather than the variable it sets.
+                if let Err(line) = settings::from_vars([(var, v.as_str())]) {
+                    let why = line.strip_prefix("greenshim: ").unwrap_or(&line);
+                    usage_error(&format!("option {shown} '{}': {why}", v.escape_debug()));
+                }
+                o.set.push((var, v));
             }
             b"--lib" => {
                 let v = value(&mut args);
@@ -323,10 +374,22 @@ fn main() {
         if k == "GREENSHIM_STACK_SIZE" && opts.stack_size.is_some() {
             continue; // overridden by --stack-size
         }
+        if k == "GREENSHIM_ON_DEADLOCK" && opts.on_deadlock.is_some() {
+            continue; // overridden by --on-deadlock
+        }
+        if opts.set.iter().any(|(var, _)| *var == k) {
+            continue; // overridden by an option
+        }
         vars.push((k.to_string(), v.to_string()));
     }
     if let Some(n) = opts.stack_size {
         vars.push(("GREENSHIM_STACK_SIZE".into(), n.to_string()));
+    }
+    if let Some(m) = &opts.on_deadlock {
+        vars.push(("GREENSHIM_ON_DEADLOCK".into(), m.clone()));
+    }
+    for (var, v) in &opts.set {
+        vars.push((var.to_string(), v.clone()));
     }
     if let Err(line) = settings::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         eprintln!("{line}");
@@ -347,6 +410,12 @@ fn main() {
     cmd.args(&opts.command[1..]).env("LD_PRELOAD", &preload);
     if let Some(n) = opts.stack_size {
         cmd.env("GREENSHIM_STACK_SIZE", n.to_string());
+    }
+    if let Some(m) = &opts.on_deadlock {
+        cmd.env("GREENSHIM_ON_DEADLOCK", m);
+    }
+    for (var, v) in &opts.set {
+        cmd.env(var, v);
     }
 
     let old_mask = install_forwarding();

@@ -1,0 +1,376 @@
+//! Mutexes as greenlet waits: `pthread_mutex_*`.
+//!
+//! On one OS thread a real glibc mutex held by a parked greenlet deadlocks the process, so on the
+//! hub thread every mutex is ours. Its state lives in the caller's 40-byte `pthread_mutex_t`, laid
+//! out so that glibc's all-zero `PTHREAD_MUTEX_INITIALIZER` (and a zeroed object) is an unlocked
+//! mutex and glibc's `__kind` word (byte offset 16, set by `PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP`
+//! and friends, and by `pthread_mutex_init`) keeps its meaning:
+//!
+//! | bytes | glibc            | here                                               |
+//! |-------|------------------|----------------------------------------------------|
+//! | 0..8  | `__lock, __count`| owner greenlet id (0: unlocked)                    |
+//! | 8..12 | `__owner`        | recursion count                                    |
+//! | 16..20| `__kind`         | `__kind` (type in bits 0-1, robust 16, pshared 128) |
+//! | 24..32| `__list.__prev`  | wait queue (first waiter, see `gs::waitq`)          |
+//!
+//! Uncontended lock and unlock are a few loads and stores: no atomic, no syscall, no lookup.
+//! Unlocking with waiters hands the mutex to the first waiter (FIFO, no starvation); a waiter is
+//! made runnable and owns the mutex when it runs.
+//!
+//! Types NORMAL (and ADAPTIVE), RECURSIVE and ERRORCHECK return what glibc returns (EDEADLK,
+//! EPERM, EBUSY, EAGAIN). A NORMAL mutex relocked by its owner waits forever, as natively: the
+//! deadlock report names it. Robust, priority-inheritance and priority-protect attributes are
+//! accepted and behave like the plain type (a greenlet never dies holding a mutex without the
+//! whole program ending with it, except via `pthread_exit`, which glibc also leaves locked for
+//! non-robust mutexes).
+//!
+//! Passed to glibc unchanged: calls from OS threads without a hub (and before the hub exists),
+//! and process-shared mutexes (`PTHREAD_PROCESS_SHARED`, which must work across processes; one
+//! contended on the hub thread blocks every greenlet). An object must not be shared between the
+//! hub thread and other OS threads: its layout differs.
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use gs::hub::{Hub, WaitOn};
+use gs::waitq::{self, Node, Queue};
+use libc::{clockid_t, pthread_mutex_t, pthread_mutexattr_t, timespec};
+
+use crate::deadlock;
+
+mod real_fns {
+    use super::*;
+    real! {
+        fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int;
+        fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int;
+        fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int;
+        fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int;
+        fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int;
+        fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, t: *const timespec) -> c_int;
+        fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, c: clockid_t, t: *const timespec) -> c_int;
+        fn pthread_mutexattr_gettype(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
+        fn pthread_mutexattr_getpshared(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
+        fn pthread_mutexattr_getrobust(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
+    }
+}
+
+const KIND_MASK: i32 = 3;
+const NORMAL: i32 = 0;
+const RECURSIVE: i32 = 1;
+const ERRORCHECK: i32 = 2;
+const ROBUST_BIT: i32 = 16;
+/// glibc's PTHREAD_MUTEX_PSHARED_BIT; a destroyed mutex has `__kind == -1`, which has it too,
+/// so glibc answers for it (EINVAL), as natively.
+const PSHARED_BIT: i32 = 128;
+
+#[repr(C)]
+pub struct RawMutex {
+    pub owner: u64,
+    count: u32,
+    _pad: u32,
+    kind: i32,
+    _pad2: u32,
+    queue: Queue,
+    _pad3: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<RawMutex>() == std::mem::size_of::<pthread_mutex_t>());
+
+/// Thread pointer (`%fs:0`, the TCB's self pointer) of the process's main OS thread once it has
+/// a hub, and that hub: lets the fast paths recognise the hub thread with one load instead of a
+/// `__tls_get_addr` call (which alone would cost more than an uncontended native lock).
+static HUB_TP: AtomicUsize = AtomicUsize::new(0);
+static HUB_PTR: AtomicPtr<Hub> = AtomicPtr::new(std::ptr::null_mut());
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86_64 Linux %fs:0 holds the thread control block's own address.
+    unsafe { std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags, pure)) };
+    tp
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn thread_pointer() -> usize {
+    usize::MAX // never cached: always the thread-local lookup
+}
+
+/// The hub to use for synchronisation objects: any hub of this OS thread (also from calls nested
+/// in the shim: the object's layout is ours on the hub thread whoever calls).
+#[inline(always)]
+pub fn sync_hub() -> Option<*mut Hub> {
+    let tp = thread_pointer();
+    if tp == HUB_TP.load(Ordering::Relaxed) {
+        return Some(HUB_PTR.load(Ordering::Relaxed));
+    }
+    sync_hub_slow(tp)
+}
+
+#[cold]
+#[inline(never)]
+fn sync_hub_slow(tp: usize) -> Option<*mut Hub> {
+    let h = gs::hub::current_hub();
+    if h.is_null() {
+        return None;
+    }
+    // Cache only for the main OS thread (the shim's hub thread), which lives as long as the
+    // process, so its thread pointer is never reused by another thread. A fork child inherits
+    // the thread pointer and the hub at the same addresses.
+    // SAFETY: plain system calls.
+    if tp != usize::MAX && unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long } {
+        HUB_PTR.store(h, Ordering::Relaxed);
+        HUB_TP.store(tp, Ordering::Relaxed);
+    }
+    Some(h)
+}
+
+/// The running greenlet's id.
+#[inline(always)]
+pub unsafe fn me(h: *mut Hub) -> u64 {
+    (*(*h).current()).id
+}
+
+/// Clocks a timed wait accepts (as glibc's `futex_abstimed_supported_clockid`).
+#[inline]
+pub fn valid_clock(clock: clockid_t) -> bool {
+    clock == libc::CLOCK_REALTIME || clock == libc::CLOCK_MONOTONIC
+}
+
+/// Hub deadline for an absolute time on `clock`; `Err(EINVAL)` for an invalid timespec.
+#[inline]
+pub unsafe fn deadline(clock: clockid_t, abs: *const timespec) -> Result<u64, c_int> {
+    crate::thread::deadline_from_abs(clock, &*abs)
+}
+
+#[inline(always)]
+unsafe fn is_native(m: *mut RawMutex) -> bool {
+    (*m).kind & PSHARED_BIT != 0
+}
+
+/// Lock result of the contended path.
+#[inline(never)]
+unsafe fn lock_slow(h: *mut Hub, m: *mut RawMutex, me: u64, dl: Option<(clockid_t, *const timespec)>) -> c_int {
+    let kind = (*m).kind & KIND_MASK;
+    if (*m).owner == me {
+        match kind {
+            RECURSIVE => {
+                if (*m).count == u32::MAX {
+                    return libc::EAGAIN;
+                }
+                (*m).count += 1;
+                return 0;
+            }
+            ERRORCHECK => return libc::EDEADLK,
+            _ => {} // NORMAL: waits forever (or until the deadline), as natively
+        }
+    }
+    let deadline = match dl {
+        None => None,
+        Some((clock, abs)) => match deadline(clock, abs) {
+            Ok(d) => Some(d),
+            Err(e) => return e,
+        },
+    };
+    if let Some(d) = deadline {
+        if d <= gs::sys::now() {
+            return libc::ETIMEDOUT;
+        }
+    }
+    deadlock::ensure_hooks(h);
+    let mut node = Node::new(0);
+    loop {
+        let why = waitq::wait(h, &mut (*m).queue, &mut node, WaitOn::Object("mutex", m as usize), deadline, false);
+        if node.woken {
+            // Handed over by the unlocker.
+            return 0;
+        }
+        if (*m).owner == 0 {
+            (*m).owner = me;
+            (*m).count = 1;
+            return 0;
+        }
+        if why == gs::hub::Wake::TimedOut {
+            return libc::ETIMEDOUT;
+        }
+    }
+}
+
+/// Lock `m` for greenlet `me` (the cond layer relocks with this).
+#[inline(always)]
+pub unsafe fn lock(h: *mut Hub, m: *mut RawMutex, me: u64) -> c_int {
+    if (*m).owner == 0 {
+        (*m).owner = me;
+        (*m).count = 1;
+        return 0;
+    }
+    lock_slow(h, m, me, None)
+}
+
+/// Release one level of `m` held by `me`, handing it to the first waiter when it becomes free.
+#[inline(always)]
+pub unsafe fn unlock(h: *mut Hub, m: *mut RawMutex, me: u64) -> c_int {
+    let kind = (*m).kind & KIND_MASK;
+    if kind != NORMAL {
+        if (*m).owner != me {
+            return libc::EPERM;
+        }
+        if kind == RECURSIVE {
+            (*m).count -= 1;
+            if (*m).count != 0 {
+                return 0;
+            }
+        }
+    }
+    if (*m).queue.is_null() {
+        (*m).owner = 0;
+        return 0;
+    }
+    hand_over(h, m);
+    0
+}
+
+#[inline(never)]
+unsafe fn hand_over(h: *mut Hub, m: *mut RawMutex) {
+    let n = waitq::wake_one(h, &mut (*m).queue);
+    if n.is_null() {
+        (*m).owner = 0;
+    } else {
+        (*m).owner = (*n).id;
+        (*m).count = 1;
+        deadlock::progress();
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
+    let mut kind = NORMAL;
+    if !a.is_null() {
+        let (mut t, mut ps, mut rb) = (0, 0, 0);
+        real_fns::pthread_mutexattr_gettype(a, &mut t);
+        real_fns::pthread_mutexattr_getpshared(a, &mut ps);
+        real_fns::pthread_mutexattr_getrobust(a, &mut rb);
+        if ps == libc::PTHREAD_PROCESS_SHARED {
+            return real_fns::pthread_mutex_init(m, a);
+        }
+        kind = (t & KIND_MASK) | if rb != 0 { ROBUST_BIT } else { 0 };
+    }
+    // The zero state is valid for glibc too (for OS threads without a hub).
+    std::ptr::write_bytes(m as *mut u8, 0, std::mem::size_of::<pthread_mutex_t>());
+    (*(m as *mut RawMutex)).kind = kind;
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
+    let r = m as *mut RawMutex;
+    if sync_hub().is_none() || is_native(r) {
+        return real_fns::pthread_mutex_destroy(m);
+    }
+    if (*r).owner != 0 {
+        return libc::EBUSY;
+    }
+    (*r).kind = -1;
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+    let Some(h) = sync_hub() else { return real_fns::pthread_mutex_lock(m) };
+    let r = m as *mut RawMutex;
+    if is_native(r) {
+        return real_fns::pthread_mutex_lock(m);
+    }
+    lock(h, r, me(h))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
+    let Some(h) = sync_hub() else { return real_fns::pthread_mutex_trylock(m) };
+    let r = m as *mut RawMutex;
+    if is_native(r) {
+        return real_fns::pthread_mutex_trylock(m);
+    }
+    let me = me(h);
+    if (*r).owner == 0 {
+        (*r).owner = me;
+        (*r).count = 1;
+        return 0;
+    }
+    if (*r).owner == me && (*r).kind & KIND_MASK == RECURSIVE {
+        if (*r).count == u32::MAX {
+            return libc::EAGAIN;
+        }
+        (*r).count += 1;
+        return 0;
+    }
+    libc::EBUSY
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
+    let Some(h) = sync_hub() else { return real_fns::pthread_mutex_unlock(m) };
+    let r = m as *mut RawMutex;
+    if is_native(r) {
+        return real_fns::pthread_mutex_unlock(m);
+    }
+    unlock(h, r, me(h))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
+    let Some(h) = sync_hub() else { return real_fns::pthread_mutex_clocklock(m, clock, abs) };
+    let r = m as *mut RawMutex;
+    if is_native(r) {
+        return real_fns::pthread_mutex_clocklock(m, clock, abs);
+    }
+    if !valid_clock(clock) {
+        return libc::EINVAL;
+    }
+    let me = me(h);
+    if (*r).owner == 0 {
+        // glibc takes a free mutex without looking at the timeout.
+        (*r).owner = me;
+        (*r).count = 1;
+        return 0;
+    }
+    lock_slow(h, r, me, Some((clock, abs)))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+    let Some(_) = sync_hub() else { return real_fns::pthread_mutex_timedlock(m, abs) };
+    pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs)
+}
+
+// glibc's old internal aliases, still exported and used by some libraries.
+#[no_mangle]
+pub unsafe extern "C" fn __pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+    pthread_mutex_lock(m)
+}
+#[no_mangle]
+pub unsafe extern "C" fn __pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
+    pthread_mutex_unlock(m)
+}
+#[no_mangle]
+pub unsafe extern "C" fn __pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
+    pthread_mutex_trylock(m)
+}
+#[no_mangle]
+pub unsafe extern "C" fn __pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
+    pthread_mutex_init(m, a)
+}
+#[no_mangle]
+pub unsafe extern "C" fn __pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
+    pthread_mutex_destroy(m)
+}
+
+/// The owner's display number of the mutex at `addr`, for reports (0: unlocked or unknown).
+pub unsafe fn owner_seq(h: *mut Hub, addr: usize) -> (u64, u64) {
+    let owner = (*(addr as *const RawMutex)).owner;
+    match (*h).lookup(owner) {
+        Some(g) => ((*g).seq, owner),
+        None => (0, owner),
+    }
+}
