@@ -195,7 +195,7 @@ pub fn parse_signal(value: &str) -> Result<i32, String> {
         ("TERM", 15), ("CHLD", 17), ("CONT", 18), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22), ("URG", 23),
         ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29), ("PWR", 30),
     ];
-    let form = || "expected a signal name or number the program may catch, e.g. USR2, SIGUSR2 or 12".to_string();
+    let form = || "expected a signal name or number the program may catch (USR2, SIGUSR2 or 12)".to_string();
     let up = value.to_ascii_uppercase();
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
     if let Some(&(_, n)) = NAMES.iter().find(|(k, _)| *k == bare) {

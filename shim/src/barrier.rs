@@ -66,8 +66,7 @@ pub unsafe extern "C" fn pthread_barrier_destroy(b: *mut pthread_barrier_t) -> c
     0
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
+unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
     let r = b as *mut RawBarrier;
     let Some(h) = sync_hub().filter(|_| (*r).shared == 0) else { return real_fns::pthread_barrier_wait(b) };
     (*r).arrived += 1;
@@ -86,4 +85,15 @@ pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_in
         waitq::wait(h, &mut (*r).queue, &mut node, WaitOn::Object("barrier", r as usize), None, false);
     }
     0
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_barrier_wait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_barrier_wait, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r }));
+        }
+    }
+    pthread_barrier_wait_impl(b)
 }

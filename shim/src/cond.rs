@@ -168,7 +168,7 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
         timed_out = !node.woken && why == Wake::TimedOut;
     }
     // Re-acquire (a recursive mutex gets back the level the wait released).
-    let r = crate::mutex::pthread_mutex_lock(m);
+    let r = crate::mutex::pthread_mutex_lock_impl(m);
     crate::thread::testcancel(h);
     if r != 0 {
         return r;
@@ -186,16 +186,14 @@ unsafe fn cancel_pending(h: *mut gs::hub::Hub) -> bool {
     (*(*h).current()).ext[1] & 3 == 1
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
+unsafe fn pthread_cond_wait_impl(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
     if sync_hub().is_none() || native(c) {
         return real_fns::pthread_cond_wait(c, m);
     }
     wait(c, m, None)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+unsafe fn pthread_cond_timedwait_impl(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     if sync_hub().is_none() || native(c) {
         return real_fns::pthread_cond_timedwait(c, m, abs);
     }
@@ -209,4 +207,26 @@ pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut 
         return real_fns::pthread_cond_clockwait(c, m, clock, abs);
     }
     wait(c, m, Some((clock, abs)))
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_cond_wait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_cond_wait, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r));
+        }
+    }
+    pthread_cond_wait_impl(c, m)
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_cond_timedwait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_cond_timedwait, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r));
+        }
+    }
+    pthread_cond_timedwait_impl(c, m, abs)
 }

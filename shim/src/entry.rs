@@ -22,23 +22,3 @@ pub fn hub() -> Option<*mut Hub> {
     }
     Some(h)
 }
-
-/// Raises the running greenlet's hook depth for its lifetime: exports called meanwhile behave
-/// natively.
-pub struct Nested(*mut Hub);
-
-impl Nested {
-    /// # Safety
-    /// `h` is this thread's hub.
-    pub unsafe fn enter(h: *mut Hub) -> Nested {
-        (*(*h).current()).hook_depth += 1;
-        Nested(h)
-    }
-}
-
-impl Drop for Nested {
-    fn drop(&mut self) {
-        // SAFETY: same greenlet (Nested never lives across a park).
-        unsafe { (*(*self.0).current()).hook_depth -= 1 };
-    }
-}

@@ -198,7 +198,11 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
     }
     let r = traced!(h, fcntl, real(fd, cmd, arg), |r, e| [
         Arg::Int(fd as i64), Arg::Sym(cmd as i64, FCNTL_CMDS),
-        if cmd == libc::F_SETFL { Arg::Flags(arg as u64, O_FLAGS) } else { Arg::Int(arg as i64) }
+        match cmd {
+            libc::F_SETFL => Arg::Flags(arg as u64, O_FLAGS),
+            libc::F_GETFL | libc::F_GETFD | libc::F_GETOWN | libc::F_GETLEASE | libc::F_GETPIPE_SZ => Arg::Skip,
+            _ => Arg::Int(arg as i64),
+        }
     ], Ret::Int(r as i64, e));
     match cmd {
         libc::F_SETFL if r == 0 => fdtab::flags_changed(),

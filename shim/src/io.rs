@@ -50,6 +50,17 @@ fn coop_fd(fd: c_int) -> Option<(*mut Hub, Kind)> {
     }
 }
 
+/// The hub when diagnostics are on, for tracing a call made natively (regular files): one
+/// branch when they are off.
+#[inline(always)]
+fn native_traced() -> Option<*mut Hub> {
+    if crate::trace::on() {
+        entry::hub()
+    } else {
+        None
+    }
+}
+
 /// One non-blocking read into `iov`.
 unsafe fn try_readv(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
     loop {
@@ -140,7 +151,12 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
-        None => real_fns::read(fd, buf, n),
+        None => match native_traced() {
+            Some(h) => traced!(h, read, real_fns::read(fd, buf, n), |r, e| [
+                Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
+            ], Ret::Int(r as i64, e)),
+            None => real_fns::read(fd, buf, n),
+        },
     }
 }
 
@@ -171,7 +187,12 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
-        None => real_fns::write(fd, buf, n),
+        None => match native_traced() {
+            Some(h) => traced!(h, write, real_fns::write(fd, buf, n), |r, e| [
+                Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
+            ], Ret::Int(r as i64, e)),
+            None => real_fns::write(fd, buf, n),
+        },
     }
 }
 

@@ -275,8 +275,7 @@ pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int
     0
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_lock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
@@ -338,8 +337,7 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock:
     lock_slow(h, r, me, Some((clock, abs)))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+unsafe fn pthread_mutex_timedlock_impl(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     let Some(_) = sync_hub() else { return real_fns::pthread_mutex_timedlock(m, abs) };
     pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs)
 }
@@ -373,4 +371,26 @@ pub unsafe fn owner_seq(h: *mut Hub, addr: usize) -> (u64, u64) {
         Some(g) => ((*g).seq, owner),
         None => (0, owner),
     }
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_mutex_lock_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_mutex_lock, pthread_mutex_lock_impl(m), |r, e| [Arg::Hex(m as u64)], Ret::Code(r));
+        }
+    }
+    pthread_mutex_lock_impl(m)
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_mutex_timedlock_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_mutex_timedlock, pthread_mutex_timedlock_impl(m, abs), |r, e| [Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r));
+        }
+    }
+    pthread_mutex_timedlock_impl(m, abs)
 }

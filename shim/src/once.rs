@@ -34,8 +34,7 @@ thread_local! {
     static WAITERS: Cell<Queue> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_once(o: *mut libc::pthread_once_t, init: extern "C" fn()) -> c_int {
+unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: extern "C" fn()) -> c_int {
     let w = &*(o as *const AtomicI32);
     if w.load(Ordering::Acquire) & DONE != 0 {
         return 0;
@@ -72,4 +71,15 @@ unsafe fn wake(h: *mut gs::hub::Hub, addr: usize) {
         }
         n = nx;
     }
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_once_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_once(o: *mut libc::pthread_once_t, init: extern "C" fn()) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_once, pthread_once_impl(o, init), |r, e| [Arg::Hex(o as u64), Arg::Hex(init as usize as u64)], Ret::Code(r));
+        }
+    }
+    pthread_once_impl(o, init)
 }

@@ -368,8 +368,7 @@ unsafe fn poll_park(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, deadline: Optio
     park_loop(h, watch, deadline, kernel_mask(mask), &mut attempt, &mut blocking)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+unsafe fn poll_impl(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::poll(fds, nfds, timeout) };
     let saved = sys::errno();
     testcancel(h);
@@ -390,8 +389,7 @@ pub unsafe extern "C" fn __poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) 
     poll(fds, nfds, timeout)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+unsafe fn ppoll_impl(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::ppoll(fds, nfds, tmo, mask) };
     let saved = sys::errno();
     testcancel(h);
@@ -560,8 +558,7 @@ unsafe fn select_update(tv: *mut timeval, deadline: Option<u64>) {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
+unsafe fn select_impl(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::select(n, r, w, e, tv) };
     let saved = sys::errno();
     testcancel(h);
@@ -611,8 +608,7 @@ pub unsafe extern "C" fn __select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *
     select(n, r, w, e, tv)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
+unsafe fn pselect_impl(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pselect(n, r, w, e, ts, mask) };
     let saved = sys::errno();
     testcancel(h);
@@ -668,8 +664,7 @@ unsafe fn epoll_core(
     finish(h, out, saved)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+unsafe fn epoll_wait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_wait(epfd, ev, max, timeout) };
     let saved = sys::errno();
     testcancel(h);
@@ -678,8 +673,7 @@ pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_in
     epoll_core(h, first, epfd, ev, max, deadline, std::ptr::null(), timeout == 0, saved)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
+unsafe fn epoll_pwait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait(epfd, ev, max, timeout, mask) };
     let saved = sys::errno();
     testcancel(h);
@@ -688,12 +682,88 @@ pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_i
     epoll_core(h, first, epfd, ev, max, deadline, mask, timeout == 0, saved)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
+unsafe fn epoll_pwait2_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
     let saved = sys::errno();
     testcancel(h);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let first = real_fns::epoll_pwait2(epfd, ev, max, &ZERO_TS, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, is_zero_ts(ts), saved)
+}
+
+/// Traced entry (see `trace`); the work is in `poll_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, poll, poll_impl(fds, nfds, timeout), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e));
+        }
+    }
+    poll_impl(fds, nfds, timeout)
+}
+
+/// Traced entry (see `trace`); the work is in `ppoll_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, ppoll, ppoll_impl(fds, nfds, tmo, mask), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Dur(tmo.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
+        }
+    }
+    ppoll_impl(fds, nfds, tmo, mask)
+}
+
+/// Traced entry (see `trace`); the work is in `select_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, select, select_impl(n, r, w, e, tv), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Hex(tv as u64)], Ret::Int(ret as i64, err));
+        }
+    }
+    select_impl(n, r, w, e, tv)
+}
+
+/// Traced entry (see `trace`); the work is in `pselect_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pselect, pselect_impl(n, r, w, e, ts, mask), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(ret as i64, err));
+        }
+    }
+    pselect_impl(n, r, w, e, ts, mask)
+}
+
+/// Traced entry (see `trace`); the work is in `epoll_wait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, epoll_wait, epoll_wait_impl(epfd, ev, max, timeout), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e));
+        }
+    }
+    epoll_wait_impl(epfd, ev, max, timeout)
+}
+
+/// Traced entry (see `trace`); the work is in `epoll_pwait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, epoll_pwait, epoll_pwait_impl(epfd, ev, max, timeout, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
+        }
+    }
+    epoll_pwait_impl(epfd, ev, max, timeout, mask)
+}
+
+/// Traced entry (see `trace`); the work is in `epoll_pwait2_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, epoll_pwait2, epoll_pwait2_impl(epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
+        }
+    }
+    epoll_pwait2_impl(epfd, ev, max, ts, mask)
 }

@@ -232,14 +232,12 @@ unsafe fn timed(clock: clockid_t, abs: *const timespec) -> Result<u64, c_int> {
     mutex::deadline(clock, abs)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
+unsafe fn pthread_rwlock_rdlock_impl(l: *mut pthread_rwlock_t) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_rdlock(l) };
     rdlock(h, raw(l), None)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
+unsafe fn pthread_rwlock_wrlock_impl(l: *mut pthread_rwlock_t) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_wrlock(l) };
     wrlock(h, raw(l), None)
 }
@@ -319,4 +317,26 @@ pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_in
         dispatch(h, r);
     }
     0
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_rwlock_rdlock_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_rwlock_rdlock, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r));
+        }
+    }
+    pthread_rwlock_rdlock_impl(l)
+}
+
+/// Traced entry (see `trace`); the work is in `pthread_rwlock_wrlock_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, pthread_rwlock_wrlock, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r));
+        }
+    }
+    pthread_rwlock_wrlock_impl(l)
 }

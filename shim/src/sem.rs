@@ -369,8 +369,7 @@ unsafe fn ret(e: c_int) -> c_int {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
+unsafe fn sem_wait_impl(s: *mut sem_t) -> c_int {
     let r = raw(s);
     let Some(h) = sync_hub().filter(|_| ours(r)) else { return real_fns::sem_wait(s) };
     ret(wait(h, r, None))
@@ -403,11 +402,32 @@ pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *co
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
+unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
     let r = raw(s);
     if sync_hub().is_none() || !ours(r) {
         return real_fns::sem_timedwait(s, abs);
     }
     sem_clockwait(s, libc::CLOCK_REALTIME, abs)
+}
+
+/// Traced entry (see `trace`); the work is in `sem_wait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, sem_wait, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e));
+        }
+    }
+    sem_wait_impl(s)
+}
+
+/// Traced entry (see `trace`); the work is in `sem_timedwait_impl`.
+#[no_mangle]
+pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
+    if crate::trace::on() {
+        if let Some(h) = crate::entry::hub() {
+            return traced!(h, sem_timedwait, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e));
+        }
+    }
+    sem_timedwait_impl(s, abs)
 }

@@ -27,7 +27,6 @@ mod real_fns {
     fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int;
     fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
     fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
-    fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abstime: *const timespec) -> c_int;
     fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: libc::clockid_t, abstime: *const timespec) -> c_int;
     fn pthread_detach(t: pthread_t) -> c_int;
     fn pthread_self() -> pthread_t;
@@ -300,6 +299,12 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
             let mut buf = [0u8; 16];
             buf[..bytes.len()].copy_from_slice(bytes);
             (*g).name = buf;
+            if g == (*h).current() {
+                // The hub-blocking monitor copied the name when g was switched in.
+                if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
+                    m.switched(Some(&*g));
+                }
+            }
             0
         }
     }

@@ -100,7 +100,9 @@ pub fn configure(o: &Options) -> Result<(), String> {
     }
     if let Some(path) = o.file {
         let c = std::ffi::CString::new(path).map_err(|_| format!("greenshim: GREENSHIM_TRACE_FILE '{path}' contains a NUL byte"))?;
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_CLOEXEC;
+        // Appended to, never truncated: processes the traced program starts inherit the
+        // setting and write to the same file (the launcher empties it once, as strace -o).
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
         let fd = syscall!(SYS_openat, libc::AT_FDCWD, c.as_ptr(), flags, 0o644)
             .map_err(|e| format!("greenshim: cannot open the trace file GREENSHIM_TRACE_FILE='{path}': {}", errno_text(e).1))? as i32;
         let fd = gs::reactor::move_high(fd).map_err(|e| format!("greenshim: cannot place the trace file descriptor: errno {e}"))?;
@@ -162,13 +164,13 @@ pub enum Arg<'a> {
     Sym(i64, &'a [(i64, &'a str)]),
     /// Nanoseconds, printed as a `{tv_sec=.., tv_nsec=..}`-like duration.
     Dur(Option<u64>),
-    /// A C string.
-    CStr(*const libc::c_char),
     /// A socket type with its flags: `SOCK_STREAM|SOCK_CLOEXEC`.
     SockType(i64),
     /// The two fds of a pipe/socketpair: `[3, 4]` when filled (else the address).
     Fds(*const libc::c_int, bool),
     Raw(&'a str),
+    /// Nothing: an argument the call does not take in this form (`fcntl(fd, F_GETFL)`).
+    Skip,
 }
 
 /// How a call returned.
@@ -177,8 +179,6 @@ pub enum Ret {
     Int(i64, i32),
     /// pthread convention: 0 or an error number.
     Code(i32),
-    Hex(u64),
-    Void,
 }
 
 /// Finish a traced call: count it, and print its line if tracing and not filtered out.
@@ -206,7 +206,7 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
     let mut l = Line::new();
     prefix(&mut l, g);
     l.s(NAMES[i]).s("(");
-    for (k, a) in args.iter().enumerate() {
+    for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
         if k > 0 {
             l.s(", ");
         }
@@ -227,12 +227,6 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
         Ret::Code(e) => {
             let (name, text) = errno_text(e);
             l.s(name).s(" (").s(text).s(")");
-        }
-        Ret::Hex(v) => {
-            l.s("0x").hex(v);
-        }
-        Ret::Void => {
-            l.s("?");
         }
     }
     if parks > 0 {
@@ -295,13 +289,15 @@ unsafe fn prefix(l: &mut Line, g: &Greenlet) {
     }
 }
 
-/// `HH:MM:SS.uuuuuu ` (UTC, like strace -tt without a local time zone lookup).
+/// `HH:MM:SS.uuuuuu ` in local time, as strace -tt.
 fn walltime(l: &mut Line) {
     let ns = sys::clock_ns(libc::CLOCK_REALTIME).unwrap_or(0);
-    let secs = (ns / 1_000_000_000) as i64;
+    let secs = (ns / 1_000_000_000) as libc::time_t;
     let us = ((ns / 1000) % 1_000_000) as i64;
-    let day = secs.rem_euclid(86400);
-    l.pad(day / 3600, 2).s(":").pad(day / 60 % 60, 2).s(":").pad(day % 60, 2).s(".").pad(us, 6).s(" ");
+    // SAFETY: localtime_r writes only into tm.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    l.pad(tm.tm_hour as i64, 2).s(":").pad(tm.tm_min as i64, 2).s(":").pad(tm.tm_sec as i64, 2).s(".").pad(us, 6).s(" ");
 }
 
 unsafe fn arg(l: &mut Line, a: &Arg) {
@@ -309,39 +305,37 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         Arg::Int(v) => {
             l.int(v);
         }
+        Arg::Hex(0) => {
+            l.s("NULL");
+        }
         Arg::Hex(v) => {
             l.s("0x").hex(v);
         }
         Arg::Raw(s) => {
             l.s(s);
         }
+        Arg::Skip => {}
         Arg::Buf(p, None) => {
             l.s("0x").hex(p as u64);
         }
         Arg::Buf(p, Some(n)) => {
             let max = STRSIZE.load(Relaxed) as usize;
             let shown = n.min(max);
+            let mut cut = n > max;
             l.s("\"");
             if !p.is_null() {
                 for &b in std::slice::from_raw_parts(p, shown) {
+                    // Keep room for the rest of the line (result, park time): cut the string.
+                    if l.len + 4 > l.buf.len() - TAIL_ROOM {
+                        cut = true;
+                        break;
+                    }
                     l.esc(b);
                 }
             }
             l.s("\"");
-            if n > max {
+            if cut {
                 l.s("...");
-            }
-        }
-        Arg::CStr(p) => {
-            if p.is_null() {
-                l.s("NULL");
-            } else {
-                let b = std::ffi::CStr::from_ptr(p).to_bytes();
-                l.s("\"");
-                for &c in &b[..b.len().min(STRSIZE.load(Relaxed) as usize)] {
-                    l.esc(c);
-                }
-                l.s("\"");
             }
         }
         Arg::Flags(v, names) => {
@@ -400,15 +394,20 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
     }
 }
 
-/// A trace line under construction: a stack buffer, written with one syscall.
+/// Bytes of a line kept free for what follows a buffer argument (the remaining arguments, the
+/// result, the park and call times).
+const TAIL_ROOM: usize = 256;
+
+/// A trace line under construction: a stack buffer (small enough for a 16 KiB greenlet stack),
+/// written with one syscall. Buffers longer than fit are cut with `...`.
 pub struct Line {
-    buf: [u8; 1024],
+    buf: [u8; 2048],
     len: usize,
 }
 
 impl Line {
     fn new() -> Line {
-        Line { buf: [0; 1024], len: 0 }
+        Line { buf: [0; 2048], len: 0 }
     }
     fn b(&mut self, s: &[u8]) -> &mut Self {
         // Keep room for the final newline.

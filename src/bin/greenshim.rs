@@ -396,6 +396,13 @@ fn main() {
         exit(USAGE);
     }
 
+    // Trace output is appended to by every process of the run; start it empty, as strace -o.
+    if let Some((_, path)) = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE") {
+        if let Err(e) = std::fs::File::create(path) {
+            fail(USAGE, &format!("cannot create the trace file '{}': {e}", path.escape_debug()));
+        }
+    }
+
     let lib = find_lib(opts.lib);
     reexec_unshimmed(&lib);
 
