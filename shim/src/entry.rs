@@ -6,19 +6,72 @@
 //! library resolves `write`, `nanosleep`, ... to our own exports; the depth check turns such
 //! nested calls into plain real calls instead of recursion. The depth lives in the greenlet, so
 //! a greenlet parked inside a hook does not disable the hooks for the one that runs next.
+//!
+//! Recognising the hub thread must cost less than the cheapest hooked call (an uncontended
+//! mutex): instead of a `__tls_get_addr` call per hook, the main thread's thread pointer
+//! (`%fs:0`) and its hub are cached in two globals, and a hook compares one register load.
 
-use gs::hub::{current_hub, Hub};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use gs::hub::Hub;
 
 /// The hub to park on, or `None`: behave natively.
 #[inline(always)]
 pub fn hub() -> Option<*mut Hub> {
-    let h = current_hub();
-    if h.is_null() {
-        return None;
-    }
+    let h = any_hub()?;
     // SAFETY: a non-null hub pointer is this thread's hub, and its current greenlet is live.
     if unsafe { (*(*h).current()).hook_depth } != 0 {
         return None;
+    }
+    Some(h)
+}
+
+/// Thread pointer (`%fs:0`, the TCB's self pointer) of the process's main OS thread once it has
+/// a hub, and that hub: lets the fast paths recognise the hub thread with one load instead of a
+/// `__tls_get_addr` call (which alone would cost more than an uncontended native lock).
+static HUB_TP: AtomicUsize = AtomicUsize::new(0);
+static HUB_PTR: AtomicPtr<Hub> = AtomicPtr::new(std::ptr::null_mut());
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86_64 Linux %fs:0 holds the thread control block's own address.
+    unsafe { std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags, pure)) };
+    tp
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn thread_pointer() -> usize {
+    usize::MAX // never cached: always the thread-local lookup
+}
+
+/// This OS thread's hub, whatever the hook depth (calls that name a greenlet or a
+/// synchronisation object must be recognised even from inside the shim).
+#[inline(always)]
+pub fn any_hub() -> Option<*mut Hub> {
+    let tp = thread_pointer();
+    if tp == HUB_TP.load(Ordering::Relaxed) {
+        return Some(HUB_PTR.load(Ordering::Relaxed));
+    }
+    any_hub_slow(tp)
+}
+
+#[cold]
+#[inline(never)]
+fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
+    let h = gs::hub::current_hub();
+    if h.is_null() {
+        return None;
+    }
+    // Cache only for the main OS thread (the shim's hub thread), which lives as long as the
+    // process, so its thread pointer is never reused by another thread. A fork child inherits
+    // the thread pointer and the hub at the same addresses.
+    // SAFETY: plain system calls.
+    if tp != usize::MAX && unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long } {
+        HUB_PTR.store(h, Ordering::Relaxed);
+        HUB_TP.store(tp, Ordering::Relaxed);
     }
     Some(h)
 }

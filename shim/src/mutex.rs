@@ -30,7 +30,6 @@
 //! hub thread and other OS threads: its layout differs.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use gs::hub::{Hub, WaitOn};
 use gs::waitq::{self, Node, Queue};
@@ -76,55 +75,9 @@ pub struct RawMutex {
 
 const _: () = assert!(std::mem::size_of::<RawMutex>() == std::mem::size_of::<pthread_mutex_t>());
 
-/// Thread pointer (`%fs:0`, the TCB's self pointer) of the process's main OS thread once it has
-/// a hub, and that hub: lets the fast paths recognise the hub thread with one load instead of a
-/// `__tls_get_addr` call (which alone would cost more than an uncontended native lock).
-static HUB_TP: AtomicUsize = AtomicUsize::new(0);
-static HUB_PTR: AtomicPtr<Hub> = AtomicPtr::new(std::ptr::null_mut());
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn thread_pointer() -> usize {
-    let tp: usize;
-    // SAFETY: on x86_64 Linux %fs:0 holds the thread control block's own address.
-    unsafe { std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags, pure)) };
-    tp
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn thread_pointer() -> usize {
-    usize::MAX // never cached: always the thread-local lookup
-}
-
 /// The hub to use for synchronisation objects: any hub of this OS thread (also from calls nested
 /// in the shim: the object's layout is ours on the hub thread whoever calls).
-#[inline(always)]
-pub fn sync_hub() -> Option<*mut Hub> {
-    let tp = thread_pointer();
-    if tp == HUB_TP.load(Ordering::Relaxed) {
-        return Some(HUB_PTR.load(Ordering::Relaxed));
-    }
-    sync_hub_slow(tp)
-}
-
-#[cold]
-#[inline(never)]
-fn sync_hub_slow(tp: usize) -> Option<*mut Hub> {
-    let h = gs::hub::current_hub();
-    if h.is_null() {
-        return None;
-    }
-    // Cache only for the main OS thread (the shim's hub thread), which lives as long as the
-    // process, so its thread pointer is never reused by another thread. A fork child inherits
-    // the thread pointer and the hub at the same addresses.
-    // SAFETY: plain system calls.
-    if tp != usize::MAX && unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long } {
-        HUB_PTR.store(h, Ordering::Relaxed);
-        HUB_TP.store(tp, Ordering::Relaxed);
-    }
-    Some(h)
-}
+pub use crate::entry::any_hub as sync_hub;
 
 /// The running greenlet's id.
 #[inline(always)]

@@ -89,12 +89,7 @@ fn target(h: *mut Hub, t: pthread_t) -> Target {
     }
 }
 
-/// Hub for calls that take a thread id: unlike [`entry::hub`], ids of greenlets must be
-/// recognised even from nested calls, or they would reach glibc.
-fn any_hub() -> Option<*mut Hub> {
-    let h = hub::current_hub();
-    (!h.is_null()).then_some(h)
-}
+use crate::entry::any_hub;
 
 /// Record the main thread's name (natively, new threads inherit their creator's name).
 pub fn init_main_name(h: *mut Hub) {
