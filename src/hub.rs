@@ -763,8 +763,13 @@ pub unsafe fn fd_closing(h: *mut Hub, fd: i32) {
 }
 
 /// Switch away from `g` (the running greenlet, already parked or queued).
+///
+/// Its hook depth is raised meanwhile: a signal handler that runs while the hub is inside its
+/// own bookkeeping (the scheduler loop runs as main) must not re-enter the hub through a hook;
+/// its calls go to libc natively.
 #[inline]
 unsafe fn switch_out(h: *mut Hub, g: *mut Greenlet) {
+    (*g).hook_depth += 1;
     if g == (*h).main {
         (*g).errno = sys::errno();
         run_loop(h);
@@ -772,6 +777,7 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Greenlet) {
         // The loop saves errno when the suspend lands there.
         (*(*g).yielder).suspend(());
     }
+    (*g).hook_depth -= 1;
 }
 
 /// The scheduler, run on main's stack while main is parked; returns when main is picked.
@@ -877,6 +883,7 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
         if let Some(j) = (*h).lookup((*g).joiner) {
             (*h).unpark(j, Wake::Woken);
         }
+        (*g).hook_depth += 1; // as in switch_out: the loop is hub code
         run_loop(h); // exits the process when the last greenlet ends
         unreachable!("main never becomes runnable again after pthread_exit");
     }

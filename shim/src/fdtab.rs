@@ -24,6 +24,7 @@ use gs::hub::{self, Hub};
 
 /// How the hooks treat an fd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Kind {
     /// Not yet looked at.
     Unknown,
@@ -38,8 +39,9 @@ pub enum Kind {
     PollFirst,
 }
 
-/// Per-fd knowledge.
+/// Per-fd knowledge. All-zero bits are the empty entry (the table is zero-filled memory).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct FdInfo {
     pub kind: Kind,
     /// Generation at which the fields below were read; stale unless equal to the table's.
@@ -55,17 +57,27 @@ pub struct FdInfo {
 
 const EMPTY: FdInfo = FdInfo { kind: Kind::Unknown, gen: 0, nonblock: false, rcvtimeo: 0, sndtimeo: 0, stream: false };
 
+/// The table is one zero-filled mapping sized for the highest fd the process may ever open,
+/// never reallocated: a hook that a signal handler runs in the middle of another hook's table
+/// access finds every entry where it was.
 struct Table {
-    fds: Vec<FdInfo>,
+    fds: *mut FdInfo,
+    /// Entries mapped; fds at or above it are treated as [`Kind::Native`].
+    cap: usize,
     /// Starts at 1 so a zeroed entry is stale.
     gen: u32,
 }
+
+/// Most fds the table covers (RLIMIT_NOFILE's hard limit, at most this).
+const MAX_FDS: usize = 1 << 20;
+/// The entry for fds beyond the table: always Native.
+static mut BEYOND: FdInfo = FdInfo { kind: Kind::Native, gen: 0, nonblock: false, rcvtimeo: 0, sndtimeo: 0, stream: false };
 
 struct Global(UnsafeCell<Table>);
 // SAFETY: only the hub thread uses the table (see module docs).
 unsafe impl Sync for Global {}
 
-static TABLE: Global = Global(UnsafeCell::new(Table { fds: Vec::new(), gen: 1 }));
+static TABLE: Global = Global(UnsafeCell::new(Table { fds: std::ptr::null_mut(), cap: 0, gen: 1 }));
 
 #[inline(always)]
 fn table() -> &'static mut Table {
@@ -77,10 +89,46 @@ fn table() -> &'static mut Table {
 fn slot(fd: i32) -> &'static mut FdInfo {
     let t = table();
     let i = fd as usize;
-    if i >= t.fds.len() {
-        t.fds.resize(i + 1, EMPTY);
+    if i >= t.cap {
+        return beyond(t, i);
     }
-    &mut t.fds[i]
+    // SAFETY: i < cap entries of the mapping.
+    unsafe { &mut *t.fds.add(i) }
+}
+
+#[cold]
+fn beyond(t: &mut Table, i: usize) -> &'static mut FdInfo {
+    if t.fds.is_null() {
+        let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+        let cap = (rl.rlim_max as usize).clamp(1024, MAX_FDS);
+        // SAFETY: anonymous mapping; zero-filled, untouched pages cost nothing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                cap * std::mem::size_of::<FdInfo>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            t.fds = p.cast();
+            t.cap = cap;
+            if i < cap {
+                // SAFETY: as in slot.
+                return unsafe { &mut *t.fds.add(i) };
+            }
+        }
+    }
+    // SAFETY: the hub thread's scratch entry; reset so a caller's write never sticks.
+    unsafe {
+        let b = &mut *std::ptr::addr_of_mut!(BEYOND);
+        b.kind = Kind::Native;
+        b
+    }
 }
 
 /// The kind of `fd`, learned with `fstat` on first use. `Err(errno)` (EBADF) for a bad fd.
@@ -116,8 +164,12 @@ pub fn forget(fd: i32) {
 
 /// O_NONBLOCK if known without a syscall.
 pub fn cached_nonblock(fd: i32) -> Option<bool> {
-    let t = table();
-    t.fds.get(fd as usize).filter(|s| s.gen == t.gen && s.kind != Kind::Unknown).map(|s| s.nonblock)
+    if fd < 0 {
+        return None;
+    }
+    let gen = table().gen;
+    let s = slot(fd);
+    (s.gen == gen && s.kind != Kind::Unknown).then_some(s.nonblock)
 }
 
 /// `dup`-family: `to` names the same description as `from` (same kind).
