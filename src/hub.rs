@@ -830,6 +830,12 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     let coro: *mut Coro = (*g).coro.as_mut().expect("a queued greenlet has a coroutine");
     let r = (*coro).resume(());
     (*g).errno = sys::errno();
+    if (*h).stacks.mode() == GuardMode::Canary && (*g).stack.0 != 0 && !crate::stack::canary_intact((*g).stack.0) {
+        // No guard page in this mode: the overwritten bottom word is the overflow, caught at
+        // the first switch after it. Memory below may be damaged: stop now.
+        crate::overflow::report((*g).seq, &(*g).name, (*g).stack.1 - (*g).stack.0);
+        libc::abort();
+    }
     (*h).current = (*h).main;
     (*h).stats.switches += 1;
     if matches!(r, CoroutineResult::Return(())) || (*g).exit_requested {

@@ -25,6 +25,9 @@ pub struct Settings {
     pub stack_size: Option<usize>,
     /// `GREENSHIM_ON_DEADLOCK`: what to do when every greenlet waits and nothing can wake them.
     pub on_deadlock: OnDeadlock,
+    /// `GREENSHIM_STACK_GUARD`: `page` (default, a guard page per stack) or `canary` (stacks
+    /// carved from shared slabs, for 100,000+ greenlets).
+    pub stack_guard: crate::stack::GuardMode,
     /// `GREENSHIM_TRACE`: a line per interposed call (`greenshim --trace`).
     pub trace: bool,
     /// `GREENSHIM_TRACE_FILE`: where trace lines and the summary go (`-o`); stderr if unset.
@@ -85,6 +88,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "GREENSHIM_STACK_SIZE",
         "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
     ),
+    ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; about 32,000 stacks at most with vm.max_map_count=65530); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch (100,000+ greenlets)"),
     ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
     ("GREENSHIM_TRACE_FILE", "write trace lines and the summary to this file instead of stderr (greenshim -o FILE)"),
     ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace= (greenshim -e trace=read,write)"),
@@ -155,6 +159,23 @@ where
                 if !seen_on_deadlock {
                     s.on_deadlock = mode;
                     seen_on_deadlock = true;
+                }
+            }
+            "GREENSHIM_STACK_GUARD" => {
+                let mode = match value {
+                    "" => continue,
+                    "page" => crate::stack::GuardMode::Page,
+                    "canary" => crate::stack::GuardMode::Canary,
+                    _ => {
+                        return Err(format!(
+                            "greenshim: {name}='{}' is not a valid mode; expected page or canary, e.g. {name}=canary",
+                            printable(value)
+                        ))
+                    }
+                };
+                if !seen_diag.iter().any(|n| n == name) {
+                    s.stack_guard = mode;
+                    seen_diag.push(name.to_string());
                 }
             }
             _ if diag_setting(name) => {

@@ -26,9 +26,10 @@ pub const PAGE: usize = 4096;
 const CANARY: u64 = 0x6772_6565_6e73_6869; // "greenshi"
 
 /// How stacks are protected against overflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GuardMode {
     /// One mapping per stack with a `PROT_NONE` guard page below it (2 VMAs per stack).
+    #[default]
     Page,
     /// Stacks carved from shared slabs with no guard page; a canary word at the bottom is checked
     /// when the greenlet switches out or ends. One VMA per slab: for 100,000+ greenlets.
@@ -91,10 +92,21 @@ impl Stack {
     }
     /// Canary mode: true if the bottom word was overwritten (the stack overflowed).
     pub fn canary_broken(&self) -> bool {
-        // SAFETY: limit is a mapped, 8-aligned address of this stack.
-        self.origin == Origin::Slab && unsafe { *(self.limit as *const u64) } != CANARY
+        if self.origin == Origin::Slab {
+            return !canary_intact(self.limit);
+        }
+        false
     }
+}
 
+/// True if the canary at a canary-mode stack's lowest word (`limit`) is intact.
+#[inline]
+pub fn canary_intact(limit: usize) -> bool {
+    // SAFETY: limit is the mapped, 8-aligned lowest word of a slab stack.
+    unsafe { *(limit as *const u64) == CANARY }
+}
+
+impl Stack {
     /// Wrap memory the program supplied (`pthread_attr_setstack(attr, addr, size)`).
     ///
     /// # Safety

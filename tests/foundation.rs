@@ -433,3 +433,40 @@ fn harness_timeout_kills_process_group() {
         "the timeout took {took:?} to fail the run"
     );
 }
+
+// ----------------------------------------------------------------------------- canary stacks
+
+/// `GREENSHIM_STACK_GUARD=canary` lifts the `vm.max_map_count` limit of guarded stacks
+/// (about 32,700): 100,000 sleeping threads on one OS thread.
+#[test]
+fn hundred_thousand_greenlets_with_canary_stacks() {
+    let bin = compile("sleepers");
+    let out = run(shim_command(&bin, &["100000"], &[("GREENSHIM_STACK_GUARD", "canary")]), Duration::from_secs(60));
+    assert_ok(&out);
+    assert!(out.stdout.contains("threads_while_sleeping=1\n"), "{}", out.describe());
+    assert!(out.stdout.contains("joined=100000 ok=100000\n"), "{}", out.describe());
+}
+
+/// Guarded stacks stop near the map-count limit with EAGAIN from pthread_create, as native
+/// threads do, instead of crashing.
+#[test]
+fn guarded_stacks_fail_cleanly_past_the_map_limit() {
+    let max_maps: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
+    if max_maps > 200_000 {
+        return; // a machine with a raised limit has no such boundary within 100,000
+    }
+    let bin = compile("sleepers");
+    let out = run(shim_command(&bin, &["100000"], &[]), Duration::from_secs(60));
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(out.stderr.contains("Resource temporarily unavailable"), "{}", out.describe());
+}
+
+/// A canary-mode overflow is reported with the same line as a guard-page one.
+#[test]
+fn overflow_shim_canary() {
+    let out = run(shim_command(&compile("overflow"), &[], &[("GREENSHIM_STACK_GUARD", "canary")]), Duration::from_secs(10));
+    assert!(!out.status.success(), "{}", out.describe());
+    let lines = out.greenshim_lines();
+    assert_eq!(lines.len(), 1, "{}", out.describe());
+    assert!(lines[0].contains("stack overflow") && lines[0].contains("recurser"), "{}", out.describe());
+}

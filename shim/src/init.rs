@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use gs::hub;
 use gs::overflow;
 use gs::settings;
-use gs::stack::GuardMode;
 use gs::sys;
 
 real! {
@@ -64,7 +63,7 @@ fn greenshim_init() {
         l.str("\n");
         sys::write_stderr(l.as_bytes());
     }));
-    match hub::install(s.effective_stack_size(), GuardMode::Page) {
+    match hub::install(s.effective_stack_size(), s.stack_guard) {
         Ok(h) => {
             // SAFETY: h is this thread's fresh hub; pthread_self is the real one.
             unsafe { (*h).set_main_alias(pthread_self() as u64) };
