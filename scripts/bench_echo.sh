@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Benchmark (not a test) for issue 3: 64-byte echo ping-pong round trips per second.
+#
+# Servers (pinned to CPU 0 with taskset):
+#   native  tests/c/echo_tpc.c: blocking thread-per-connection, one OS thread per client
+#   shim    the same binary under libgreenshim.so: one OS thread, a greenlet per client
+#   epoll   tests/c/bench_epoll_echo.c: hand-written single-threaded level-triggered epoll
+# Load (pinned to CPU 1): tests/c/bench_pingpong.c, one epoll thread keeping every connection
+# in lock-step ping-pong for DURATION seconds (after a 0.5 s warm-up), counting round trips.
+# RUNS runs of each (server, connection count); medians and the ratios
+#   shim/epoll (target >= 0.9) and shim/native (target >= 1.3).
+# Then the cost of a read() that needs no wait (tests/c/bench_read.c, 1e6 one-byte reads from
+# a socketpair that always has data): native vs shim, ns per call (target shim <= 1.1x native).
+#
+# Environment: DURATION (default 3), RUNS (default 3), CONNS (default "100 1000"),
+#              READS (default 1000000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-3}
+RUNS=${RUNS:-3}
+CONNS=${CONNS:-"100 1000"}
+READS=${READS:-1000000}
+
+echo "== cargo build --release"
+cargo build --release
+LIB=$PWD/target/release/libgreenshim.so
+[ -f "$LIB" ] || { echo "bench: $LIB was not built" >&2; exit 1; }
+
+OUT=target/bench-echo
+mkdir -p "$OUT"
+for p in echo_tpc bench_epoll_echo bench_pingpong bench_read; do
+    gcc -O2 -pthread -o "$OUT/$p" "tests/c/$p.c"
+done
+
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ]; then
+    SRV_CPU=0
+    CLI_CPU=1
+else
+    echo "bench: only $ncpu CPU: server and client share CPU 0 (figures are not comparable)"
+    SRV_CPU=0
+    CLI_CPU=0
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# start_server KIND: starts it pinned, sets SERVER_PID and PORT
+start_server() {
+    local kind=$1 log="$OUT/server.out"
+    : >"$log"
+    case $kind in
+        native) taskset -c "$SRV_CPU" "$OUT/echo_tpc" >"$log" 2>&1 & ;;
+        shim) taskset -c "$SRV_CPU" env LD_PRELOAD="$LIB" "$OUT/echo_tpc" >"$log" 2>&1 & ;;
+        epoll) taskset -c "$SRV_CPU" "$OUT/bench_epoll_echo" >"$log" 2>&1 & ;;
+    esac
+    SERVER_PID=$!
+    PORT=
+    for _ in $(seq 1 250); do
+        PORT=$(sed -n 's/^port=//p' "$log")
+        [ -n "$PORT" ] && return 0
+        sleep 0.02
+    done
+    echo "bench: $kind server printed no port; its output:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN {
+    if (r == "n/a") print "n/a"; else if ((dir == "ge" && r >= t) || (dir == "le" && r <= t)) print "MET"; else print "NOT MET" }'; }
+
+declare -A MED VALS
+echo
+echo "== echo ping-pong, ${DURATION}s per run, $RUNS runs, server on CPU $SRV_CPU, client on CPU $CLI_CPU"
+echo "   (the three servers take turns run by run, so that background load hits them alike)"
+for c in $CONNS; do
+    for r in $(seq 1 "$RUNS"); do
+        for kind in native shim epoll; do
+            start_server "$kind"
+            line=$(timeout $((DURATION + 60)) taskset -c "$CLI_CPU" "$OUT/bench_pingpong" -p "$PORT" -c "$c" -d "$DURATION") || {
+                echo "bench: client failed against the $kind server ($c connections)" >&2
+                cat "$OUT/server.out" >&2
+                exit 1
+            }
+            stop_server
+            v=$(sed -n 's/.*rt_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+            VALS[$kind,$c]="${VALS[$kind,$c]:-} $v"
+        done
+    done
+    for kind in native shim epoll; do
+        # shellcheck disable=SC2086
+        MED[$kind,$c]=$(median ${VALS[$kind,$c]})
+        printf '  %-6s %5d conns: runs %-28s median %8d round trips/s\n' "$kind" "$c" "${VALS[$kind,$c]# }" "${MED[$kind,$c]}"
+    done
+done
+
+echo
+echo "== ratios (medians)"
+for c in $CONNS; do
+    se=$(ratio "${MED[shim,$c]}" "${MED[epoll,$c]}")
+    sn=$(ratio "${MED[shim,$c]}" "${MED[native,$c]}")
+    printf '  %5d conns: shim/epoll %5s (target >= 0.9: %s)   shim/native %5s (target >= 1.3: %s)\n' \
+        "$c" "$se" "$(verdict "$se" 0.9 ge)" "$sn" "$(verdict "$sn" 1.3 ge)"
+done
+
+echo
+echo "== read() that needs no wait: $READS one-byte reads from a socketpair with data, CPU $SRV_CPU, $RUNS runs"
+nat=()
+shm=()
+for r in $(seq 1 "$RUNS"); do
+    nat+=("$(taskset -c "$SRV_CPU" "$OUT/bench_read" "$READS" | sed -n 's/.*ns_per_read=//p')")
+    shm+=("$(taskset -c "$SRV_CPU" env LD_PRELOAD="$LIB" "$OUT/bench_read" "$READS" | sed -n 's/.*ns_per_read=//p')")
+done
+mn=$(median "${nat[@]}")
+ms=$(median "${shm[@]}")
+rr=$(ratio "$ms" "$mn")
+printf '  native: runs %-24s median %7s ns/read\n' "${nat[*]}" "$mn"
+printf '  shim:   runs %-24s median %7s ns/read\n' "${shm[*]}" "$ms"
+printf '  shim/native %s (target <= 1.1: %s)\n' "$rr" "$(verdict "$rr" 1.1 le)"
