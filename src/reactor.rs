@@ -29,6 +29,12 @@ pub type Waiter = (u64, u64);
 #[derive(Default)]
 struct FdSlot {
     registered: bool,
+    /// The fd was found drained (EAGAIN, or a short read of a stream) and epoll has reported
+    /// no read readiness since. Only meaningful while `registered`.
+    drained: bool,
+    /// epoll reported the peer's shutdown, a hangup or an error: reads never block again (they
+    /// return data, 0 or the error), and no new edge will come for it, so never park untried.
+    eof: bool,
     readers: Vec<Waiter>,
     writers: Vec<Waiter>,
 }
@@ -164,11 +170,29 @@ impl Reactor {
             let _ = syscall!(SYS_epoll_ctl, self.epfd, libc::EPOLL_CTL_DEL, fd, 0usize);
             slot.registered = false;
         }
+        slot.drained = false;
+        slot.eof = false;
         let n = slot.readers.len() + slot.writers.len();
         for w in slot.readers.drain(..).chain(slot.writers.drain(..)) {
             wake(w, FdWake::Closed);
         }
         self.waiting -= n;
+    }
+
+    /// True if `fd` is registered and known to have nothing to read since its last drain: a
+    /// blocking stream read may then park without first trying the call (edge-triggered
+    /// registration guarantees an event for any data that arrives after the drain).
+    #[inline]
+    pub fn known_drained(&self, fd: i32) -> bool {
+        self.fds.get(fd as usize).is_some_and(|s| s.registered && s.drained && !s.eof)
+    }
+
+    /// A read of `fd` found it empty (EAGAIN, or a short read of a stream socket).
+    #[inline]
+    pub fn set_drained(&mut self, fd: i32) {
+        if let Some(s) = self.fds.get_mut(fd as usize) {
+            s.drained = true;
+        }
     }
 
     /// True if `fd` is registered with our epoll (so its readiness is already being tracked).
@@ -185,7 +209,11 @@ impl Reactor {
             let (fd, bits) = (ev.u64 as usize, ev.events as i32);
             let Some(slot) = self.fds.get_mut(fd) else { continue };
             let err = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            if err || bits & libc::EPOLLRDHUP != 0 {
+                slot.eof = true;
+            }
             if err || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
+                slot.drained = false;
                 self.waiting -= slot.readers.len();
                 for w in slot.readers.drain(..) {
                     wake(w, FdWake::Ready);

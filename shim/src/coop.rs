@@ -27,13 +27,37 @@ pub unsafe fn run(
     dir: Interest,
     dontwait: bool,
     deadline: &mut Option<u64>,
+    attempt: impl FnMut() -> Result<usize, i32>,
+) -> Result<usize, i32> {
+    run_from(h, fd, dir, dontwait, deadline, false, attempt)
+}
+
+/// [`run`], optionally parking before the first attempt (`park_first`: the caller knows the fd
+/// is drained and blocking, so the attempt would only say EAGAIN).
+///
+/// # Safety
+/// As [`run`].
+pub unsafe fn run_from(
+    h: *mut Hub,
+    fd: i32,
+    dir: Interest,
+    dontwait: bool,
+    deadline: &mut Option<u64>,
+    park_first: bool,
     mut attempt: impl FnMut() -> Result<usize, i32>,
 ) -> Result<usize, i32> {
     let mut armed = false;
+    let mut skip = park_first;
     loop {
-        match attempt() {
-            Err(libc::EAGAIN) => {}
-            r => return r,
+        if !std::mem::take(&mut skip) {
+            match attempt() {
+                Err(libc::EAGAIN) => {
+                    if dir == Interest::Read {
+                        (*h).reactor.set_drained(fd);
+                    }
+                }
+                r => return r,
+            }
         }
         if dontwait {
             return Err(libc::EAGAIN);

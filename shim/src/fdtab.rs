@@ -172,6 +172,17 @@ pub fn cached_nonblock(fd: i32) -> Option<bool> {
     (s.gen == gen && s.kind != Kind::Unknown).then_some(s.nonblock)
 }
 
+/// A socket known (from the cache, without a syscall) to be a blocking stream socket.
+#[inline]
+pub fn cached_blocking_stream(fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    let gen = table().gen;
+    let s = slot(fd);
+    s.gen == gen && s.kind == Kind::Socket && s.stream && !s.nonblock
+}
+
 /// `dup`-family: `to` names the same description as `from` (same kind).
 pub fn copied(h: *mut Hub, from: i32, to: i32) {
     let k = if from >= 0 { slot(from).kind } else { Kind::Unknown };

@@ -66,10 +66,16 @@ unsafe fn try_readv(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i
     loop {
         let r = match fdtab::kind(fd)? {
             Kind::Socket => {
-                let mut m: msghdr = std::mem::zeroed();
-                m.msg_iov = iov as *mut iovec;
-                m.msg_iovlen = cnt;
-                match syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, libc::MSG_DONTWAIT) {
+                // One buffer: recvfrom is the cheaper syscall (what recv() uses natively).
+                let r = if cnt == 1 {
+                    syscall!(SYS_recvfrom, fd, (*iov).iov_base, (*iov).iov_len, libc::MSG_DONTWAIT, 0usize, 0usize)
+                } else {
+                    let mut m: msghdr = std::mem::zeroed();
+                    m.msg_iov = iov as *mut iovec;
+                    m.msg_iovlen = cnt;
+                    syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, libc::MSG_DONTWAIT)
+                };
+                match r {
                     Err(libc::ENOTSOCK) => {
                         fdtab::forget(fd);
                         continue;
@@ -96,10 +102,15 @@ unsafe fn try_writev(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, 
     loop {
         let r = match fdtab::kind(fd)? {
             Kind::Socket => {
-                let mut m: msghdr = std::mem::zeroed();
-                m.msg_iov = iov as *mut iovec;
-                m.msg_iovlen = cnt;
-                match syscall!(SYS_sendmsg, fd, &m as *const msghdr, libc::MSG_DONTWAIT) {
+                let r = if cnt == 1 {
+                    syscall!(SYS_sendto, fd, (*iov).iov_base, (*iov).iov_len, libc::MSG_DONTWAIT, 0usize, 0usize)
+                } else {
+                    let mut m: msghdr = std::mem::zeroed();
+                    m.msg_iov = iov as *mut iovec;
+                    m.msg_iovlen = cnt;
+                    syscall!(SYS_sendmsg, fd, &m as *const msghdr, libc::MSG_DONTWAIT)
+                };
+                match r {
                     Err(libc::ENOTSOCK) => {
                         fdtab::forget(fd);
                         continue;
@@ -122,12 +133,28 @@ unsafe fn try_writev(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, 
 }
 
 /// Blocking-read semantics over `iov` for `read`/`readv`.
+///
+/// A blocking stream socket found drained (by EAGAIN or a short read) with no read event since
+/// parks without first trying: the attempt could only say EAGAIN. That saves a syscall per
+/// request in a ping-pong server. Edge-triggered registration makes it safe: any data arriving
+/// after the drain produces an event.
 unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
+    let want: usize = std::slice::from_raw_parts(iov, cnt).iter().map(|v| v.iov_len).sum();
+    if want == 0 {
+        // read(fd, buf, 0) returns at once natively (0, or an error): no attempt can say EAGAIN.
+        return syscall!(SYS_readv, fd, iov, cnt).map_or_else(|e| ret(Err(e)), |n| n as ssize_t);
+    }
+    let stream = fdtab::cached_blocking_stream(fd);
+    let park_first = stream && (*h).reactor.known_drained(fd);
     let mut dl = None;
-    ret(match coop::run(h, fd, Interest::Read, false, &mut dl, || try_readv(fd, iov, cnt)) {
+    let r = match coop::run_from(h, fd, Interest::Read, false, &mut dl, park_first, || try_readv(fd, iov, cnt)) {
         Err(FALLBACK) => syscall!(SYS_readv, fd, iov, cnt).map(|n| n as usize),
         r => r,
-    })
+    };
+    if stream && matches!(r, Ok(n) if n > 0 && n < want) {
+        (*h).reactor.set_drained(fd);
+    }
+    ret(r)
 }
 
 unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
