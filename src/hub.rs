@@ -667,13 +667,10 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
     (*g).wait = wait;
     if let Some(d) = deadline {
         (*h).timers.push(d, (*g).id, (*g).token);
-        (*g).parked_since = sys::now();
-    } else if interruptible {
-        (*g).parked_since = sys::now();
-    } else {
-        // For reports only (deadlocks, dumps): a coarse clock is a few ns.
-        (*g).parked_since = now_coarse();
     }
+    // Only for reports (deadlocks, dumps) and for choosing which parked greenlet a signal's
+    // EINTR goes to: the coarse clock (no rdtsc, a few ns) is precise enough.
+    (*g).parked_since = now_coarse();
     match (*h).diag {
         Some(d) if d.measure_parks => {
             let t0 = sys::now();
