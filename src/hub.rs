@@ -70,6 +70,8 @@ pub enum WaitOn {
     Nothing,
     Yield,
     Sleep,
+    /// Only a signal can end this wait (a poll on no fds without a timeout): not a deadlock.
+    Signal,
     Join(u64),
     Fd(i32, Interest),
     /// A synchronisation object: its kind ("mutex", "cond", ...) and address.
@@ -738,7 +740,7 @@ pub unsafe fn wait_fds(h: *mut Hub, fds: &[(i32, Interest)], deadline: Option<u6
             return Err(e);
         }
     }
-    let wait = fds.first().map_or(WaitOn::Sleep, |&(fd, i)| WaitOn::Fd(fd, i));
+    let wait = fds.first().map_or(WaitOn::Signal, |&(fd, i)| WaitOn::Fd(fd, i));
     let why = park_prepared(h, wait, deadline, interruptible);
     for &(fd, interest) in fds {
         (*h).reactor.remove_waiter(fd, interest, w);

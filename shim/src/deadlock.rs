@@ -74,6 +74,10 @@ fn abort_mode() -> bool {
 /// The hub is about to wait forever.
 unsafe fn on_stall(h: *mut Hub) {
     let hh = &*h;
+    // A greenlet waiting for a signal (poll on no fds, no timeout) can still be woken.
+    if hh.greenlets().any(|g| (*g).state == gs::hub::State::Parked && (*g).wait == WaitOn::Signal) {
+        return;
+    }
     // The same episode keeps the same signature: nothing ran, nothing parked anew.
     let mut sig = hh.stats.switches.wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ hh.stats.spawned.rotate_left(17)
@@ -167,6 +171,9 @@ unsafe fn describe_wait(l: &mut LineBuf, h: *mut Hub, w: WaitOn) {
         }
         WaitOn::Sleep => {
             l.str("sleep");
+        }
+        WaitOn::Signal => {
+            l.str("a signal");
         }
         WaitOn::Join(id) => {
             l.str("join ");
