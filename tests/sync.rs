@@ -231,3 +231,15 @@ fn python_threading_primitives() {
     assert!(o.stdout.contains("os threads while working: 1\n"), "{}", o.describe());
     assert!(o.stdout.contains("items: 200 sum: 20100 local ok: True"), "{}", o.describe());
 }
+
+/// Waiting for a signal (`poll(NULL, 0, -1)` ended by SIGALRM) is not a deadlock: no report, and
+/// `GREENSHIM_ON_DEADLOCK=abort` does not end the process.
+#[test]
+fn signal_wait_is_not_a_deadlock() {
+    let bin = compile("sync_signal_wait");
+    let native = run_native(&bin, &[]);
+    let o = run_shim(&bin, &[], &[("GREENSHIM_ON_DEADLOCK", "abort")]);
+    ok(&o);
+    no_greenshim_lines(&o);
+    assert_eq!(o.stdout, native.stdout, "{}", o.describe());
+}

@@ -1,0 +1,775 @@
+//! Real servers on one OS thread (issue 4): a C thread-pool echo server (mutex + condvar queue
+//! of accepted fds), `python3 -m http.server` (ThreadingHTTPServer) and a Python
+//! `socketserver.ThreadingTCPServer` echo server, run natively and under greenshim, each
+//! serving hundreds of concurrent clients; under greenshim the server must have one OS thread
+//! (`Threads:` of /proc/PID/status) while it serves them.
+//!
+//! Needs `cargo build --release` first (the preload library is not built by `cargo test`):
+//!
+//! ```sh
+//! cargo build --release && cargo test --release --test servers
+//! ```
+//!
+//! The tests run one at a time (a lock), every process is bounded by a timeout, and servers are
+//! started in process groups of their own that are killed (SIGKILL, by PID) when a test ends.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Native,
+    Shim,
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python interpreter itself (`sys.executable` of `python3`), not a wrapper script such as
+/// a pyenv shim, so that the server's PID is the interpreter's.
+fn python() -> &'static Path {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", "import sys; print(sys.executable)"]);
+        let out = run(cmd, Duration::from_secs(20));
+        let p = PathBuf::from(out.stdout.trim());
+        assert!(
+            out.code() == Some(0) && p.is_file(),
+            "python3 is needed for these tests\n{}",
+            out.describe()
+        );
+        p
+    })
+}
+
+/// `Threads:` of /proc/PID/status.
+fn proc_threads(pid: i32) -> Option<i64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Number of sockets open in process PID.
+fn proc_sockets(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .map(|t| t.to_string_lossy().starts_with("socket:"))
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn has_shim_loaded(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|m| m.contains("libgreenshim.so"))
+        .unwrap_or(false)
+}
+
+fn value(text: &str, key: &str) -> Option<i64> {
+    let pat = format!("{key}=");
+    text.lines().find_map(|l| {
+        let rest = &l[l.find(&pat)? + pat.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    })
+}
+
+// ------------------------------------------------------------------- a background server
+
+/// A server process started in a process group of its own, its stdout read line by line and
+/// its stderr collected. Dropping it kills that process group (SIGKILL) if it is still running.
+struct Server {
+    child: Child,
+    cmdline: String,
+    /// The process started (the launcher, when run through it).
+    pid: i32,
+    /// The server program itself: `pid`, or the launcher's child.
+    server_pid: i32,
+    port: u16,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: mpsc::Receiver<String>,
+    reaped: bool,
+}
+
+impl Server {
+    /// Start `cmd` and wait (up to 15 s) for a stdout line from which `port_of` reads the port.
+    /// With `via_launcher`, the server is the launcher's child process.
+    fn start(mut cmd: Command, via_launcher: bool, port_of: fn(&str) -> Option<u16>) -> Server {
+        let cmdline = format!("{cmd:?}");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        let pid = child.id() as i32;
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                match l {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        let (etx, stderr) = mpsc::channel();
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            let _ = etx.send(String::from_utf8_lossy(&s).into_owned());
+        });
+        let mut srv = Server {
+            child,
+            cmdline,
+            pid,
+            server_pid: pid,
+            port: 0,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            reaped: false,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while srv.port == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match srv.lines.recv_timeout(left) {
+                Ok(l) => {
+                    if let Some(p) = port_of(&l) {
+                        srv.port = p;
+                    }
+                    srv.seen.push(l);
+                }
+                Err(_) => {
+                    let d = srv.kill_and_describe();
+                    panic!("the server did not print its port within 15 s\n{d}");
+                }
+            }
+        }
+        if via_launcher {
+            srv.server_pid = srv.launcher_child().unwrap_or_else(|| {
+                let d = srv.kill_and_describe();
+                panic!("cannot find the launcher's child process\n{d}")
+            });
+        }
+        srv
+    }
+
+    fn launcher_child(&self) -> Option<i32> {
+        let path = format!("/proc/{0}/task/{0}/children", self.pid);
+        let s = std::fs::read_to_string(path).ok()?;
+        s.split_whitespace().next()?.parse().ok()
+    }
+
+    fn kill(&mut self) -> Option<ExitStatus> {
+        if self.reaped {
+            return None;
+        }
+        // SAFETY: plain kill(2) of the process group we created; the child is not reaped yet,
+        // so its PID cannot have been reused.
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+        }
+        self.reaped = true;
+        self.child.wait().ok()
+    }
+
+    /// Everything the server printed (waits up to 2 s for its stderr to end).
+    fn drain(&mut self) -> (String, String) {
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(l);
+        }
+        let err = self
+            .stderr
+            .recv_timeout(Duration::from_secs(2))
+            .unwrap_or_default();
+        (self.seen.join("\n"), err)
+    }
+
+    fn describe(&self, out: &str, err: &str) -> String {
+        format!(
+            "server: {} (pid {}, server pid {})\n--- server stdout\n{}\n--- server stderr ({} bytes)\n{}",
+            self.cmdline,
+            self.pid,
+            self.server_pid,
+            out,
+            err.len(),
+            clip(err)
+        )
+    }
+
+    fn kill_and_describe(&mut self) -> String {
+        let st = self.kill();
+        let (out, err) = self.drain();
+        format!(
+            "server killed (status {st:?})\n{}",
+            self.describe(&out, &err)
+        )
+    }
+
+    /// Wait up to `timeout` for the server to exit by itself; (status, stdout, description).
+    fn finish(mut self, timeout: Duration) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.reaped = true;
+                let (out, err) = self.drain();
+                let d = self.describe(&out, &err);
+                return (st, out, d);
+            }
+            if Instant::now() >= deadline {
+                let d = self.kill_and_describe();
+                panic!(
+                    "server did not exit within {:.0} s\n{d}",
+                    timeout.as_secs_f64()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kill the server (it serves forever); (stdout, stderr, description).
+    fn stop(mut self) -> (String, String, String) {
+        let alive = matches!(self.child.try_wait(), Ok(None));
+        let st = self.kill();
+        let (out, err) = self.drain();
+        let d = format!(
+            "server {} when stopped (status {st:?})\n{}",
+            if alive {
+                "was running"
+            } else {
+                "had already exited"
+            },
+            self.describe(&out, &err)
+        );
+        assert!(alive, "the server exited by itself\n{d}");
+        (out, err, d)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 4000;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut cut = s.len() - MAX;
+    while !s.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("[... {cut} bytes left out ...]\n{}", &s[cut..])
+}
+
+fn port_line(l: &str) -> Option<u16> {
+    l.strip_prefix("port=")?.trim().parse().ok()
+}
+
+/// http.server's "Serving HTTP on 127.0.0.1 port 43211 (http://127.0.0.1:43211/) ...".
+fn http_server_port_line(l: &str) -> Option<u16> {
+    let rest = &l[l.find(" port ")? + 6..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Samples `Threads:` of a process every 2 ms until stopped: (highest value seen, samples).
+struct ThreadSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(i64, usize)>,
+}
+
+impl ThreadSampler {
+    fn start(pid: i32) -> ThreadSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut max, mut n) = (-1, 0);
+            while !s.load(Ordering::Relaxed) {
+                if let Some(t) = proc_threads(pid) {
+                    max = max.max(t);
+                    n += 1;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (max, n)
+        });
+        ThreadSampler { stop, handle }
+    }
+
+    fn finish(self) -> (i64, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("sampler thread")
+    }
+}
+
+// -------------------------------------------- 1. the thread-pool echo server (echo_pool.c)
+
+fn pool_command(mode: Mode, args: &[&str]) -> Command {
+    let bin = compile("echo_pool");
+    match mode {
+        Mode::Native => native_command(&bin, args),
+        Mode::Shim => shim_command(&bin, args, &[]),
+    }
+}
+
+/// Payload of connection `i`: 1..=32 KiB of pseudo-random bytes (distinct per connection).
+/// 32 KiB fits the loopback socket buffers, so a client may write all of it before reading.
+fn payload(i: usize) -> Vec<u8> {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(2_685_821_657_736_338_717)
+    };
+    let len = 1 + (next() % 32768) as usize;
+    (0..len).map(|_| (next() >> 56) as u8).collect()
+}
+
+struct PoolRun {
+    failures: Vec<String>,
+    /// Threads: of the server once all clients were connected and accepted.
+    threads_connected: Option<i64>,
+    sockets_connected: usize,
+    /// Highest Threads: sampled from the first connect until the last echo.
+    threads_max: i64,
+    samples: usize,
+    elapsed: Duration,
+}
+
+/// `count` blocking clients, one thread each, against a server that may serve only a few at a
+/// time: each connects and sends the first 100 bytes (at most) of its payload; once all are
+/// connected (a barrier) and the server has accepted them all, the server's Threads: is read;
+/// then all send the rest, shut down their write side and read the echo until EOF, which must
+/// equal the payload. The clients never wait for each other's echoes, so a server that serves
+/// W at a time and queues the others completes them all.
+fn pool_clients(port: u16, count: usize, server_pid: i32) -> PoolRun {
+    let start = Instant::now();
+    let sampler = ThreadSampler::start(server_pid);
+    let connected = Arc::new(Barrier::new(count + 1));
+    let go = Arc::new(Barrier::new(count + 1));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut handles = Vec::with_capacity(count);
+    for i in 0..count {
+        let (connected, go) = (connected.clone(), go.clone());
+        let h = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || -> Result<(), String> {
+                let msg = payload(i);
+                let first = msg.len().min(100);
+                let setup = (|| -> std::io::Result<TcpStream> {
+                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+                    s.set_nodelay(true)?;
+                    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+                    s.set_write_timeout(Some(Duration::from_secs(20)))?;
+                    s.write_all(&msg[..first])?;
+                    Ok(s)
+                })();
+                // Always pass both barriers, so that one failed client cannot hang the others.
+                connected.wait();
+                go.wait();
+                let mut s = setup.map_err(|e| format!("connect / first bytes: {e}"))?;
+                s.write_all(&msg[first..])
+                    .map_err(|e| format!("sending the rest: {e}"))?;
+                s.shutdown(Shutdown::Write)
+                    .map_err(|e| format!("shutdown: {e}"))?;
+                let mut got = Vec::with_capacity(msg.len());
+                s.read_to_end(&mut got)
+                    .map_err(|e| format!("reading the echo ({} bytes so far): {e}", got.len()))?;
+                if got != msg {
+                    let at = got.iter().zip(&msg).take_while(|(a, b)| a == b).count();
+                    return Err(format!(
+                        "echo differs: sent {} bytes, got {}, first difference at byte {at}",
+                        msg.len(),
+                        got.len()
+                    ));
+                }
+                Ok(())
+            })
+            .expect("spawn client thread");
+        handles.push(h);
+    }
+    connected.wait();
+    // The server accepts asynchronously: wait (up to 5 s) until it holds all connections.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut sockets = proc_sockets(server_pid);
+    while sockets < count + 1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+        sockets = proc_sockets(server_pid);
+    }
+    let threads_connected = proc_threads(server_pid);
+    go.wait();
+    let mut failures = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("client {i}: {e}")),
+            Err(_) => failures.push(format!("client {i}: panicked")),
+        }
+    }
+    let (threads_max, samples) = sampler.finish();
+    PoolRun {
+        failures,
+        threads_connected,
+        sockets_connected: sockets,
+        threads_max,
+        samples,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// echo_pool with a pool of `workers` serves `count` concurrent clients of `pool_clients`.
+fn check_pool(mode: Mode, workers: usize, count: usize) {
+    let (w, n) = (workers.to_string(), count.to_string());
+    let srv = Server::start(pool_command(mode, &["-w", &w, "-n", &n]), false, port_line);
+    let pid = srv.server_pid;
+    if mode == Mode::Shim {
+        assert!(
+            has_shim_loaded(pid),
+            "libgreenshim.so is not loaded in the server"
+        );
+    }
+    let r = pool_clients(srv.port, count, pid);
+    let (st, out, d) = srv.finish(Duration::from_secs(15));
+    let report = format!(
+        "mode {mode:?}, {workers} workers, {count} clients: {} failed; server Threads: {:?} with \
+         {} sockets once all were connected, at most {} over {} samples; clients took {:.3} s\n{}\n{d}",
+        r.failures.len(),
+        r.threads_connected,
+        r.sockets_connected,
+        r.threads_max,
+        r.samples,
+        r.elapsed.as_secs_f64(),
+        r.failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    eprintln!("{}", report.lines().next().unwrap_or_default());
+    assert!(r.failures.is_empty(), "{report}");
+    assert!(st.success(), "server exit status {st:?}\n{report}");
+    assert!(
+        out.contains(&format!(
+            "served={count} workers={workers} max_busy={workers} "
+        )),
+        "want served={count} workers={workers} max_busy={workers}\n{report}"
+    );
+    assert_eq!(value(&out, "errors"), Some(0), "{report}");
+    let max_queued = value(&out, "max_queued").unwrap_or(-1);
+    assert!(
+        max_queued >= (count - workers) as i64,
+        "all {count} clients were connected at once with {workers} workers: want \
+         max_queued >= {}, got {max_queued}\n{report}",
+        count - workers
+    );
+    assert!(
+        r.sockets_connected > count,
+        "want the server to hold {count} accepted sockets + its listening one\n{report}"
+    );
+    assert!(r.samples > 0, "no Threads: sample\n{report}");
+    match mode {
+        Mode::Native => {
+            assert_eq!(
+                r.threads_connected,
+                Some(1 + workers as i64),
+                "natively: the main thread and {workers} workers\n{report}"
+            );
+        }
+        Mode::Shim => {
+            assert_eq!(r.threads_connected, Some(1), "{report}");
+            assert_eq!(r.threads_max, 1, "Threads: while serving\n{report}");
+            assert_eq!(value(&out, "threads_at_last_accept"), Some(1), "{report}");
+            assert_eq!(value(&out, "threads_at_exit"), Some(1), "{report}");
+        }
+    }
+}
+
+#[test]
+fn pool_echo_500_clients_8_workers_native() {
+    let _g = serial();
+    check_pool(Mode::Native, 8, 500);
+}
+
+#[test]
+fn pool_echo_500_clients_8_workers_shim() {
+    let _g = serial();
+    check_pool(Mode::Shim, 8, 500);
+}
+
+/// net_client waits until its first byte is echoed on EVERY connection before it sends the
+/// rest, so against a pool it needs a worker per connection: 500 workers, all parked on the
+/// queue's condition variable, woken one per accepted connection.
+fn check_pool_net_client(mode: Mode) {
+    let srv = Server::start(
+        pool_command(mode, &["-w", "500", "-n", "500"]),
+        false,
+        port_line,
+    );
+    let (port, pid) = (srv.port.to_string(), srv.server_pid.to_string());
+    let client = run(
+        native_command(
+            &compile("net_client"),
+            &["-p", &port, "-c", "500", "-s", "4", "-P", &pid, "-t", "25"],
+        ),
+        Duration::from_secs(40),
+    );
+    if client.code() != Some(0) {
+        let mut srv = srv;
+        let d = srv.kill_and_describe();
+        panic!("net_client failed ({mode:?})\n{}\n{d}", client.describe());
+    }
+    let (st, out, d) = srv.finish(Duration::from_secs(15));
+    let report = format!("{}\n{d}", client.describe());
+    eprintln!(
+        "mode {mode:?}: net_client -c 500 against 500 workers: {} in {:.3} s, server_threads={:?}",
+        client.stdout.lines().last().unwrap_or_default(),
+        client.elapsed.as_secs_f64(),
+        value(&client.stdout, "server_threads")
+    );
+    assert!(st.success(), "{report}");
+    assert!(client.stdout.contains("ok 500\n"), "{report}");
+    assert!(
+        out.contains("served=500 workers=500 max_busy=500 "),
+        "{report}"
+    );
+    assert_eq!(value(&out, "errors"), Some(0), "{report}");
+    let threads = value(&client.stdout, "server_threads");
+    match mode {
+        Mode::Native => assert_eq!(threads, Some(501), "{report}"),
+        Mode::Shim => {
+            assert_eq!(threads, Some(1), "{report}");
+            assert_eq!(value(&out, "threads_at_exit"), Some(1), "{report}");
+        }
+    }
+}
+
+#[test]
+fn pool_echo_net_client_500_workers_native() {
+    let _g = serial();
+    check_pool_net_client(Mode::Native);
+}
+
+#[test]
+fn pool_echo_net_client_500_workers_shim() {
+    let _g = serial();
+    check_pool_net_client(Mode::Shim);
+}
+
+// ------------------------------------------------- 2. python3 -m http.server, 200 clients
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicI64 = AtomicI64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "greenshim-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A known file of a few KB: lines of text, each numbered.
+fn index_html() -> String {
+    let mut s = String::from("<!doctype html>\n<html><body><pre>\n");
+    for i in 0..120 {
+        s.push_str(&format!(
+            "line {i:04}: greenshim serves this from one OS thread\n"
+        ));
+    }
+    s.push_str("</pre></body></html>\n");
+    s
+}
+
+fn check_http_server(mode: Mode) {
+    let dir = TempDir::new("http");
+    let file = dir.0.join("index.html");
+    std::fs::write(&file, index_html()).expect("write index.html");
+    let py = python();
+    let dir_s = dir.0.to_string_lossy().into_owned();
+    let py_s = py.to_string_lossy().into_owned();
+    let server_args = [
+        "-m",
+        "http.server",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        &dir_s,
+    ];
+    let mut cmd = match mode {
+        Mode::Native => native_command(py, &server_args),
+        Mode::Shim => {
+            let mut a = vec!["--", &py_s];
+            a.extend_from_slice(&server_args);
+            launcher_command(&a, &[])
+        }
+    };
+    cmd.env("PYTHONUNBUFFERED", "1");
+    let srv = Server::start(cmd, mode == Mode::Shim, http_server_port_line);
+    if mode == Mode::Shim {
+        assert!(
+            has_shim_loaded(srv.server_pid),
+            "libgreenshim.so is not loaded in the server (pid {})",
+            srv.server_pid
+        );
+    }
+    let script = repo().join("tests/py/http_clients.py");
+    let (port, pid) = (srv.port.to_string(), srv.server_pid.to_string());
+    let client = run(
+        native_command(
+            py,
+            &[
+                &script.to_string_lossy(),
+                "--port",
+                &port,
+                "--expect",
+                &file.to_string_lossy(),
+                "--count",
+                "200",
+                "--server-pid",
+                &pid,
+                "--timeout",
+                "25",
+            ],
+        ),
+        Duration::from_secs(40),
+    );
+    let (_out, err, d) = srv.stop();
+    let report = format!("{}\n{d}", client.describe());
+    eprintln!(
+        "mode {mode:?}: http.server, 200 clients: {} (client {:.3} s), server_threads={:?} server_sockets={:?}",
+        client.stdout.lines().last().unwrap_or_default(),
+        client.elapsed.as_secs_f64(),
+        value(&client.stdout, "server_threads"),
+        value(&client.stdout, "server_sockets"),
+    );
+    assert_eq!(client.code(), Some(0), "{report}");
+    assert!(client.stdout.contains("ok 200/200"), "{report}");
+    assert!(
+        value(&client.stdout, "server_sockets").unwrap_or(0) > 200,
+        "the server should have held all 200 connections at once\n{report}"
+    );
+    let logged = err
+        .lines()
+        .filter(|l| l.contains("\"GET /index.html HTTP/1.1\" 200 "))
+        .count();
+    assert_eq!(logged, 200, "requests in the server's log\n{report}");
+    let threads = value(&client.stdout, "server_threads");
+    match mode {
+        Mode::Native => assert!(
+            threads.unwrap_or(0) > 200,
+            "natively a thread per request in flight\n{report}"
+        ),
+        Mode::Shim => assert_eq!(threads, Some(1), "{report}"),
+    }
+}
+
+#[test]
+fn http_server_200_clients_native() {
+    let _g = serial();
+    check_http_server(Mode::Native);
+}
+
+#[test]
+fn http_server_200_clients_shim() {
+    let _g = serial();
+    check_http_server(Mode::Shim);
+}
+
+// ------------------------------------- 3. socketserver.ThreadingTCPServer echo, 200 x nc
+
+fn check_tcp_echo_script(mode: Mode) {
+    let _ = python();
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts/t_python_servers.sh"))
+        .arg("200")
+        .env("GS", launcher())
+        .env_remove("LD_PRELOAD");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GREENSHIM_") {
+            cmd.env_remove(&k);
+        }
+    }
+    if mode == Mode::Native {
+        cmd.env("GS_NATIVE", "1");
+    } else {
+        let _ = shim_lib();
+    }
+    let out = run(cmd, Duration::from_secs(90));
+    eprintln!(
+        "mode {mode:?}: {}",
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("mode:") || l.starts_with("times:"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("PASS: 200 nc clients"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn python_threading_tcp_server_200_nc_native() {
+    let _g = serial();
+    check_tcp_echo_script(Mode::Native);
+}
+
+#[test]
+fn python_threading_tcp_server_200_nc_shim() {
+    let _g = serial();
+    check_tcp_echo_script(Mode::Shim);
+}
