@@ -61,74 +61,54 @@ fn native_traced() -> Option<*mut Hub> {
     }
 }
 
-/// One non-blocking read into `iov`.
-unsafe fn try_readv(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
-    loop {
-        let r = match fdtab::kind(fd)? {
-            Kind::Socket => {
-                // One buffer: recvfrom is the cheaper syscall (what recv() uses natively).
-                let r = if cnt == 1 {
-                    syscall!(SYS_recvfrom, fd, (*iov).iov_base, (*iov).iov_len, libc::MSG_DONTWAIT, 0usize, 0usize)
-                } else {
-                    let mut m: msghdr = std::mem::zeroed();
-                    m.msg_iov = iov as *mut iovec;
-                    m.msg_iovlen = cnt;
-                    syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, libc::MSG_DONTWAIT)
-                };
-                match r {
-                    Err(libc::ENOTSOCK) => {
-                        fdtab::forget(fd);
-                        continue;
-                    }
-                    r => r,
-                }
-            }
-            Kind::NoWait => match syscall!(SYS_preadv2, fd, iov, cnt, -1i64, 0, RWF_NOWAIT) {
-                Err(libc::EOPNOTSUPP) => {
-                    fdtab::demote_to_poll_first(fd);
-                    continue;
-                }
-                r => r,
-            },
-            Kind::PollFirst if !coop::ready(fd, libc::POLLIN) => Err(libc::EAGAIN),
-            _ => syscall!(SYS_readv, fd, iov, cnt),
-        };
-        return r.map(|n| n as usize);
+/// A raw syscall returning `Ok(count)` or `Err(errno)` (the number chosen at run time).
+#[inline(always)]
+unsafe fn raw(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> Result<usize, i32> {
+    let r = libc::syscall(nr, a, b, c, d, e, f);
+    if r < 0 {
+        Err(gs::sys::errno())
+    } else {
+        Ok(r as usize)
     }
 }
 
-/// One non-blocking write of `iov`.
-unsafe fn try_writev(fd: c_int, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
+/// One non-blocking read (`Interest::Read`) into, or write from, `iov`, by the fd's kind:
+/// sockets with `MSG_DONTWAIT` (recvfrom/sendto for one buffer, the cheaper syscalls),
+/// pipes and the like with `RWF_NOWAIT`, others after a zero-timeout poll.
+unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
+    let read = dir == Interest::Read;
     loop {
         let r = match fdtab::kind(fd)? {
             Kind::Socket => {
                 let r = if cnt == 1 {
-                    syscall!(SYS_sendto, fd, (*iov).iov_base, (*iov).iov_len, libc::MSG_DONTWAIT, 0usize, 0usize)
+                    let nr = if read { libc::SYS_recvfrom } else { libc::SYS_sendto };
+                    raw(nr, fd as usize, (*iov).iov_base as usize, (*iov).iov_len, libc::MSG_DONTWAIT as usize, 0, 0)
                 } else {
                     let mut m: msghdr = std::mem::zeroed();
                     m.msg_iov = iov as *mut iovec;
                     m.msg_iovlen = cnt;
-                    syscall!(SYS_sendmsg, fd, &m as *const msghdr, libc::MSG_DONTWAIT)
+                    let nr = if read { libc::SYS_recvmsg } else { libc::SYS_sendmsg };
+                    raw(nr, fd as usize, &mut m as *mut msghdr as usize, libc::MSG_DONTWAIT as usize, 0, 0, 0)
                 };
-                match r {
-                    Err(libc::ENOTSOCK) => {
-                        fdtab::forget(fd);
-                        continue;
-                    }
-                    r => r,
+                if r == Err(libc::ENOTSOCK) {
+                    fdtab::forget(fd); // our idea of the fd was stale
+                    continue;
                 }
+                r
             }
-            Kind::NoWait => match syscall!(SYS_pwritev2, fd, iov, cnt, -1i64, 0, RWF_NOWAIT) {
-                Err(libc::EOPNOTSUPP) => {
+            Kind::NoWait => {
+                let nr = if read { libc::SYS_preadv2 } else { libc::SYS_pwritev2 };
+                let r = raw(nr, fd as usize, iov as usize, cnt, usize::MAX /* offset -1 */, 0, RWF_NOWAIT);
+                if r == Err(libc::EOPNOTSUPP) {
                     fdtab::demote_to_poll_first(fd);
                     continue;
                 }
-                r => r,
-            },
-            Kind::PollFirst if !coop::ready(fd, libc::POLLOUT) => Err(libc::EAGAIN),
-            _ => syscall!(SYS_writev, fd, iov, cnt),
+                r
+            }
+            Kind::PollFirst if !coop::ready(fd, if read { libc::POLLIN } else { libc::POLLOUT }) => Err(libc::EAGAIN),
+            _ => raw(if read { libc::SYS_readv } else { libc::SYS_writev }, fd as usize, iov as usize, cnt, 0, 0, 0),
         };
-        return r.map(|n| n as usize);
+        return r;
     }
 }
 
@@ -147,7 +127,7 @@ unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> s
     let stream = fdtab::cached_blocking_stream(fd);
     let park_first = stream && (*h).reactor.known_drained(fd);
     let mut dl = None;
-    let r = match coop::run_from(h, fd, Interest::Read, false, &mut dl, park_first, || try_readv(fd, iov, cnt)) {
+    let r = match coop::run_from(h, fd, Interest::Read, false, &mut dl, park_first, || try_io(fd, Interest::Read, iov, cnt)) {
         Err(FALLBACK) => syscall!(SYS_readv, fd, iov, cnt).map(|n| n as usize),
         r => r,
     };
@@ -164,7 +144,7 @@ unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> 
         false,
         iov,
         cnt,
-        |v, n| try_writev(fd, v, n),
+        |v, n| try_io(fd, Interest::Write, v, n),
         |v, n| syscall!(SYS_writev, fd, v, n).map(|n| n as usize),
     ))
 }

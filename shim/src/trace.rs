@@ -596,21 +596,24 @@ pub unsafe fn print_summary(h: *mut Hub) {
 }
 
 impl Line {
-    fn lpad_int(&mut self, v: i64, width: usize) -> &mut Self {
+    /// Right-align what `f` writes in `width` columns.
+    fn lpad(&mut self, width: usize, f: impl FnOnce(&mut Line)) -> &mut Self {
         let mut t = Line::new();
-        t.int(v);
+        f(&mut t);
         for _ in t.len..width {
             self.s(" ");
         }
         self.b(&t.buf[..t.len])
     }
+    fn lpad_int(&mut self, v: i64, width: usize) -> &mut Self {
+        self.lpad(width, |t| {
+            t.int(v);
+        })
+    }
     fn lpad_secs(&mut self, ns: u64, width: usize) -> &mut Self {
-        let mut t = Line::new();
-        t.secs(ns);
-        for _ in t.len..width {
-            self.s(" ");
-        }
-        self.b(&t.buf[..t.len])
+        self.lpad(width, |t| {
+            t.secs(ns);
+        })
     }
 }
 
