@@ -228,6 +228,7 @@ pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int
     0
 }
 
+#[inline(always)]
 pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_lock(m) };
     let r = m as *mut RawMutex;
