@@ -30,100 +30,21 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ptr;
 
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use corosensei::{CoroutineResult, Yielder};
 
 use crate::reactor::{FdWake, Interest, Reactor, Waiter};
 use crate::stack::{GuardMode, Stack, StackPool};
 use crate::sys;
 use crate::timer::Timers;
 
-type Coro = Coroutine<(), (), (), Stack>;
+pub use crate::diag::{Diag, Monitor};
+pub use crate::greenlet::{Greenlet, State, WaitOn, Wake};
+pub(crate) use crate::greenlet::Coro;
+
 
 /// Greenlet ids have the top bit set: never a valid user-space address, so never equal to a
 /// real glibc `pthread_t` (which is the thread descriptor's address).
 const ID_TAG: u64 = 1 << 63;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Runnable,
-    Running,
-    Parked,
-    Dead,
-}
-
-/// Why a park ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wake {
-    /// Somebody woke it (fd ready, join target ended, explicit unpark).
-    Woken,
-    /// Its deadline passed.
-    TimedOut,
-    /// A signal handler ran while it was parked interruptibly (EINTR).
-    Interrupted,
-    /// The fd it waited on was closed by another greenlet (EBADF).
-    Closed,
-}
-
-/// What a parked greenlet waits on: for the deadlock report and the greenlet dump.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitOn {
-    Nothing,
-    Yield,
-    Sleep,
-    /// Only a signal can end this wait (a poll on no fds without a timeout): not a deadlock.
-    Signal,
-    Join(u64),
-    Fd(i32, Interest),
-    /// A synchronisation object: its kind ("mutex", "cond", ...) and address.
-    Object(&'static str, usize),
-}
-
-/// One greenlet. Boxed and leaked; freed when reaped (joined, or ended while detached).
-pub struct Greenlet {
-    /// Tagged id (see [`ID_TAG`]).
-    pub id: u64,
-    /// Display number: `g1` is main, then one more per spawn, never reused (traces, reports).
-    pub seq: u64,
-    /// The coroutine; `None` for the main greenlet and after the greenlet ended.
-    coro: Option<Coro>,
-    /// Set by the coroutine on its first run; valid while the coroutine is alive.
-    yielder: *const Yielder<(), ()>,
-    pub state: State,
-    /// errno while switched out.
-    errno: i32,
-    /// Re-entrancy depth of the shim's hooks for this greenlet (0: running program code).
-    pub hook_depth: u32,
-    /// NUL-terminated name (`pthread_setname_np`), at most 15 bytes.
-    pub name: [u8; 16],
-    pub detached: bool,
-    /// Return value (`pthread_exit` / start routine).
-    pub retval: usize,
-    /// Greenlet blocked in join on this one (0: none).
-    joiner: u64,
-    /// Changes on every park.
-    token: u64,
-    wake: Wake,
-    interruptible: bool,
-    pub wait: WaitOn,
-    /// CLOCK_MONOTONIC ns when it last parked.
-    pub parked_since: u64,
-    entry: Option<Box<dyn FnOnce() -> usize>>,
-    /// Usable stack range `(lo, hi)`; (0, 0) for main.
-    pub stack: (usize, usize),
-    /// Overflow zone below the stack (guard page and margin).
-    guard: (usize, usize),
-    /// `pthread_exit` was called: the loop must reset the coroutine instead of resuming it.
-    exit_requested: bool,
-    /// The greenlet that spawned this one.
-    pub parent: u64,
-    /// Per-greenlet words for the shim (thread keys, cancellation, scheduling parameters).
-    pub ext: [usize; 4],
-    /// Parks and nanoseconds spent parked, counted while [`Hub::diag`] asks for it (traces).
-    pub parks: u64,
-    pub parked_ns: u64,
-    /// The last interposed call it made (the diagnostics layer's call number + 1; 0: none).
-    pub last_call: u32,
-}
 
 struct Slot {
     gen: u32,
@@ -185,82 +106,6 @@ pub struct Hub {
     pub safe_point: Option<unsafe fn(*mut Hub, bool)>,
     /// Diagnostics (trace, summary, monitor); `None` costs one branch on spawn, park, switch.
     pub diag: Option<&'static Diag>,
-}
-
-/// What the diagnostics layer wants to hear from the hub.
-pub struct Diag {
-    /// Count parks and parked time per greenlet ([`Greenlet::parks`], [`Greenlet::parked_ns`]).
-    pub measure_parks: bool,
-    /// A greenlet was spawned (the new one, its parent).
-    pub on_spawn: Option<unsafe fn(*const Greenlet, *const Greenlet)>,
-    /// A greenlet ended (returned or `pthread_exit`), with its return value.
-    pub on_exit: Option<unsafe fn(*const Greenlet, usize)>,
-    /// Published at every switch for the watchdog thread of the hub-blocking monitor.
-    pub monitor: Option<&'static Monitor>,
-    /// Set by a signal handler (the dump signal); the hub then calls `on_request` at its next
-    /// safe point, and does not treat the interrupted epoll wait as a signal for a greenlet.
-    pub request: Option<&'static std::sync::atomic::AtomicBool>,
-    pub on_request: Option<unsafe fn(*mut Hub)>,
-}
-
-impl Diag {
-    /// Serve a pending request; true if there was one.
-    ///
-    /// # Safety
-    /// `h` is this thread's hub, at a safe point.
-    #[inline]
-    pub unsafe fn serve(&self, h: *mut Hub) -> bool {
-        match (self.request, self.on_request) {
-            (Some(flag), Some(f)) if flag.swap(false, std::sync::atomic::Ordering::Relaxed) => {
-                f(h);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Written by the hub thread at every switch, read by a watchdog thread: atomics only.
-pub struct Monitor {
-    /// Bumped at every switch.
-    pub switches: std::sync::atomic::AtomicU64,
-    /// CLOCK_MONOTONIC ns when the running greenlet was switched in.
-    pub since: std::sync::atomic::AtomicU64,
-    /// Display number of the running greenlet (0: the hub itself, waiting).
-    pub seq: std::sync::atomic::AtomicU64,
-    /// Its name, 16 bytes in two words.
-    pub name: [std::sync::atomic::AtomicU64; 2],
-    /// Its last interposed call (see [`Greenlet::last_call`]).
-    pub last_call: std::sync::atomic::AtomicU32,
-}
-
-impl Monitor {
-    pub const fn new() -> Monitor {
-        use std::sync::atomic::AtomicU64;
-        Monitor {
-            switches: AtomicU64::new(0),
-            since: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            name: [AtomicU64::new(0), AtomicU64::new(0)],
-            last_call: std::sync::atomic::AtomicU32::new(0),
-        }
-    }
-
-    /// `g` starts running now (`None`: the hub is about to wait for events).
-    pub fn switched(&self, g: Option<&Greenlet>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.since.store(sys::now(), Relaxed);
-        match g {
-            Some(g) => {
-                self.name[0].store(u64::from_ne_bytes(g.name[..8].try_into().unwrap()), Relaxed);
-                self.name[1].store(u64::from_ne_bytes(g.name[8..].try_into().unwrap()), Relaxed);
-                self.seq.store(g.seq, Relaxed);
-                self.last_call.store(g.last_call, Relaxed);
-            }
-            None => self.seq.store(0, Relaxed),
-        }
-        self.switches.fetch_add(1, Relaxed);
-    }
 }
 
 thread_local! {

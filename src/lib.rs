@@ -10,6 +10,8 @@
 pub mod sys;
 pub mod api;
 pub mod calls;
+pub mod diag;
+pub mod greenlet;
 pub mod hub;
 pub mod overflow;
 pub mod reactor;
