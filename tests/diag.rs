@@ -14,14 +14,15 @@
 
 mod common;
 
+use common::server::Server;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -65,155 +66,6 @@ impl Scratch {
     /// Remove it (only on success: a failed test leaves its files to look at).
     fn done(self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-// ------------------------------------------------------------ a process in the background
-
-/// A line of output and when it arrived.
-type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// A process started in a process group of its own, stdout and stderr read line by line (with
-/// arrival times). Dropping it kills that process group (SIGKILL) if it is still running.
-struct Bg {
-    child: Child,
-    cmdline: String,
-    pid: i32,
-    started: Instant,
-    out: Lines,
-    err: Lines,
-    reaped: bool,
-}
-
-fn collect_lines<R: Read + Send + 'static>(r: R, into: Lines) {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(r);
-        loop {
-            let mut buf = Vec::new();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let l = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
-                    into.lock().unwrap().push((Instant::now(), l));
-                }
-            }
-        }
-    });
-}
-
-impl Bg {
-    fn start(mut cmd: Command) -> Bg {
-        let cmdline = format!("{cmd:?}");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-        let pid = child.id() as i32;
-        let out: Lines = Default::default();
-        let err: Lines = Default::default();
-        collect_lines(child.stdout.take().unwrap(), out.clone());
-        collect_lines(child.stderr.take().unwrap(), err.clone());
-        Bg { child, cmdline, pid, started, out, err, reaped: false }
-    }
-
-    fn stdout(&self) -> String {
-        self.out.lock().unwrap().iter().map(|(_, l)| format!("{l}\n")).collect()
-    }
-
-    fn stderr(&self) -> String {
-        self.err.lock().unwrap().iter().map(|(_, l)| format!("{l}\n")).collect()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "process: {}\n--- stdout\n{}--- stderr\n{}",
-            self.cmdline,
-            self.stdout(),
-            self.stderr()
-        )
-    }
-
-    /// Wait up to `timeout` for `cond` to hold; false on timeout.
-    fn wait_until(&mut self, timeout: Duration, mut cond: impl FnMut(&mut Bg) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// The `port=<n>` the server printed (waits up to 10 s).
-    fn port(&mut self) -> u16 {
-        let mut port = None;
-        let ok = self.wait_until(Duration::from_secs(10), |b| {
-            port = b.stdout().lines().find_map(|l| l.strip_prefix("port=")?.trim().parse().ok());
-            port.is_some()
-        });
-        if !ok {
-            let d = self.kill_and_describe();
-            panic!("server did not print port=<n> within 10 s\n{d}");
-        }
-        port.unwrap()
-    }
-
-    /// Send `sig` to the process we started (the launcher forwards it to its child).
-    fn signal(&self, sig: i32) {
-        assert!(!self.reaped);
-        // SAFETY: plain kill(2) of our own child, not reaped yet (its PID cannot be reused).
-        unsafe {
-            libc::kill(self.pid, sig);
-        }
-    }
-
-    fn kill(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        // SAFETY: kill(2) of the process group we created; our child (its leader) is not
-        // reaped yet, so the id cannot have been reused.
-        unsafe {
-            libc::kill(-self.pid, libc::SIGKILL);
-        }
-        self.reaped = true;
-        self.child.wait().ok()
-    }
-
-    fn kill_and_describe(&mut self) -> String {
-        let st = self.kill();
-        std::thread::sleep(Duration::from_millis(100)); // let the readers catch the last lines
-        format!("killed (status {st:?})\n{}", self.describe())
-    }
-
-    /// Wait up to `timeout` for it to exit by itself; its status. Panics on timeout.
-    fn finish(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                self.reaped = true;
-                std::thread::sleep(Duration::from_millis(50)); // readers reach EOF
-                return st;
-            }
-            if Instant::now() >= deadline {
-                let d = self.kill_and_describe();
-                panic!("did not exit within {:.0} s\n{d}", timeout.as_secs_f64());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -391,11 +243,11 @@ fn trace_echo_server_three_clients() {
     let trace_path = scratch.path("trace");
     let echo = compile("echo_tpc");
     // -n 4: the 4th connection (after the three traced ones have ended) makes the server exit 0.
-    let mut srv = Bg::start(launcher_command(
+    let mut srv = Server::start(launcher_command(
         &["--trace", "-o", bin_str(&trace_path), "--", bin_str(&echo), "-n", "4", "-q"],
         &[],
     ));
-    let port = srv.port();
+    let port = srv.port;
     let trace = || parse_trace(&read_file(&trace_path));
 
     // Three clients connected at once (so the server holds three fds at the same time) ...
@@ -514,11 +366,11 @@ fn trace_filter_accept_only() {
     let scratch = Scratch::new("trace-filter");
     let trace_path = scratch.path("trace");
     let echo = compile("echo_tpc");
-    let mut srv = Bg::start(launcher_command(
+    let mut srv = Server::start(launcher_command(
         &["--trace", "-o", bin_str(&trace_path), "-e", "trace=accept", "--", bin_str(&echo), "-n", "3", "-q"],
         &[],
     ));
-    let port = srv.port();
+    let port = srv.port;
     for k in 0..3 {
         let p = payload(k, 500);
         assert_eq!(echo_once(port, &p), p, "{}", srv.describe());
@@ -644,12 +496,12 @@ const REPORT_MARK: &str = "has held the hub for ";
 fn monitor_reports_a_spinning_greenlet_once() {
     let _g = serial();
     let bin = compile("diag_spin");
-    let mut p = Bg::start(launcher_command(&["--max-blocking-time", "100", "--", bin_str(&bin), "500"], &[]));
+    let mut p = Server::spawn(launcher_command(&["--max-blocking-time", "100", "--", bin_str(&bin), "500"], &[]));
     let st = p.finish(Duration::from_secs(10));
     let report = p.describe();
     assert!(st.success(), "{report}");
     assert!(p.stdout().contains("ok\n"), "{report}");
-    let reports: Vec<(Instant, String)> = p.err.lock().unwrap().iter().filter(|(_, l)| l.contains(REPORT_MARK)).cloned().collect();
+    let reports: Vec<(Instant, String)> = p.stderr_lines().into_iter().filter(|(_, l)| l.contains(REPORT_MARK)).collect();
     assert_eq!(reports.len(), 1, "exactly one report for one 500 ms episode\n{report}");
     let (when, line) = &reports[0];
     let after = when.duration_since(p.started);
@@ -711,8 +563,8 @@ fn waits_read_on(line: &str) -> Option<i64> {
 fn dump_signal_lists_idle_clients() {
     let _g = serial();
     let echo = compile("echo_tpc");
-    let mut srv = Bg::start(launcher_command(&["--dump-signal", "USR2", "--", bin_str(&echo), "-q"], &[]));
-    let port = srv.port();
+    let mut srv = Server::start(launcher_command(&["--dump-signal", "USR2", "--", bin_str(&echo), "-q"], &[]));
+    let port = srv.port;
     let mut idle: Vec<TcpStream> = (0..3)
         .map(|_| {
             let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -15,15 +15,6 @@ use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn assert_ok(out: &Output) {
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "expected exit status 0\n{}",
-        out.describe()
-    );
-}
-
 /// The words of a line (split at anything but letters, digits and `_`).
 fn words(line: &str) -> Vec<&str> {
     line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

@@ -13,12 +13,12 @@
 
 mod common;
 
+use common::server::Server;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -27,177 +27,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Mode {
-    Native,
-    Shim,
-}
-
-fn command(mode: Mode, bin: &Path, args: &[&str]) -> Command {
-    match mode {
-        Mode::Native => native_command(bin, args),
-        Mode::Shim => shim_command(bin, args, &[]),
-    }
-}
-
-fn assert_ok(out: &Output) {
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "expected exit status 0\n{}",
-        out.describe()
-    );
-}
-
-// ------------------------------------------------------------------- a background server
-
-/// A server process started in a process group of its own, its stdout read line by line.
-/// Dropping it kills that process group (SIGKILL) if the server is still running.
-struct Server {
-    child: Child,
-    cmdline: String,
-    pid: i32,
-    port: u16,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: mpsc::Receiver<String>,
-    reaped: bool,
-}
-
-impl Server {
-    /// Start `cmd` and wait (up to 10 s) for its `port=<n>` line.
-    fn start(mut cmd: Command) -> Server {
-        let cmdline = format!("{cmd:?}");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-        let pid = child.id() as i32;
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                match l {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
-        let (etx, stderr) = mpsc::channel();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            let _ = etx.send(s);
-        });
-        let mut srv = Server {
-            child,
-            cmdline,
-            pid,
-            port: 0,
-            lines,
-            seen: Vec::new(),
-            stderr,
-            reaped: false,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while srv.port == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match srv.lines.recv_timeout(left) {
-                Ok(l) => {
-                    if let Some(p) = l.strip_prefix("port=") {
-                        srv.port = p.trim().parse().expect("port=<n>");
-                    }
-                    srv.seen.push(l);
-                }
-                Err(_) => {
-                    let d = srv.kill_and_describe();
-                    panic!("server did not print port=<n> within 10 s\n{d}");
-                }
-            }
-        }
-        srv
-    }
-
-    fn kill(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        // SAFETY: plain kill(2) of the process group we created; the child is not reaped yet,
-        // so its PID cannot have been reused.
-        unsafe {
-            libc::kill(-self.pid, libc::SIGKILL);
-        }
-        self.reaped = true;
-        self.child.wait().ok()
-    }
-
-    fn drain(&mut self) -> String {
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.seen.push(l);
-        }
-        let err = self
-            .stderr
-            .recv_timeout(Duration::from_secs(2))
-            .unwrap_or_default();
-        format!(
-            "server: {}\n--- server stdout\n{}\n--- server stderr\n{}",
-            self.cmdline,
-            self.seen.join("\n"),
-            err
-        )
-    }
-
-    fn kill_and_describe(&mut self) -> String {
-        let st = self.kill();
-        format!("server killed (status {st:?})\n{}", self.drain())
-    }
-
-    /// Wait up to `timeout` for the server to exit by itself; its status and whole stdout.
-    fn finish(mut self, timeout: Duration) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                self.reaped = true;
-                let d = self.drain();
-                return (st, self.seen.join("\n"), d);
-            }
-            if Instant::now() >= deadline {
-                let d = self.kill_and_describe();
-                panic!(
-                    "server did not exit within {:.0} s\n{d}",
-                    timeout.as_secs_f64()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn value(text: &str, key: &str) -> Option<i64> {
-    let pat = format!("{key}=");
-    text.lines().find_map(|l| {
-        let rest = &l[l.find(&pat)? + pat.len()..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-            .unwrap_or(rest.len());
-        rest[..end].parse().ok()
-    })
 }
 
 // --------------------------------------------------- (a) echo server, 1,000 concurrent clients
@@ -216,7 +45,7 @@ fn echo_with(
     let server_bin = compile(server);
     let client_bin = compile("net_client");
     let n = conns.to_string();
-    let srv = Server::start(command(server_mode, &server_bin, &["-n", &n]));
+    let mut srv = Server::start(command(server_mode, &server_bin, &["-n", &n]));
     let port = srv.port.to_string();
     let pid = srv.pid.to_string();
     let mut args = vec!["-p", &port, "-c", &n, "-s", "42", "-P", &pid, "-t", "25"];
@@ -226,16 +55,16 @@ fn echo_with(
         Duration::from_secs(40),
     );
     if client.code() != Some(0) {
-        let mut srv = srv;
         let d = srv.kill_and_describe();
         panic!(
             "client ({client_mode:?}) failed against {server} ({server_mode:?})\n{}\n{d}",
             client.describe()
         );
     }
-    let (st, stdout, d) = srv.finish(Duration::from_secs(10));
+    let st = srv.finish(Duration::from_secs(10));
+    let d = srv.describe();
     assert!(st.success(), "server exit status {st:?}\n{d}");
-    (client, stdout + "\n" + &d)
+    (client, srv.stdout() + "\n" + &d)
 }
 
 fn echo_run(mode: Mode, conns: usize, extra_client: &[&str]) -> (Output, String) {
@@ -317,7 +146,7 @@ fn echo_fds_beyond_initial_limit_shim() {
             Ok(())
         });
     }
-    let srv = Server::start(cmd);
+    let mut srv = Server::start(cmd);
     let port = srv.port.to_string();
     let pid = srv.pid.to_string();
     let client = run(
@@ -330,15 +159,17 @@ fn echo_fds_beyond_initial_limit_shim() {
         Duration::from_secs(40),
     );
     if client.code() != Some(0) {
-        let mut srv = srv;
         let d = srv.kill_and_describe();
         panic!("client failed\n{}\n{d}", client.describe());
     }
-    let (st, stdout, d) = srv.finish(Duration::from_secs(10));
-    let report = format!("{}\n{d}", client.describe());
+    let st = srv.finish(Duration::from_secs(10));
+    let report = format!("{}\n{}", client.describe(), srv.describe());
     assert!(st.success(), "{report}");
     assert!(client.stdout.contains("ok 1500\n"), "{report}");
-    assert!(stdout.contains("served=1500 max_active=1500 "), "{report}");
+    assert!(
+        srv.stdout().contains("served=1500 max_active=1500 "),
+        "{report}"
+    );
     assert_eq!(value(&client.stdout, "server_threads"), Some(1), "{report}");
 }
 

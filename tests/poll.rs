@@ -13,10 +13,6 @@ mod common;
 
 use common::*;
 
-fn assert_ok(out: &Output) {
-    assert_eq!(out.code(), Some(0), "expected exit status 0\n{}", out.describe());
-}
-
 /// Run `poll_cases CASE` natively and under the shim; the outputs must match line for line and
 /// every timing verdict must be "t=ok".
 fn same_as_native(case: &str) {

@@ -15,14 +15,13 @@
 
 mod common;
 
+use common::server::{port_line, proc_threads, Server};
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -30,12 +29,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Mode {
-    Native,
-    Shim,
 }
 
 fn repo() -> &'static Path {
@@ -60,14 +53,6 @@ fn python() -> &'static Path {
     })
 }
 
-/// `Threads:` of /proc/PID/status.
-fn proc_threads(pid: i32) -> Option<i64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Number of sockets open in process PID.
 fn proc_sockets(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -89,217 +74,17 @@ fn has_shim_loaded(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-fn value(text: &str, key: &str) -> Option<i64> {
-    let pat = format!("{key}=");
-    text.lines().find_map(|l| {
-        let rest = &l[l.find(&pat)? + pat.len()..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-            .unwrap_or(rest.len());
-        rest[..end].parse().ok()
-    })
-}
-
 // ------------------------------------------------------------------- a background server
 
-/// A server process started in a process group of its own, its stdout read line by line and
-/// its stderr collected. Dropping it kills that process group (SIGKILL) if it is still running.
-struct Server {
-    child: Child,
-    cmdline: String,
-    /// The process started (the launcher, when run through it).
-    pid: i32,
-    /// The server program itself: `pid`, or the launcher's child.
-    server_pid: i32,
-    port: u16,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: mpsc::Receiver<String>,
-    reaped: bool,
-}
-
-impl Server {
-    /// Start `cmd` and wait (up to 15 s) for a stdout line from which `port_of` reads the port.
-    /// With `via_launcher`, the server is the launcher's child process.
-    fn start(mut cmd: Command, via_launcher: bool, port_of: fn(&str) -> Option<u16>) -> Server {
-        let cmdline = format!("{cmd:?}");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-        let pid = child.id() as i32;
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                match l {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
-        let (etx, stderr) = mpsc::channel();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            let _ = etx.send(String::from_utf8_lossy(&s).into_owned());
-        });
-        let mut srv = Server {
-            child,
-            cmdline,
-            pid,
-            server_pid: pid,
-            port: 0,
-            lines,
-            seen: Vec::new(),
-            stderr,
-            reaped: false,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while srv.port == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match srv.lines.recv_timeout(left) {
-                Ok(l) => {
-                    if let Some(p) = port_of(&l) {
-                        srv.port = p;
-                    }
-                    srv.seen.push(l);
-                }
-                Err(_) => {
-                    let d = srv.kill_and_describe();
-                    panic!("the server did not print its port within 15 s\n{d}");
-                }
-            }
-        }
-        if via_launcher {
-            srv.server_pid = srv.launcher_child().unwrap_or_else(|| {
-                let d = srv.kill_and_describe();
-                panic!("cannot find the launcher's child process\n{d}")
-            });
-        }
-        srv
+/// Start `cmd` (see [`Server`]) and wait (up to 15 s) for a stdout line from which `port_of`
+/// reads the port. With `via_launcher`, the server is the launcher's child process.
+fn start_server(cmd: Command, via_launcher: bool, port_of: fn(&str) -> Option<u16>) -> Server {
+    let mut srv = Server::spawn(cmd);
+    srv.wait_port(port_of, Duration::from_secs(15));
+    if via_launcher {
+        srv.follow_launcher();
     }
-
-    fn launcher_child(&self) -> Option<i32> {
-        let path = format!("/proc/{0}/task/{0}/children", self.pid);
-        let s = std::fs::read_to_string(path).ok()?;
-        s.split_whitespace().next()?.parse().ok()
-    }
-
-    fn kill(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        // SAFETY: plain kill(2) of the process group we created; the child is not reaped yet,
-        // so its PID cannot have been reused.
-        unsafe {
-            libc::kill(-self.pid, libc::SIGKILL);
-        }
-        self.reaped = true;
-        self.child.wait().ok()
-    }
-
-    /// Everything the server printed (waits up to 2 s for its stderr to end).
-    fn drain(&mut self) -> (String, String) {
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.seen.push(l);
-        }
-        let err = self
-            .stderr
-            .recv_timeout(Duration::from_secs(2))
-            .unwrap_or_default();
-        (self.seen.join("\n"), err)
-    }
-
-    fn describe(&self, out: &str, err: &str) -> String {
-        format!(
-            "server: {} (pid {}, server pid {})\n--- server stdout\n{}\n--- server stderr ({} bytes)\n{}",
-            self.cmdline,
-            self.pid,
-            self.server_pid,
-            out,
-            err.len(),
-            clip(err)
-        )
-    }
-
-    fn kill_and_describe(&mut self) -> String {
-        let st = self.kill();
-        let (out, err) = self.drain();
-        format!(
-            "server killed (status {st:?})\n{}",
-            self.describe(&out, &err)
-        )
-    }
-
-    /// Wait up to `timeout` for the server to exit by itself; (status, stdout, description).
-    fn finish(mut self, timeout: Duration) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                self.reaped = true;
-                let (out, err) = self.drain();
-                let d = self.describe(&out, &err);
-                return (st, out, d);
-            }
-            if Instant::now() >= deadline {
-                let d = self.kill_and_describe();
-                panic!(
-                    "server did not exit within {:.0} s\n{d}",
-                    timeout.as_secs_f64()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Kill the server (it serves forever); (stdout, stderr, description).
-    fn stop(mut self) -> (String, String, String) {
-        let alive = matches!(self.child.try_wait(), Ok(None));
-        let st = self.kill();
-        let (out, err) = self.drain();
-        let d = format!(
-            "server {} when stopped (status {st:?})\n{}",
-            if alive {
-                "was running"
-            } else {
-                "had already exited"
-            },
-            self.describe(&out, &err)
-        );
-        assert!(alive, "the server exited by itself\n{d}");
-        (out, err, d)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn clip(s: &str) -> String {
-    const MAX: usize = 4000;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut cut = s.len() - MAX;
-    while !s.is_char_boundary(cut) {
-        cut += 1;
-    }
-    format!("[... {cut} bytes left out ...]\n{}", &s[cut..])
-}
-
-fn port_line(l: &str) -> Option<u16> {
-    l.strip_prefix("port=")?.trim().parse().ok()
+    srv
 }
 
 /// http.server's "Serving HTTP on 127.0.0.1 port 43211 (http://127.0.0.1:43211/) ...".
@@ -341,11 +126,7 @@ impl ThreadSampler {
 // -------------------------------------------- 1. the thread-pool echo server (echo_pool.c)
 
 fn pool_command(mode: Mode, args: &[&str]) -> Command {
-    let bin = compile("echo_pool");
-    match mode {
-        Mode::Native => native_command(&bin, args),
-        Mode::Shim => shim_command(&bin, args, &[]),
-    }
+    command(mode, &compile("echo_pool"), args)
 }
 
 /// Payload of connection `i`: 1..=32 KiB of pseudo-random bytes (distinct per connection).
@@ -457,7 +238,7 @@ fn pool_clients(port: u16, count: usize, server_pid: i32) -> PoolRun {
 /// echo_pool with a pool of `workers` serves `count` concurrent clients of `pool_clients`.
 fn check_pool(mode: Mode, workers: usize, count: usize) {
     let (w, n) = (workers.to_string(), count.to_string());
-    let srv = Server::start(pool_command(mode, &["-w", &w, "-n", &n]), false, port_line);
+    let mut srv = start_server(pool_command(mode, &["-w", &w, "-n", &n]), false, port_line);
     let pid = srv.server_pid;
     if mode == Mode::Shim {
         assert!(
@@ -466,7 +247,8 @@ fn check_pool(mode: Mode, workers: usize, count: usize) {
         );
     }
     let r = pool_clients(srv.port, count, pid);
-    let (st, out, d) = srv.finish(Duration::from_secs(15));
+    let st = srv.finish(Duration::from_secs(15));
+    let (out, d) = (srv.stdout(), srv.describe());
     let report = format!(
         "mode {mode:?}, {workers} workers, {count} clients: {} failed; server Threads: {:?} with \
          {} sockets once all were connected, at most {} over {} samples; clients took {:.3} s\n{}\n{d}",
@@ -538,7 +320,7 @@ fn pool_echo_500_clients_8_workers_shim() {
 /// rest, so against a pool it needs a worker per connection: 500 workers, all parked on the
 /// queue's condition variable, woken one per accepted connection.
 fn check_pool_net_client(mode: Mode) {
-    let srv = Server::start(
+    let mut srv = start_server(
         pool_command(mode, &["-w", "500", "-n", "500"]),
         false,
         port_line,
@@ -552,12 +334,12 @@ fn check_pool_net_client(mode: Mode) {
         Duration::from_secs(40),
     );
     if client.code() != Some(0) {
-        let mut srv = srv;
         let d = srv.kill_and_describe();
         panic!("net_client failed ({mode:?})\n{}\n{d}", client.describe());
     }
-    let (st, out, d) = srv.finish(Duration::from_secs(15));
-    let report = format!("{}\n{d}", client.describe());
+    let st = srv.finish(Duration::from_secs(15));
+    let out = srv.stdout();
+    let report = format!("{}\n{}", client.describe(), srv.describe());
     eprintln!(
         "mode {mode:?}: net_client -c 500 against 500 workers: {} in {:.3} s, server_threads={:?}",
         client.stdout.lines().last().unwrap_or_default(),
@@ -655,7 +437,7 @@ fn check_http_server(mode: Mode) {
         }
     };
     cmd.env("PYTHONUNBUFFERED", "1");
-    let srv = Server::start(cmd, mode == Mode::Shim, http_server_port_line);
+    let mut srv = start_server(cmd, mode == Mode::Shim, http_server_port_line);
     if mode == Mode::Shim {
         assert!(
             has_shim_loaded(srv.server_pid),
@@ -684,7 +466,8 @@ fn check_http_server(mode: Mode) {
         ),
         Duration::from_secs(40),
     );
-    let (_out, err, d) = srv.stop();
+    let d = srv.stop();
+    let err = srv.stderr();
     let report = format!("{}\n{d}", client.describe());
     eprintln!(
         "mode {mode:?}: http.server, 200 clients: {} (client {:.3} s), server_threads={:?} server_sockets={:?}",

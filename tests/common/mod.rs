@@ -8,12 +8,14 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -274,6 +276,21 @@ pub fn launcher_command(args: &[&str], extra_env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// How a test runs a program of `tests/c/`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Mode {
+    Native,
+    Shim,
+}
+
+/// The program run natively or with the preload library (no extra variables).
+pub fn command(mode: Mode, bin: &Path, args: &[&str]) -> Command {
+    match mode {
+        Mode::Native => native_command(bin, args),
+        Mode::Shim => shim_command(bin, args, &[]),
+    }
+}
+
 pub fn run_native(bin: &Path, args: &[&str]) -> Output {
     run(native_command(bin, args), DEFAULT_TIMEOUT)
 }
@@ -298,19 +315,24 @@ fn reader<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<Vec<u8>> {
     rx
 }
 
+/// Start `cmd` with stdin from /dev/null and stdout and stderr piped, in a process group of
+/// its own (whose id is the child's PID).
+fn spawn_in_group(cmd: &mut Command, cmdline: &str) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"))
+}
+
 /// Run `cmd` (stdin from /dev/null, stdout and stderr captured) in a process group of its own.
 /// If it is not done within `timeout`, its process group is killed (SIGKILL, by its PID) and
 /// the test fails with whatever output it had produced.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
     let cmdline = describe_cmd(&cmd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
+    let mut child = spawn_in_group(&mut cmd, &cmdline);
     let pid = child.id() as libc::pid_t;
     let out_rx = reader(child.stdout.take());
     let err_rx = reader(child.stderr.take());
@@ -366,10 +388,25 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Output {
     out
 }
 
+/// Fail, with everything about the run, unless it exited with status 0.
+pub fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "expected exit status 0\n{}",
+        out.describe()
+    );
+}
+
 /// Parse `key=<integer>` out of the program's stdout.
 pub fn stdout_value(out: &Output, key: &str) -> Option<i64> {
+    value(&out.stdout, key)
+}
+
+/// Parse `key=<integer>` out of `text` (the first line that has `key=`).
+pub fn value(text: &str, key: &str) -> Option<i64> {
     let pat = format!("{key}=");
-    out.stdout.lines().find_map(|l| {
+    text.lines().find_map(|l| {
         let rest = &l[l.find(&pat)? + pat.len()..];
         let end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '-'))
