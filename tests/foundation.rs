@@ -461,3 +461,36 @@ fn overflow_shim_canary() {
     assert_eq!(lines.len(), 1, "{}", out.describe());
     assert!(lines[0].contains("stack overflow") && lines[0].contains("recurser"), "{}", out.describe());
 }
+
+// ----------------------------------------------------------------------------- dlsym(RTLD_NEXT)
+
+/// Build `dlsym_next` against its library `libdlsym_next.so` (tests/c/dlsym_next_lib.c).
+fn build_dlsym_next() -> std::path::PathBuf {
+    let lib_src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/dlsym_next_lib.c");
+    let lib = common::work_dir().join("libdlsym_next.so");
+    let mut cc = std::process::Command::new("cc");
+    cc.args(["-O2", "-shared", "-fPIC", "-o"]).arg(&lib).arg(&lib_src).arg("-ldl");
+    let o = run(cc, Duration::from_secs(60));
+    assert!(o.status.success(), "{}", o.describe());
+    let bin = lib.with_file_name("dlsym_next_linked");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/dlsym_next.c");
+    let mut cc = std::process::Command::new("cc");
+    cc.args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).arg(&lib).arg("-Wl,-rpath,$ORIGIN");
+    let o = run(cc, Duration::from_secs(60));
+    assert!(o.status.success(), "{}", o.describe());
+    bin
+}
+
+/// A library that takes `pthread_create` from `dlsym(RTLD_NEXT, ...)` (jemalloc does, for its
+/// background thread) gets greenshim's: its thread is a greenlet, not a real OS thread that
+/// would share the library's mutexes with the hub. Other RTLD_NEXT lookups are unchanged.
+#[test]
+fn rtld_next_lookups_get_greenshim_exports() {
+    let bin = build_dlsym_next();
+    let native = run(native_command(&bin, &[]), Duration::from_secs(10));
+    assert_ok(&native);
+    assert!(native.stdout.contains("threads_while_running=2\n"), "{}", native.describe());
+    let shim = run(shim_command(&bin, &[], &[]), Duration::from_secs(10));
+    assert_ok(&shim);
+    assert_eq!(shim.stdout, "threads_while_running=1\njoined=42\nstrlen_found=yes\n", "{}", shim.describe());
+}

@@ -26,6 +26,7 @@ mod cond;
 mod coop;
 mod deadlock;
 mod diag;
+mod dlsym;
 mod entry;
 mod fdops;
 mod fdtab;

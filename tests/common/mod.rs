@@ -77,7 +77,7 @@ pub fn launcher() -> PathBuf {
 
 /// A fresh directory for this test process's binaries, under the target dir (not /tmp), named
 /// after the process id; directories of processes that no longer exist are removed.
-fn work_dir() -> &'static Path {
+pub fn work_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let base = target_dir().join("greenshim-ctests");
