@@ -291,33 +291,30 @@ pub unsafe extern "C" fn __recvfrom_chk(
     recvfrom(fd, buf, n, flags, addr, alen)
 }
 
-unsafe fn recvmsg_coop(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) if !msg.is_null() => {
-            let want: usize = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen).iter().map(|v| v.iov_len).sum();
-            let orig: Vec<iovec> = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen).to_vec();
-            let r = recv_coop(h, fd, flags, want, |off, f| {
-                if off == 0 {
-                    return syscall!(SYS_recvmsg, fd, msg, f).map(|n| n as usize);
-                }
-                // MSG_WAITALL continuation: receive into the rest of the caller's buffers.
-                let mut rest = orig.clone();
-                coop::advance(&mut rest, off);
-                let mut m: msghdr = std::mem::zeroed();
-                m.msg_iov = rest.as_mut_ptr();
-                m.msg_iovlen = rest.len();
-                syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, f).map(|n| n as usize)
-            });
-            ret(r.or_else(|e| if e == FALLBACK { syscall!(SYS_recvmsg, fd, msg, flags).map(|n| n as usize) } else { Err(e) }))
+/// `recvmsg` semantics on a socket of hub `h` (`msg` non-null).
+unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let iov = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen);
+    let want: usize = iov.iter().map(|v| v.iov_len).sum();
+    let r = recv_coop(h, fd, flags, want, |off, f| {
+        if off == 0 {
+            return syscall!(SYS_recvmsg, fd, msg, f).map(|n| n as usize);
         }
-        _ => real_fns::recvmsg(fd, msg, flags),
-    }
+        // MSG_WAITALL continuation: receive into the rest of the caller's buffers (the kernel
+        // leaves the caller's iovec array as it was).
+        let mut rest = iov.to_vec();
+        coop::advance(&mut rest, off);
+        let mut m: msghdr = std::mem::zeroed();
+        m.msg_iov = rest.as_mut_ptr();
+        m.msg_iovlen = rest.len();
+        syscall!(SYS_recvmsg, fd, &mut m as *mut msghdr, f).map(|n| n as usize)
+    });
+    ret(r.or_else(|e| if e == FALLBACK { syscall!(SYS_recvmsg, fd, msg, flags).map(|n| n as usize) } else { Err(e) }))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => traced!(h, recvmsg, recvmsg_coop(fd, msg, flags), |r, e| [
+        Some((h, Kind::Socket)) if !msg.is_null() => traced!(h, recvmsg, recvmsg_coop(h, fd, msg, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmsg(fd, msg, flags),

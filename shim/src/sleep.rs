@@ -124,12 +124,10 @@ unsafe fn clock_nanosleep_impl(clock: clockid_t, flags: c_int, req: *const times
         return real_fns::clock_nanosleep(clock, flags, req, rem);
     }
     if flags & libc::TIMER_ABSTIME != 0 {
-        let Some(when) = sys::timespec_ns(&*req) else { return libc::EINVAL };
-        let Some(now) = sys::clock_ns(clock) else { return libc::EINVAL };
-        if when <= now {
-            return 0;
+        let Ok(deadline) = crate::thread::deadline_from_abs(clock, &*req) else { return libc::EINVAL };
+        if deadline <= sys::now() {
+            return 0; // already past: natively no sleep at all
         }
-        let deadline = sys::now().saturating_add((when - now).min(u64::MAX as i128) as u64);
         loop {
             match park_sleep(h, deadline) {
                 Wake::Interrupted => return libc::EINTR,

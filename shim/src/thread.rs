@@ -166,7 +166,7 @@ pub fn deadline_from_abs(clock: libc::clockid_t, abs: &timespec) -> Result<u64, 
 }
 
 unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>, try_only: bool) -> Option<c_int> {
-    let h = entry::hub().or_else(any_hub)?;
+    let h = any_hub()?;
     match target(h, t) {
         Target::Native => None,
         Target::Gone => Some(libc::ESRCH),
