@@ -145,3 +145,17 @@ fn fortify_variants() {
         assert_eq!(o.stdout, "before overflow\n", "{}", o.describe());
     }
 }
+
+/// A descriptor closed inside stdio (`fclose(fdopen(fd))`) and reused by `popen`'s internal pipe:
+/// the poll wakes when the data arrives, as natively, instead of sleeping until its timeout on
+/// a registration left over from the old descriptor.
+#[test]
+fn fd_reused_after_fclose_wakes_poll() {
+    let bin = compile("poll_fclose");
+    let native = run_native(&bin, &[]);
+    let shim = run_shim(&bin, &[], &[]);
+    assert_ok(&native);
+    assert_ok(&shim);
+    assert_eq!(native.stdout, "reused=yes poll=1 revents_in=1 woke_in_time=yes\n", "{}", native.describe());
+    assert_eq!(shim.stdout, native.stdout, "{}", shim.describe());
+}
