@@ -66,6 +66,12 @@ pub unsafe fn run_from(
         if info.nonblock {
             return Err(libc::EAGAIN);
         }
+        if dir == Interest::Read && info.kind == fdtab::Kind::Socket && !info.stream && ready(fd, libc::POLLIN) {
+            // A datagram or seqpacket socket that is shut down for reading says EAGAIN to a
+            // MSG_DONTWAIT attempt but 0 (EOF) to a blocking one, at once: poll shows it
+            // readable. The real blocking call returns without waiting.
+            return Err(FALLBACK);
+        }
         let timeout = if dir == Interest::Read { info.rcvtimeo } else { info.sndtimeo };
         if !armed && deadline.is_none() && timeout != 0 {
             *deadline = Some(sys::now().saturating_add(timeout));

@@ -75,3 +75,67 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
     }
     Some(h)
 }
+
+/// The caller's errno, saved when a hook starts, and the greenlet whose hook depth the hook
+/// raised. Every export that reaches the hub goes through [`hook!`], which builds one.
+pub struct Boundary {
+    g: *mut gs::hub::Greenlet,
+    errno: i32,
+}
+
+impl Boundary {
+    /// Enter a hook on hub `h`: save errno and raise the running greenlet's hook depth for the
+    /// whole hook, so that anything the hook reaches — Rust's std calling our `write`, a signal
+    /// handler that runs while the hook is halfway through the fd table or a wait queue — goes
+    /// straight to libc instead of re-entering the hub.
+    ///
+    /// # Safety
+    /// `h` is this thread's hub.
+    #[inline(always)]
+    pub unsafe fn enter(h: *mut Hub) -> Self {
+        let g = (*h).current();
+        (*g).hook_depth += 1;
+        Boundary { g, errno: gs::sys::errno() }
+    }
+
+    /// Leave the hook: lower the depth and, when the call succeeded (`ok`), give the caller back
+    /// the errno it had (natively a successful call never touches errno; our attempts may have
+    /// set EAGAIN, EINPROGRESS, ...).
+    ///
+    /// # Safety
+    /// Called once, by the greenlet that entered.
+    #[inline(always)]
+    pub unsafe fn leave(self, ok: bool) {
+        (*self.g).hook_depth -= 1;
+        if ok {
+            gs::sys::set_errno(self.errno);
+        }
+    }
+}
+
+/// Success of a call with the libc convention (a count or 0, or -1 with errno).
+#[inline(always)]
+pub fn nonneg<T: PartialOrd + Default>(r: T) -> bool {
+    r >= T::default()
+}
+
+/// Calls that report failure in their return value and never set errno (the pthread
+/// convention): the caller's errno is always restored.
+#[inline(always)]
+pub fn always<T>(_: T) -> bool {
+    true
+}
+
+/// Run user code (a callback the program gave us: an init routine, a destructor, a cleanup
+/// handler) from inside a hook, with the hook depth down so its calls are hooked as usual.
+///
+/// # Safety
+/// `h` is this thread's hub.
+#[inline]
+pub unsafe fn user_code<R>(h: *mut Hub, f: impl FnOnce() -> R) -> R {
+    let g = (*h).current();
+    let depth = std::mem::replace(&mut (*g).hook_depth, 0);
+    let r = f();
+    (*g).hook_depth = depth;
+    r
+}

@@ -37,6 +37,9 @@ pub enum Kind {
     NoWait,
     /// Pollable but without `RWF_NOWAIT` support (ttys, some devices): poll, then the real call.
     PollFirst,
+    /// `RWF_NOWAIT` reads, poll-then-call writes: an eventfd (its write has no `RWF_NOWAIT`
+    /// support, its read has, and only the read's attempt says EINVAL at once for a short buffer).
+    NoWaitRead,
 }
 
 /// Per-fd knowledge. All-zero bits are the empty entry (the table is zero-filled memory).
@@ -192,9 +195,14 @@ pub fn copied(h: *mut Hub, from: i32, to: i32) {
     }
 }
 
-/// A `RWF_NOWAIT` attempt said EOPNOTSUPP: use poll-then-call for this fd from now on.
-pub fn demote_to_poll_first(fd: i32) {
-    slot(fd).kind = Kind::PollFirst;
+/// A `RWF_NOWAIT` attempt in direction `write` said EOPNOTSUPP: use poll-then-call for that
+/// direction of this fd from now on (the other keeps `RWF_NOWAIT` until it says the same).
+pub fn demote_to_poll_first(fd: i32, write: bool) {
+    let s = slot(fd);
+    s.kind = match (s.kind, write) {
+        (Kind::NoWait, true) => Kind::NoWaitRead,
+        _ => Kind::PollFirst,
+    };
 }
 
 /// Full knowledge of `fd` for the slow path (reads flags and timeouts if stale).
@@ -230,8 +238,8 @@ fn sock_timeout(fd: i32, opt: libc::c_int) -> u64 {
 
 /// O_NONBLOCK or a socket timeout may have changed (on this fd or one sharing its description).
 pub fn flags_changed() {
-    if crate::entry::hub().is_none() {
-        return;
+    if crate::entry::any_hub().is_none() {
+        return; // not the hub thread: the table is not ours to touch
     }
     let t = table();
     t.gen = t.gen.wrapping_add(1).max(1);

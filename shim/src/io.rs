@@ -78,7 +78,8 @@ unsafe fn raw(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize
 unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
     let read = dir == Interest::Read;
     loop {
-        let r = match fdtab::kind(fd)? {
+        let k = fdtab::kind(fd)?;
+        let r = match k {
             Kind::Socket => {
                 let r = if cnt == 1 {
                     let nr = if read { libc::SYS_recvfrom } else { libc::SYS_sendto };
@@ -96,16 +97,16 @@ unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Res
                 }
                 r
             }
-            Kind::NoWait => {
+            Kind::NoWait | Kind::NoWaitRead if read || k == Kind::NoWait => {
                 let nr = if read { libc::SYS_preadv2 } else { libc::SYS_pwritev2 };
                 let r = raw(nr, fd as usize, iov as usize, cnt, usize::MAX /* offset -1 */, 0, RWF_NOWAIT);
                 if r == Err(libc::EOPNOTSUPP) {
-                    fdtab::demote_to_poll_first(fd);
+                    fdtab::demote_to_poll_first(fd, !read);
                     continue;
                 }
                 r
             }
-            Kind::PollFirst if !coop::ready(fd, if read { libc::POLLIN } else { libc::POLLOUT }) => Err(libc::EAGAIN),
+            Kind::PollFirst | Kind::NoWaitRead if !coop::ready(fd, if read { libc::POLLIN } else { libc::POLLOUT }) => Err(libc::EAGAIN),
             _ => raw(if read { libc::SYS_readv } else { libc::SYS_writev }, fd as usize, iov as usize, cnt, 0, 0, 0),
         };
         return r;
@@ -154,12 +155,12 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     match coop_fd(fd) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf, iov_len: n };
-            traced!(h, read, readv_coop(h, fd, &iov, 1), |r, e| [
+            hook!(h, read, entry::nonneg, readv_coop(h, fd, &iov, 1), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
         None => match native_traced() {
-            Some(h) => traced!(h, read, real_fns::read(fd, buf, n), |r, e| [
+            Some(h) => hook!(h, read, entry::nonneg, real_fns::read(fd, buf, n), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e)),
             None => real_fns::read(fd, buf, n),
@@ -178,7 +179,7 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => traced!(h, readv, readv_coop(h, fd, iov, cnt as usize), |r, e| [
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => hook!(h, readv, entry::nonneg, readv_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
@@ -190,12 +191,12 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     match coop_fd(fd) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
-            traced!(h, write, writev_coop(h, fd, &iov, 1), |r, e| [
+            hook!(h, write, entry::nonneg, writev_coop(h, fd, &iov, 1), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
         None => match native_traced() {
-            Some(h) => traced!(h, write, real_fns::write(fd, buf, n), |r, e| [
+            Some(h) => hook!(h, write, entry::nonneg, real_fns::write(fd, buf, n), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e)),
             None => real_fns::write(fd, buf, n),
@@ -206,7 +207,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => traced!(h, writev, writev_coop(h, fd, iov, cnt as usize), |r, e| [
+        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => hook!(h, writev, entry::nonneg, writev_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
@@ -248,7 +249,7 @@ unsafe fn recvfrom_coop(h: *mut Hub, fd: c_int, buf: *mut c_void, n: size_t, fla
 #[no_mangle]
 pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => traced!(h, recvfrom, recvfrom_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+        Some((h, Kind::Socket)) => hook!(h, recvfrom, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
         ], Ret::Int(r as i64, e)),
@@ -259,7 +260,7 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags:
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => traced!(h, recv, recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), |r, e| [
+        Some((h, Kind::Socket)) => hook!(h, recv, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
@@ -314,7 +315,7 @@ unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) if !msg.is_null() => traced!(h, recvmsg, recvmsg_coop(h, fd, msg, flags), |r, e| [
+        Some((h, Kind::Socket)) if !msg.is_null() => hook!(h, recvmsg, entry::nonneg, recvmsg_coop(h, fd, msg, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmsg(fd, msg, flags),
@@ -338,7 +339,7 @@ unsafe fn sendto_coop(h: *mut Hub, fd: c_int, buf: *const c_void, n: size_t, fla
 #[no_mangle]
 pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => traced!(h, sendto, sendto_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+        Some((h, Kind::Socket)) => hook!(h, sendto, entry::nonneg, sendto_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Int(alen as i64)
         ], Ret::Int(r as i64, e)),
@@ -349,7 +350,7 @@ pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags:
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => traced!(h, send, sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0), |r, e| [
+        Some((h, Kind::Socket)) => hook!(h, send, entry::nonneg, sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::send(fd, buf, n, flags),
@@ -377,7 +378,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                 }
                 r
             };
-            traced!(h, sendmsg, ret(coop::write_all(
+            hook!(h, sendmsg, entry::nonneg, ret(coop::write_all(
                 h,
                 fd,
                 flags & libc::MSG_DONTWAIT != 0,
@@ -413,7 +414,7 @@ pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
                 Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
                 r => r,
             };
-            traced!(h, recvmmsg, ret(r) as c_int, |r, e| [
+            hook!(h, recvmmsg, entry::nonneg, ret(r) as c_int, |r, e| [
                 Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
             ], Ret::Int(r as i64, e))
         }

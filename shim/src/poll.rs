@@ -368,8 +368,7 @@ unsafe fn poll_park(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, deadline: Optio
     park_loop(h, watch, deadline, kernel_mask(mask), &mut attempt, &mut blocking)
 }
 
-unsafe fn poll_impl(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::poll(fds, nfds, timeout) };
+unsafe fn poll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let deadline = (timeout >= 0).then(|| deadline_after(timeout as u64 * 1_000_000));
@@ -389,8 +388,7 @@ pub unsafe extern "C" fn __poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) 
     poll(fds, nfds, timeout)
 }
 
-unsafe fn ppoll_impl(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::ppoll(fds, nfds, tmo, mask) };
+unsafe fn ppoll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let Ok(deadline) = timespec_deadline(tmo) else { return einval() };
@@ -558,8 +556,7 @@ unsafe fn select_update(tv: *mut timeval, deadline: Option<u64>) {
     }
 }
 
-unsafe fn select_impl(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::select(n, r, w, e, tv) };
+unsafe fn select_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let deadline = match tv.as_ref().map(timeval_timeout) {
@@ -608,8 +605,7 @@ pub unsafe extern "C" fn __select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *
     select(n, r, w, e, tv)
 }
 
-unsafe fn pselect_impl(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::pselect(n, r, w, e, ts, mask) };
+unsafe fn pselect_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
@@ -664,8 +660,7 @@ unsafe fn epoll_core(
     finish(h, out, saved)
 }
 
-unsafe fn epoll_wait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::epoll_wait(epfd, ev, max, timeout) };
+unsafe fn epoll_wait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let deadline = (timeout >= 0).then(|| deadline_after(timeout as u64 * 1_000_000));
@@ -673,8 +668,7 @@ unsafe fn epoll_wait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout
     epoll_core(h, first, epfd, ev, max, deadline, std::ptr::null(), timeout == 0, saved)
 }
 
-unsafe fn epoll_pwait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::epoll_pwait(epfd, ev, max, timeout, mask) };
+unsafe fn epoll_pwait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let deadline = (timeout >= 0).then(|| deadline_after(timeout as u64 * 1_000_000));
@@ -682,8 +676,7 @@ unsafe fn epoll_pwait_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, timeou
     epoll_core(h, first, epfd, ev, max, deadline, mask, timeout == 0, saved)
 }
 
-unsafe fn epoll_pwait2_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
+unsafe fn epoll_pwait2_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
@@ -691,79 +684,51 @@ unsafe fn epoll_pwait2_impl(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *
     epoll_core(h, first, epfd, ev, max, deadline, mask, is_zero_ts(ts), saved)
 }
 
-/// Traced entry (see `trace`); the work is in `poll_impl`.
+/// The hook boundary (see `entry`); the work is in `poll_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, poll, poll_impl(fds, nfds, timeout), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e));
-        }
-    }
-    poll_impl(fds, nfds, timeout)
+    let Some(h) = entry::hub() else { return real_fns::poll(fds, nfds, timeout) };
+    hook!(h, poll, entry::nonneg, poll_impl(h, fds, nfds, timeout), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e))
 }
 
-/// Traced entry (see `trace`); the work is in `ppoll_impl`.
+/// The hook boundary (see `entry`); the work is in `ppoll_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, ppoll, ppoll_impl(fds, nfds, tmo, mask), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Dur(tmo.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
-        }
-    }
-    ppoll_impl(fds, nfds, tmo, mask)
+    let Some(h) = entry::hub() else { return real_fns::ppoll(fds, nfds, tmo, mask) };
+    hook!(h, ppoll, entry::nonneg, ppoll_impl(h, fds, nfds, tmo, mask), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Dur(tmo.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }
 
-/// Traced entry (see `trace`); the work is in `select_impl`.
+/// The hook boundary (see `entry`); the work is in `select_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, select, select_impl(n, r, w, e, tv), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Hex(tv as u64)], Ret::Int(ret as i64, err));
-        }
-    }
-    select_impl(n, r, w, e, tv)
+    let Some(h) = entry::hub() else { return real_fns::select(n, r, w, e, tv) };
+    hook!(h, select, entry::nonneg, select_impl(h, n, r, w, e, tv), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Hex(tv as u64)], Ret::Int(ret as i64, err))
 }
 
-/// Traced entry (see `trace`); the work is in `pselect_impl`.
+/// The hook boundary (see `entry`); the work is in `pselect_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pselect, pselect_impl(n, r, w, e, ts, mask), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(ret as i64, err));
-        }
-    }
-    pselect_impl(n, r, w, e, ts, mask)
+    let Some(h) = entry::hub() else { return real_fns::pselect(n, r, w, e, ts, mask) };
+    hook!(h, pselect, entry::nonneg, pselect_impl(h, n, r, w, e, ts, mask), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(ret as i64, err))
 }
 
-/// Traced entry (see `trace`); the work is in `epoll_wait_impl`.
+/// The hook boundary (see `entry`); the work is in `epoll_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, epoll_wait, epoll_wait_impl(epfd, ev, max, timeout), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e));
-        }
-    }
-    epoll_wait_impl(epfd, ev, max, timeout)
+    let Some(h) = entry::hub() else { return real_fns::epoll_wait(epfd, ev, max, timeout) };
+    hook!(h, epoll_wait, entry::nonneg, epoll_wait_impl(h, epfd, ev, max, timeout), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e))
 }
 
-/// Traced entry (see `trace`); the work is in `epoll_pwait_impl`.
+/// The hook boundary (see `entry`); the work is in `epoll_pwait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, epoll_pwait, epoll_pwait_impl(epfd, ev, max, timeout, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
-        }
-    }
-    epoll_pwait_impl(epfd, ev, max, timeout, mask)
+    let Some(h) = entry::hub() else { return real_fns::epoll_pwait(epfd, ev, max, timeout, mask) };
+    hook!(h, epoll_pwait, entry::nonneg, epoll_pwait_impl(h, epfd, ev, max, timeout, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }
 
-/// Traced entry (see `trace`); the work is in `epoll_pwait2_impl`.
+/// The hook boundary (see `entry`); the work is in `epoll_pwait2_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, epoll_pwait2, epoll_pwait2_impl(epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e));
-        }
-    }
-    epoll_pwait2_impl(epfd, ev, max, ts, mask)
+    let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
+    hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }

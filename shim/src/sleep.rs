@@ -66,14 +66,11 @@ unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Res
 
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
-    match entry::hub() {
-        Some(h) => traced!(h, nanosleep, nanosleep_impl(req, rem), |r, e| [Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e)),
-        None => nanosleep_impl(req, rem),
-    }
+    let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
+    hook!(h, nanosleep, entry::nonneg, nanosleep_impl(h, req, rem), |r, e| [Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e))
 }
 
-unsafe fn nanosleep_impl(req: *const timespec, rem: *mut timespec) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
+unsafe fn nanosleep_impl(h: *mut Hub, req: *const timespec, rem: *mut timespec) -> c_int {
     if req.is_null() {
         return real_fns::nanosleep(req, rem); // EFAULT, from the kernel
     }
@@ -112,14 +109,11 @@ fn hub_clock(clock: clockid_t) -> bool {
 
 #[no_mangle]
 pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
-    match entry::hub() {
-        Some(h) => traced!(h, clock_nanosleep, clock_nanosleep_impl(clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r)),
-        None => clock_nanosleep_impl(clock, flags, req, rem),
-    }
+    let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
+    hook!(h, clock_nanosleep, entry::always, clock_nanosleep_impl(h, clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r))
 }
 
-unsafe fn clock_nanosleep_impl(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
+unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
     if req.is_null() || !hub_clock(clock) {
         return real_fns::clock_nanosleep(clock, flags, req, rem);
     }
@@ -158,14 +152,11 @@ unsafe fn clock_nanosleep_impl(clock: clockid_t, flags: c_int, req: *const times
 /// Returns the whole seconds not slept when a signal interrupts it (glibc truncates).
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
-    match entry::hub() {
-        Some(h) => traced!(h, sleep, sleep_impl(secs), |r, e| [Arg::Int(secs as i64)], Ret::Int(r as i64, 0)),
-        None => sleep_impl(secs),
-    }
+    let Some(h) = entry::hub() else { return real_fns::sleep(secs) };
+    hook!(h, sleep, |r: c_uint| r == 0, sleep_impl(h, secs), |r, e| [Arg::Int(secs as i64)], Ret::Int(r as i64, 0))
 }
 
-unsafe fn sleep_impl(secs: c_uint) -> c_uint {
-    let Some(h) = entry::hub() else { return real_fns::sleep(secs) };
+unsafe fn sleep_impl(h: *mut Hub, secs: c_uint) -> c_uint {
     if secs == 0 {
         hub::yield_now(h);
         return 0;
@@ -181,14 +172,11 @@ unsafe fn sleep_impl(secs: c_uint) -> c_uint {
 
 #[no_mangle]
 pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
-    match entry::hub() {
-        Some(h) => traced!(h, usleep, usleep_impl(us), |r, e| [Arg::Int(us as i64)], Ret::Int(r as i64, e)),
-        None => usleep_impl(us),
-    }
+    let Some(h) = entry::hub() else { return real_fns::usleep(us) };
+    hook!(h, usleep, entry::nonneg, usleep_impl(h, us), |r, e| [Arg::Int(us as i64)], Ret::Int(r as i64, e))
 }
 
-unsafe fn usleep_impl(us: libc::useconds_t) -> c_int {
-    let Some(h) = entry::hub() else { return real_fns::usleep(us) };
+unsafe fn usleep_impl(h: *mut Hub, us: libc::useconds_t) -> c_int {
     if us == 0 {
         hub::yield_now(h);
         return 0;

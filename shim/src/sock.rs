@@ -37,7 +37,7 @@ mod real_fns {
 #[no_mangle]
 pub unsafe extern "C" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::socket(d, t, p) };
-    let fd = traced!(h, socket, real_fns::socket(d, t, p), |r, e| [
+    let fd = hook!(h, socket, entry::nonneg, real_fns::socket(d, t, p), |r, e| [
         Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Int(p as i64)
     ], Ret::Int(r as i64, e));
     fdtab::created(Some(h), fd);
@@ -59,7 +59,7 @@ unsafe fn accept_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *mut sockaddr, alen
     let nonblock = fdtab::cached_nonblock(fd) == Some(true);
     let mut dl = None;
     let r = coop::run(h, fd, Interest::Read, false, &mut dl, || {
-        if !nonblock && !coop::ready(fd, libc::POLLIN) {
+        if !nonblock && !coop::ready(fd, libc::POLLIN) && listening(fd) {
             return Err(libc::EAGAIN);
         }
         syscall!(SYS_accept4, fd, addr, alen, flags).map(|n| n as usize)
@@ -73,10 +73,19 @@ unsafe fn accept_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *mut sockaddr, alen
     nfd
 }
 
+/// Is `fd` a listening socket? Only on one does a blocking `accept` wait: on any other socket
+/// (connected or datagram) or a non-socket it fails at once natively (EINVAL, EOPNOTSUPP,
+/// ENOTSOCK), and the real call is made to say so. Asked only when about to park.
+fn listening(fd: c_int) -> bool {
+    let mut on: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    matches!(syscall!(SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, &mut on as *mut c_int, &mut len as *mut socklen_t), Ok(_) if on != 0)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     match entry::hub() {
-        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => traced!(h, accept4, accept_coop(h, fd, addr, alen, flags), |r, e| [
+        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64), Arg::Flags(flags as u64, SOCK_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept4(fd, addr, alen, flags),
@@ -86,7 +95,7 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut sock
 #[no_mangle]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
     match entry::hub() {
-        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => traced!(h, accept, accept_coop(h, fd, addr, alen, 0), |r, e| [
+        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept, entry::nonneg, accept_coop(h, fd, addr, alen, 0), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept(fd, addr, alen),
@@ -106,7 +115,7 @@ fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
-    traced!(h, connect, connect_coop(h, fd, addr, alen), |r, e| [
+    hook!(h, connect, entry::nonneg, connect_coop(h, fd, addr, alen), |r, e| [
         Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Int(alen as i64)
     ], Ret::Int(r as i64, e))
 }
@@ -171,8 +180,7 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *c
 
 /// Blocking `sendfile` to a socket or pipe: repeated non-blocking attempts until `n` bytes are
 /// sent, as the native blocking call does.
-unsafe fn sendfile_coop(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real: unsafe fn(c_int, c_int, *mut off_t, size_t) -> ssize_t) -> ssize_t {
-    let Some(h) = entry::hub() else { return real(out, inp, off, n) };
+unsafe fn sendfile_coop(h: *mut gs::hub::Hub, out: c_int, inp: c_int, off: *mut off_t, n: size_t, real: unsafe fn(c_int, c_int, *mut off_t, size_t) -> ssize_t) -> ssize_t {
     match fdtab::kind(out) {
         Ok(Kind::Socket) | Ok(Kind::NoWait) => {}
         _ => return real(out, inp, off, n),
@@ -206,12 +214,15 @@ unsafe fn sendfile_coop(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real
 #[no_mangle]
 pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
     let Some(h) = entry::hub() else { return real_fns::sendfile(out, inp, off, n) };
-    traced!(h, sendfile, sendfile_coop(out, inp, off, n, real_fns::sendfile), |r, e| [
+    hook!(h, sendfile, entry::nonneg, sendfile_coop(h, out, inp, off, n, real_fns::sendfile), |r, e| [
         Arg::Int(out as i64), Arg::Int(inp as i64), Arg::Hex(off as u64), Arg::Int(n as i64)
     ], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    sendfile_coop(out, inp, off, n, real_fns::sendfile64)
+    let Some(h) = entry::hub() else { return real_fns::sendfile64(out, inp, off, n) };
+    hook!(h, sendfile, entry::nonneg, sendfile_coop(h, out, inp, off, n, real_fns::sendfile64), |r, e| [
+        Arg::Int(out as i64), Arg::Int(inp as i64), Arg::Hex(off as u64), Arg::Int(n as i64)
+    ], Ret::Int(r as i64, e))
 }

@@ -551,6 +551,7 @@ pub unsafe extern "C" fn pthread_testcancel() {
 pub unsafe fn testcancel(h: *mut Hub) {
     let g = (*h).current();
     if (*g).ext[EXT_CANCEL] & (CANCEL_PENDING | CANCEL_DISABLED) == CANCEL_PENDING {
+        (*g).hook_depth = 0; // exiting: the destructors are user code, hooked as usual
         (*g).ext[EXT_CANCEL] = CANCEL_DISABLED; // as glibc: no second cancellation while exiting
         crate::key::run_destructors(h);
         hub::exit_current(h, PTHREAD_CANCELED);

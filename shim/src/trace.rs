@@ -38,6 +38,21 @@ macro_rules! traced {
     }};
 }
 
+/// The one boundary of an export that reaches the hub: `hook!(h, call, ok, body, |r, e| [args],
+/// ret)`. It enters a [`crate::entry::Boundary`] (errno saved, hook depth raised for the whole
+/// hook), runs and traces `body`, then restores the caller's errno if `ok(r)` says the call
+/// succeeded ([`crate::entry::nonneg`] for the libc convention, [`crate::entry::always`] for
+/// calls that return an error code).
+macro_rules! hook {
+    ($h:expr, $call:ident, $ok:expr, $body:expr, |$r:ident, $e:ident| [$($arg:expr),* $(,)?], $ret:expr) => {{
+        let h__ = $h;
+        let b__ = $crate::entry::Boundary::enter(h__);
+        let r__ = traced!(h__, $call, $body, |$r, $e| [$($arg),*], $ret);
+        b__.leave(($ok)(r__));
+        r__
+    }};
+}
+
 pub use gs::calls::{Call, NAMES};
 
 const NCALLS: usize = NAMES.len();
