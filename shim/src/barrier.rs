@@ -87,13 +87,11 @@ unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
     0
 }
 
-/// Traced entry (see `trace`); the work is in `pthread_barrier_wait_impl`.
+/// The hook boundary (see `entry`); the work is in `pthread_barrier_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pthread_barrier_wait, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r }));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, pthread_barrier_wait, crate::entry::always, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r })),
+        None => pthread_barrier_wait_impl(b),
     }
-    pthread_barrier_wait_impl(b)
 }

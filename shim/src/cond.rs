@@ -209,24 +209,20 @@ pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut 
     wait(c, m, Some((clock, abs)))
 }
 
-/// Traced entry (see `trace`); the work is in `pthread_cond_wait_impl`.
+/// The hook boundary (see `entry`); the work is in `pthread_cond_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pthread_cond_wait, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, pthread_cond_wait, crate::entry::always, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r)),
+        None => pthread_cond_wait_impl(c, m),
     }
-    pthread_cond_wait_impl(c, m)
 }
 
-/// Traced entry (see `trace`); the work is in `pthread_cond_timedwait_impl`.
+/// The hook boundary (see `entry`); the work is in `pthread_cond_timedwait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pthread_cond_timedwait, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, pthread_cond_timedwait, crate::entry::always, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r)),
+        None => pthread_cond_timedwait_impl(c, m, abs),
     }
-    pthread_cond_timedwait_impl(c, m, abs)
 }

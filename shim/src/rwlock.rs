@@ -319,24 +319,20 @@ pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_in
     0
 }
 
-/// Traced entry (see `trace`); the work is in `pthread_rwlock_rdlock_impl`.
+/// The hook boundary (see `entry`); the work is in `pthread_rwlock_rdlock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pthread_rwlock_rdlock, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, pthread_rwlock_rdlock, crate::entry::always, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
+        None => pthread_rwlock_rdlock_impl(l),
     }
-    pthread_rwlock_rdlock_impl(l)
 }
 
-/// Traced entry (see `trace`); the work is in `pthread_rwlock_wrlock_impl`.
+/// The hook boundary (see `entry`); the work is in `pthread_rwlock_wrlock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, pthread_rwlock_wrlock, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, pthread_rwlock_wrlock, crate::entry::always, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
+        None => pthread_rwlock_wrlock_impl(l),
     }
-    pthread_rwlock_wrlock_impl(l)
 }

@@ -410,24 +410,20 @@ unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
     sem_clockwait(s, libc::CLOCK_REALTIME, abs)
 }
 
-/// Traced entry (see `trace`); the work is in `sem_wait_impl`.
+/// The hook boundary (see `entry`); the work is in `sem_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, sem_wait, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, sem_wait, crate::entry::nonneg, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e)),
+        None => sem_wait_impl(s),
     }
-    sem_wait_impl(s)
 }
 
-/// Traced entry (see `trace`); the work is in `sem_timedwait_impl`.
+/// The hook boundary (see `entry`); the work is in `sem_timedwait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
-            return traced!(h, sem_timedwait, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e));
-        }
+    match crate::entry::hub() {
+        Some(h) => hook!(h, sem_timedwait, crate::entry::nonneg, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e)),
+        None => sem_timedwait_impl(s, abs),
     }
-    sem_timedwait_impl(s, abs)
 }

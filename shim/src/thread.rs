@@ -133,7 +133,7 @@ unsafe fn spawn_opts(attr: *const pthread_attr_t) -> SpawnOpts {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pthread_create(t, attr, f, arg) };
-    traced!(h, pthread_create, create(h, t, attr, f, arg), |r, e| [
+    hook!(h, pthread_create, crate::entry::always, create(h, t, attr, f, arg), |r, e| [
         Arg::Hex(t as u64), Arg::Hex(attr as u64), Arg::Hex(f as usize as u64), Arg::Hex(arg as u64)
     ], Ret::Code(r))
 }
@@ -188,7 +188,7 @@ unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     match entry::hub() {
-        Some(h) if !matches!(target(h, t), Target::Native) => traced!(h, pthread_join, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
+        Some(h) if !matches!(target(h, t), Target::Native) => hook!(h, pthread_join, crate::entry::always, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
             Arg::Hex(t as u64), Arg::Hex(ret as u64)
         ], Ret::Code(r)),
         _ => join_common(t, ret, None, false).unwrap_or_else(|| real_fns::pthread_join(t, ret)),
@@ -231,7 +231,7 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
     match target(h, t) {
         Target::Native => real_fns::pthread_detach(t),
         Target::Gone => libc::ESRCH,
-        Target::Greenlet(_) => traced!(h, pthread_detach, match hub::detach(h, t as u64) {
+        Target::Greenlet(_) => hook!(h, pthread_detach, crate::entry::always, match hub::detach(h, t as u64) {
             Ok(()) => 0,
             Err(e) => e,
         }, |r, e| [Arg::Hex(t as u64)], Ret::Code(r)),
@@ -569,7 +569,7 @@ pub unsafe fn park_sleep(h: *mut Hub, deadline: u64) -> Wake {
 #[no_mangle]
 pub unsafe extern "C" fn sched_yield() -> c_int {
     match entry::hub() {
-        Some(h) => traced!(h, sched_yield, {
+        Some(h) => hook!(h, sched_yield, crate::entry::nonneg, {
             hub::yield_now(h);
             0
         }, |r, e| [], Ret::Int(r as i64, e)),
