@@ -41,6 +41,29 @@ mod real_fns {
 const RWF_NOWAIT: usize = 8;
 
 /// The hub and the fd's kind, or `None`: call the real function.
+///
+/// Nothing to transfer (`want == 0`) goes to the real call too: it never waits natively, and
+/// its answer depends on the very syscall made — `read`/`write` of 0 bytes reach the file's
+/// read/write (an eventfd says EINVAL, a shut-down socket EPIPE), `readv`/`writev` of 0 bytes
+/// return 0 before reaching it.
+#[inline(always)]
+fn coop_io(fd: c_int, want: usize) -> Option<(*mut Hub, Kind)> {
+    if want == 0 {
+        return None;
+    }
+    coop_fd(fd)
+}
+
+/// Sum of the lengths of `cnt` iovecs (0 for an invalid count: the real call says EINVAL).
+#[inline]
+unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
+    if !(1..=libc::UIO_MAXIOV).contains(&cnt) || iov.is_null() {
+        return 0;
+    }
+    std::slice::from_raw_parts(iov, cnt as usize).iter().fold(0usize, |a, v| a.saturating_add(v.iov_len))
+}
+
+/// The hub and the fd's kind, or `None`: call the real function.
 #[inline(always)]
 fn coop_fd(fd: c_int) -> Option<(*mut Hub, Kind)> {
     let h = entry::hub()?;
@@ -121,10 +144,6 @@ unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Res
 /// after the drain produces an event.
 unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
     let want: usize = std::slice::from_raw_parts(iov, cnt).iter().map(|v| v.iov_len).sum();
-    if want == 0 {
-        // read(fd, buf, 0) returns at once natively (0, or an error): no attempt can say EAGAIN.
-        return syscall!(SYS_readv, fd, iov, cnt).map_or_else(|e| ret(Err(e)), |n| n as ssize_t);
-    }
     let stream = fdtab::cached_blocking_stream(fd);
     let park_first = stream && (*h).reactor.known_drained(fd);
     let mut dl = None;
@@ -152,7 +171,7 @@ unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> 
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    match coop_fd(fd) {
+    match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf, iov_len: n };
             hook!(h, read, entry::nonneg, readv_coop(h, fd, &iov, 1), |r, e| [
@@ -178,8 +197,8 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => hook!(h, readv, entry::nonneg, readv_coop(h, fd, iov, cnt as usize), |r, e| [
+    match coop_io(fd, iov_len(iov, cnt)) {
+        Some((h, _)) => hook!(h, readv, entry::nonneg, readv_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
@@ -188,7 +207,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    match coop_fd(fd) {
+    match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
             hook!(h, write, entry::nonneg, writev_coop(h, fd, &iov, 1), |r, e| [
@@ -206,8 +225,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, _)) if (0..=libc::UIO_MAXIOV).contains(&cnt) => hook!(h, writev, entry::nonneg, writev_coop(h, fd, iov, cnt as usize), |r, e| [
+    match coop_io(fd, iov_len(iov, cnt)) {
+        Some((h, _)) => hook!(h, writev, entry::nonneg, writev_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
@@ -395,62 +414,67 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 #[no_mangle]
 pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => {
-            let mut dl = match t.as_ref() {
-                Some(ts) => match gs::sys::timespec_ns(ts) {
-                    Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
-                    _ => {
-                        gs::sys::set_errno(libc::EINVAL);
-                        return -1;
-                    }
-                },
-                None => None,
-            };
-            let f = flags | libc::MSG_DONTWAIT;
-            let r = coop::run(h, fd, Interest::Read, flags & libc::MSG_DONTWAIT != 0, &mut dl, || {
-                syscall!(SYS_recvmmsg, fd, v, n, f, 0usize).map(|n| n as usize)
-            });
-            let r = match r {
-                Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
-                r => r,
-            };
-            hook!(h, recvmmsg, entry::nonneg, ret(r) as c_int, |r, e| [
-                Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
-            ], Ret::Int(r as i64, e))
-        }
+        Some((h, Kind::Socket)) => hook!(h, recvmmsg, entry::nonneg, recvmmsg_coop(h, fd, v, n, flags, t), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmmsg(fd, v, n, flags, t),
     }
+}
+
+unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
+    let mut dl = match t.as_ref() {
+        Some(ts) => match gs::sys::timespec_ns(ts) {
+            Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
+            _ => return ret(Err(libc::EINVAL)) as c_int,
+        },
+        None => None,
+    };
+    let f = flags | libc::MSG_DONTWAIT;
+    let r = coop::run(h, fd, Interest::Read, flags & libc::MSG_DONTWAIT != 0, &mut dl, || {
+        syscall!(SYS_recvmmsg, fd, v, n, f, 0usize).map(|n| n as usize)
+    });
+    let r = match r {
+        Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
+        r => r,
+    };
+    ret(r) as c_int
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
     match coop_fd(fd) {
-        Some((h, Kind::Socket)) => {
-            let dontwait = flags & libc::MSG_DONTWAIT != 0;
-            let f = flags | libc::MSG_DONTWAIT;
-            let mut sent = 0usize;
-            let mut dl = None;
-            while sent < n as usize {
-                let r = coop::run(h, fd, Interest::Write, dontwait, &mut dl, || {
-                    syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, f).map(|n| n as usize)
-                });
-                match r {
-                    Ok(k) => sent += k,
-                    Err(FALLBACK) => {
-                        sent += syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, flags).unwrap_or(0) as usize;
-                        break;
-                    }
-                    Err(e) if sent == 0 => return ret(Err(e)) as c_int,
-                    Err(_) => break,
-                }
-                if dontwait || fdtab::full(fd).map_or(true, |i| i.nonblock) {
-                    break;
-                }
-            }
-            sent as c_int
-        }
+        Some((h, Kind::Socket)) => hook!(h, sendmmsg, entry::nonneg, sendmmsg_coop(h, fd, v, n, flags), |r, e| [
+            Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
+        ], Ret::Int(r as i64, e)),
         _ => real_fns::sendmmsg(fd, v, n, flags),
     }
+}
+
+/// Blocking `sendmmsg`: keep sending until every message is sent; an error after the first
+/// message ends the call with the count sent, as natively.
+unsafe fn sendmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let f = flags | libc::MSG_DONTWAIT;
+    let mut sent = 0usize;
+    let mut dl = None;
+    while sent < n as usize {
+        let r = coop::run(h, fd, Interest::Write, dontwait, &mut dl, || {
+            syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, f).map(|n| n as usize)
+        });
+        match r {
+            Ok(k) => sent += k,
+            Err(FALLBACK) => {
+                sent += syscall!(SYS_sendmmsg, fd, v.add(sent), n as usize - sent, flags).unwrap_or(0) as usize;
+                break;
+            }
+            Err(e) if sent == 0 => return ret(Err(e)) as c_int,
+            Err(_) => break,
+        }
+        if dontwait || fdtab::full(fd).map_or(true, |i| i.nonblock) {
+            break;
+        }
+    }
+    sent as c_int
 }
 
 #[no_mangle]

@@ -85,7 +85,8 @@ fn listening(fd: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     match entry::hub() {
-        Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
+        // Unknown flags fail at once natively (EINVAL): only valid ones may wait.
+        Some(h) if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 && fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64), Arg::Flags(flags as u64, SOCK_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept4(fd, addr, alen, flags),
@@ -126,46 +127,49 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
         _ => return real_fns::connect(fd, addr, alen),
     };
     let deadline = (info.sndtimeo != 0).then(|| sys::now() + info.sndtimeo);
+    let Ok(fl) = set_nonblock(fd, true) else { return real_fns::connect(fd, addr, alen) };
+    let r = syscall!(SYS_connect, fd, addr, alen);
+    let _ = syscall!(SYS_fcntl, fd, libc::F_SETFL, fl);
+    let again = match r {
+        Ok(_) => return 0,
+        Err(libc::EINPROGRESS) => false,
+        Err(libc::EAGAIN) => true, // unix socket, backlog full: wait and try again
+        Err(e) => return ret(Err(e)) as c_int,
+    };
     loop {
+        match hub::wait_fd(h, fd, Interest::Write, deadline, true) {
+            Err(_) => {
+                // Cannot watch it: wait natively for the outcome.
+                let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                let _ = syscall!(SYS_poll, &mut p as *mut libc::pollfd, 1, -1);
+            }
+            Ok(Wake::Woken) => {}
+            Ok(Wake::TimedOut) => return ret(Err(if again { libc::EAGAIN } else { libc::EINPROGRESS })) as c_int,
+            Ok(Wake::Closed) => return ret(Err(libc::EBADF)) as c_int,
+            Ok(Wake::Interrupted) => {
+                if !fdtab::restart_after_signal(info.sndtimeo) {
+                    return ret(Err(libc::EINTR)) as c_int;
+                }
+                continue;
+            }
+        }
+        if !coop::ready(fd, libc::POLLOUT) {
+            continue;
+        }
+        // Finish as the native blocking connect does after its wait: connect again. The kernel
+        // then marks the socket connected (0), or reports the error and disconnects it
+        // (ECONNREFUSED...): the state a native program sees afterwards. Reading SO_ERROR
+        // instead would leave it "connecting", and a later connect would say 0, not EISCONN.
+        // EALREADY: still in progress (a stray wakeup); EAGAIN: a unix backlog still full.
         let Ok(fl) = set_nonblock(fd, true) else { return real_fns::connect(fd, addr, alen) };
         let r = syscall!(SYS_connect, fd, addr, alen);
         let _ = syscall!(SYS_fcntl, fd, libc::F_SETFL, fl);
-        let again = match r {
+        match r {
             Ok(_) => return 0,
-            Err(libc::EINPROGRESS) => false,
-            Err(libc::EAGAIN) => true, // unix socket, backlog full: wait and try again
+            Err(libc::EALREADY) => {}
+            Err(libc::EAGAIN) if again => {}
             Err(e) => return ret(Err(e)) as c_int,
-        };
-        loop {
-            match hub::wait_fd(h, fd, Interest::Write, deadline, true) {
-                Err(_) => {
-                    // Cannot watch it: wait natively for the outcome.
-                    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-                    let _ = syscall!(SYS_poll, &mut p as *mut libc::pollfd, 1, -1);
-                }
-                Ok(Wake::Woken) => {}
-                Ok(Wake::TimedOut) => return ret(Err(if again { libc::EAGAIN } else { libc::EINPROGRESS })) as c_int,
-                Ok(Wake::Closed) => return ret(Err(libc::EBADF)) as c_int,
-                Ok(Wake::Interrupted) => {
-                    if !fdtab::restart_after_signal(info.sndtimeo) {
-                        return ret(Err(libc::EINTR)) as c_int;
-                    }
-                    continue;
-                }
-            }
-            if coop::ready(fd, libc::POLLOUT) {
-                break;
-            }
         }
-        if again {
-            continue;
-        }
-        let mut err: c_int = 0;
-        let mut len = std::mem::size_of::<c_int>() as socklen_t;
-        if let Err(e) = syscall!(SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut c_int, &mut len as *mut socklen_t) {
-            return ret(Err(e)) as c_int;
-        }
-        return if err == 0 { 0 } else { ret(Err(err)) as c_int };
     }
 }
 
