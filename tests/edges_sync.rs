@@ -33,3 +33,15 @@ fn mutex_unlock_checks_match_native() {
     let o = same_as_native(&bin, &[], &[]);
     assert!(o.stdout.contains("adaptive robust=0 proto=0: init=0 unlock_unlocked=0"), "{}", o.describe());
 }
+
+/// Threads on stacks the program supplied (`pthread_attr_setstack`, memory filled with anything)
+/// run as natively in both guard modes: in canary mode only stacks greenshim carved are checked
+/// (the program's memory has no canary, so checking it reported a false stack overflow).
+#[test]
+fn user_stacks_are_not_canary_checked() {
+    let bin = compile("edge_user_stack");
+    for mode in ["page", "canary"] {
+        let o = same_as_native(&bin, &[], &[("GREENSHIM_STACK_GUARD", mode)]);
+        assert!(o.stdout.contains("own stack result="), "{}", o.describe());
+    }
+}
