@@ -7,6 +7,10 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
 use common::{compile, run_native, run_shim, Output};
 
 fn ok(o: &Output) {
@@ -44,4 +48,27 @@ fn user_stacks_are_not_canary_checked() {
         let o = same_as_native(&bin, &[], &[("GREENSHIM_STACK_GUARD", mode)]);
         assert!(o.stdout.contains("own stack result="), "{}", o.describe());
     }
+}
+
+/// Compile `tests/c/NAME.cpp` with `g++` (or `$CXX`) into the test work directory.
+fn compile_cxx(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(format!("{name}.cpp"));
+    let out = common::work_dir().join(name);
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_string());
+    let mut cmd = Command::new(cxx);
+    cmd.args(["-O2", "-g", "-Wall", "-pthread", "-o"]).arg(&out).arg(&src);
+    let o = common::run(cmd, Duration::from_secs(120));
+    assert_eq!(o.code(), Some(0), "compiling {} failed\n{}", src.display(), o.describe());
+    out
+}
+
+/// A C++ exception out of a once's init routine (`std::call_once` with a throwing callable, and
+/// plain `pthread_once`) reaches the caller and leaves the once not done: the next call runs the
+/// routine again; a thread waiting on the once meanwhile runs it (with its own callable).
+#[test]
+fn exception_through_once_propagates_and_once_is_retried() {
+    let bin = compile_cxx("edge_once_throw");
+    let o = same_as_native(&bin, &[], &[]);
+    assert!(o.stdout.contains("call_once 1: ok, calls=2"), "{}", o.describe());
+    assert!(o.stdout.contains("concurrent: calls=2 winner=second"), "{}", o.describe());
 }
