@@ -72,3 +72,20 @@ fn exception_through_once_propagates_and_once_is_retried() {
     assert!(o.stdout.contains("call_once 1: ok, calls=2"), "{}", o.describe());
     assert!(o.stdout.contains("concurrent: calls=2 winner=second"), "{}", o.describe());
 }
+
+/// An uncaught C++ exception in a thread's start routine or key destructor terminates the
+/// process at the throw (std::terminate, SIGABRT, nothing unwound), as natively: under the shim
+/// the unwinder must stop at the greenlet's bottom frame instead of unwinding into the hub.
+#[test]
+fn uncaught_exception_in_thread_terminates_as_native() {
+    let bin = compile_cxx("edge_thread_throw");
+    for mode in ["start", "key"] {
+        let n = run_native(&bin, &[mode]);
+        let s = run_shim(&bin, &[mode], &[]);
+        for o in [&n, &s] {
+            assert_eq!(o.signal(), Some(libc::SIGABRT), "{}", o.describe());
+            assert!(o.stderr.contains("terminate called after throwing an instance of 'int'"), "{}", o.describe());
+        }
+        assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
+    }
+}
