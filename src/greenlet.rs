@@ -80,6 +80,10 @@ pub struct Greenlet {
     pub stack: (usize, usize),
     /// Overflow zone below the stack (guard page and margin).
     pub(crate) guard: (usize, usize),
+    /// The canary word checked after every run ([`Stack::canary_addr`](crate::stack::Stack::canary_addr)):
+    /// only on stacks greenshim carved in Canary mode; 0 for none (main, guard pages, and
+    /// stacks the program supplied).
+    pub(crate) canary: usize,
     /// `pthread_exit` was called: the loop must reset the coroutine instead of resuming it.
     pub(crate) exit_requested: bool,
     /// The greenlet that spawned this one.

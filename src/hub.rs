@@ -207,6 +207,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         entry: None,
         stack,
         guard,
+        canary: 0,
         exit_requested: false,
         parent,
         ext: [0; 4],
@@ -471,6 +472,7 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
     let guard = if opts.user_stack.is_some() { (0, 0) } else { stack.guard_range() };
     let parent = (*hh.current).id;
     let g = new_greenlet(h, None, range, guard, parent);
+    (*g).canary = stack.canary_addr();
     let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
         // SAFETY: `g` outlives its coroutine: it is reaped only after the coroutine ended.
         unsafe {
@@ -674,9 +676,10 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     let coro: *mut Coro = (*g).coro.as_mut().expect("a queued greenlet has a coroutine");
     let r = (*coro).resume(());
     (*g).errno = sys::errno();
-    if (*h).stacks.mode() == GuardMode::Canary && (*g).stack.0 != 0 && !crate::stack::canary_intact((*g).stack.0) {
+    if (*g).canary != 0 && !crate::stack::canary_intact((*g).canary) {
         // No guard page in this mode: the overwritten bottom word is the overflow, caught at
-        // the first switch after it. Memory below may be damaged: stop now.
+        // the first switch after it. Memory below may be damaged: stop now. Only stacks we
+        // carved have a canary; the program's own (`pthread_attr_setstack`) are not checked.
         crate::overflow::report((*g).seq, &(*g).name, (*g).stack.1 - (*g).stack.0);
         libc::abort();
     }

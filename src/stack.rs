@@ -90,12 +90,20 @@ impl Stack {
         let lo = self.limit.saturating_sub(self.guard + 64 * 1024);
         (lo, self.limit)
     }
+    /// Address of the canary word to check at every switch: the lowest word of a stack carved
+    /// in Canary mode; 0 for every other stack (guard-page stacks, and the program's own memory,
+    /// which holds whatever the program put there: checking it would report false overflows).
+    pub fn canary_addr(&self) -> usize {
+        if self.origin == Origin::Slab {
+            self.limit
+        } else {
+            0
+        }
+    }
     /// Canary mode: true if the bottom word was overwritten (the stack overflowed).
     pub fn canary_broken(&self) -> bool {
-        if self.origin == Origin::Slab {
-            return !canary_intact(self.limit);
-        }
-        false
+        let c = self.canary_addr();
+        c != 0 && !canary_intact(c)
     }
 }
 
@@ -115,6 +123,20 @@ impl Stack {
         let base = (addr + size) & !15;
         let limit = (addr + 15) & !15;
         Stack { base, limit, guard: 0, origin: Origin::User }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::*;
+
+    #[test]
+    fn user_stacks_have_no_canary() {
+        let mut mem = vec![0u64; 4096];
+        // SAFETY: the vector outlives the wrapper, which is never run on.
+        let s = unsafe { Stack::from_user(mem.as_mut_ptr() as usize, 4096 * 8) };
+        assert_eq!(s.canary_addr(), 0);
+        assert!(!s.canary_broken());
     }
 }
 

@@ -6,7 +6,17 @@
 //! the `pthread_create` it got that way, so that thread would be a real OS thread sharing
 //! jemalloc's mutexes and condition variables with the hub thread — whose objects have
 //! greenshim's layout, not glibc's. For every name greenshim exports, `RTLD_NEXT` lookups from
-//! other objects therefore return greenshim's definition, as if greenshim were libc.
+//! other objects loaded after greenshim therefore return greenshim's definition, as if greenshim
+//! were libc: greenshim's own call of the real function then goes on along the chain.
+//!
+//! Except from a library that defines the name itself: a wrapper (proxychains, libfaketime, a
+//! sanitizer...) whose `connect` forwards to `dlsym(RTLD_NEXT, "connect")`. Loaded after
+//! greenshim (`LD_PRELOAD="libgreenshim.so wrapper.so"`) it is the real `connect` greenshim
+//! calls, so its own lookup must get the real next definition (the next wrapper or libc's):
+//! greenshim's would call the wrapper again, forever. The chain is then
+//! program → greenshim → wrapper → … → libc, every link once. Objects loaded before greenshim
+//! (the executable, earlier preloads) always get the real answer too: what comes next for them
+//! is greenshim or a wrapper in front of it.
 //!
 //! Every other lookup must behave exactly as the real `dlsym`, and `RTLD_NEXT` means "after
 //! the *caller*": the real function finds its caller from its return address. So the export is
@@ -52,9 +62,64 @@ unsafe fn init() {
     }
 }
 
-/// Our definition of `name` if this lookup should get it (an `RTLD_NEXT` lookup from another
-/// object of a name we export), else null: the real `dlsym` answers. Also makes sure the real
-/// `dlsym` is resolved before the naked export jumps to it.
+/// `<dlfcn.h>`'s `RTLD_DL_LINKMAP`: `dladdr1` also stores the object's `struct link_map *`.
+const RTLD_DL_LINKMAP: libc::c_int = 2;
+
+/// The loader's entry for the object containing `addr` (null if none).
+unsafe fn link_map_of(addr: usize) -> *mut libc::c_void {
+    let mut info: libc::Dl_info = std::mem::zeroed();
+    let mut lm: *mut libc::c_void = std::ptr::null_mut();
+    if libc::dladdr1(addr as *const c_void, &mut info, (&mut lm as *mut *mut c_void).cast(), RTLD_DL_LINKMAP) == 0 {
+        return std::ptr::null_mut();
+    }
+    lm
+}
+
+/// glibc's `struct link_map` (public part, `<link.h>`).
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const c_char,
+    l_ld: *mut c_void,
+    l_next: *const LinkMap,
+    l_prev: *const LinkMap,
+}
+
+/// Whether the object of `caller` comes after greenshim in the loader's list (load order: the
+/// executable, the preloads in order, their dependencies, then `dlopen`ed objects).
+unsafe fn loaded_after_us(caller: usize) -> bool {
+    let them = link_map_of(caller) as *const LinkMap;
+    let us = link_map_of(override_for as *const () as usize) as *const LinkMap;
+    if them.is_null() || us.is_null() {
+        return true;
+    }
+    let mut l = (*us).l_next;
+    while !l.is_null() {
+        if l == them {
+            return true;
+        }
+        l = (*l).l_next;
+    }
+    false
+}
+
+/// Whether the object at load base `base` (file `file`) defines `name` itself: it wraps it.
+unsafe fn defines(base: usize, file: *const c_char, name: *const c_char) -> bool {
+    let h = libc::dlopen(file, libc::RTLD_NOLOAD | libc::RTLD_LAZY);
+    if h.is_null() {
+        return false;
+    }
+    let real: DlsymFn = std::mem::transmute(REAL_DLSYM.load(Relaxed));
+    // Searches the object first, then its dependencies: keep only its own definition.
+    let p = real(h, name);
+    libc::dlclose(h);
+    !p.is_null() && base_of(p as usize) == base
+}
+
+/// Our definition of `name` if this lookup should get it (an `RTLD_NEXT` lookup of a name we
+/// export from another object loaded after us that does not define the name itself), else
+/// null: the real `dlsym` answers. Also makes sure the real `dlsym` is resolved before the naked
+/// export jumps to it.
 unsafe extern "C" fn override_for(handle: *mut c_void, name: *const c_char, caller: usize) -> *mut c_void {
     if REAL_DLSYM.load(Relaxed) == 0 {
         init();
@@ -75,6 +140,13 @@ unsafe extern "C" fn override_for(handle: *mut c_void, name: *const c_char, call
     // A lookup in our own handle searches our dependencies too: keep only our definitions.
     let p = real(own as *mut c_void, name);
     if p.is_null() || base_of(p as usize) != ours || CStr::from_ptr(name).to_bytes() == b"dlsym" {
+        return std::ptr::null_mut();
+    }
+    if !loaded_after_us(caller) {
+        return std::ptr::null_mut();
+    }
+    let mut info: libc::Dl_info = std::mem::zeroed();
+    if libc::dladdr(caller as *const c_void, &mut info) != 0 && defines(info.dli_fbase as usize, info.dli_fname, name) {
         return std::ptr::null_mut();
     }
     p

@@ -160,7 +160,7 @@ pub unsafe fn run_destructors(h: *mut Hub) {
             t.vals[i].1 = 0;
             let d = DTOR[i].load(Ordering::Acquire);
             if seq == SEQ[i].load(Ordering::Acquire) && d != 0 {
-                let f: unsafe extern "C" fn(*mut c_void) = std::mem::transmute(d);
+                let f: unsafe extern "C-unwind" fn(*mut c_void) = std::mem::transmute(d);
                 f(v as *mut c_void);
             }
         }
@@ -189,7 +189,7 @@ unsafe fn run_main(_h: *mut Hub) {
             real_fns::pthread_setspecific(i as pthread_key_t, std::ptr::null());
             let d = DTOR[i].load(Ordering::Acquire);
             if d != 0 {
-                let f: unsafe extern "C" fn(*mut c_void) = std::mem::transmute(d);
+                let f: unsafe extern "C-unwind" fn(*mut c_void) = std::mem::transmute(d);
                 f(v);
             }
         }

@@ -10,19 +10,26 @@
 //! |-------|------------------|----------------------------------------------------|
 //! | 0..8  | `__lock, __count`| owner greenlet id (0: unlocked)                    |
 //! | 8..12 | `__owner`        | recursion count                                    |
-//! | 16..20| `__kind`         | `__kind` (type in bits 0-1, robust 16, pshared 128) |
+//! | 12..16| `__nusers`       | `__nusers`: acquisitions minus releases, as glibc  |
+//! | 16..20| `__kind`         | `__kind` (type bits 0-1, robust 16, PI 32, PP 64, pshared 128) |
 //! | 24..32| `__list.__prev`  | wait queue (first waiter, see `gs::waitq`)          |
 //!
 //! Uncontended lock and unlock are a few loads and stores: no atomic, no syscall, no lookup.
 //! Unlocking with waiters hands the mutex to the first waiter (FIFO, no starvation); a waiter is
 //! made runnable and owns the mutex when it runs.
 //!
-//! Types NORMAL (and ADAPTIVE), RECURSIVE and ERRORCHECK return what glibc returns (EDEADLK,
+//! Types NORMAL, ADAPTIVE, RECURSIVE and ERRORCHECK return what glibc returns (EDEADLK,
 //! EPERM, EBUSY, EAGAIN). A NORMAL mutex relocked by its owner waits forever, as natively: the
-//! deadlock report names it. Robust, priority-inheritance and priority-protect attributes are
-//! accepted and behave like the plain type (a greenlet never dies holding a mutex without the
-//! whole program ending with it, except via `pthread_exit`, which glibc also leaves locked for
-//! non-robust mutexes).
+//! deadlock report names it. Like glibc, unlock checks the owner (EPERM) only where glibc does:
+//! for RECURSIVE and ERRORCHECK, and for every type of a robust or priority-inheritance mutex;
+//! a plain NORMAL or ADAPTIVE mutex is released by whoever unlocks it, locked or not. Robust and
+//! PI errorcheck mutexes answer a trylock by their owner with EDEADLK (plain ones: EBUSY), and
+//! `pthread_mutex_destroy` answers EBUSY when `__nusers` is not 0 and the mutex is not robust
+//! (so also after a stray unlock of a NORMAL mutex), as glibc. Otherwise robust, priority-
+//! inheritance and priority-protect mutexes behave like the plain type (a greenlet never dies
+//! holding a mutex without the whole program ending with it, except via `pthread_exit`, which
+//! glibc also leaves locked for non-robust mutexes); robust priority-protect is refused
+//! (ENOTSUP), as glibc.
 //!
 //! Passed to glibc unchanged: calls from OS threads without a hub (and before the hub exists),
 //! and process-shared mutexes (`PTHREAD_PROCESS_SHARED`, which must work across processes; one
@@ -50,6 +57,7 @@ mod real_fns {
         fn pthread_mutexattr_gettype(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
         fn pthread_mutexattr_getpshared(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
         fn pthread_mutexattr_getrobust(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
+        fn pthread_mutexattr_getprotocol(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
     }
 }
 
@@ -57,7 +65,11 @@ const KIND_MASK: i32 = 3;
 const NORMAL: i32 = 0;
 const RECURSIVE: i32 = 1;
 const ERRORCHECK: i32 = 2;
+const ADAPTIVE: i32 = 3;
 const ROBUST_BIT: i32 = 16;
+/// glibc's PTHREAD_MUTEX_PRIO_INHERIT_NP and PTHREAD_MUTEX_PRIO_PROTECT_NP bits of `__kind`.
+const PI_BIT: i32 = 32;
+const PP_BIT: i32 = 64;
 /// glibc's PTHREAD_MUTEX_PSHARED_BIT; a destroyed mutex has `__kind == -1`, which has it too,
 /// so glibc answers for it (EINVAL), as natively.
 const PSHARED_BIT: i32 = 128;
@@ -66,7 +78,8 @@ const PSHARED_BIT: i32 = 128;
 pub struct RawMutex {
     pub owner: u64,
     count: u32,
-    _pad: u32,
+    /// glibc's `__nusers`: only `pthread_mutex_destroy` looks at it.
+    nusers: u32,
     kind: i32,
     _pad2: u32,
     queue: Queue,
@@ -100,6 +113,22 @@ pub unsafe fn deadline(clock: clockid_t, abs: *const timespec) -> Result<u64, c_
 #[inline(always)]
 unsafe fn is_native(m: *mut RawMutex) -> bool {
     (*m).kind & PSHARED_BIT != 0
+}
+
+/// Whether glibc checks the owner on unlock: RECURSIVE and ERRORCHECK, and every robust or PI
+/// mutex. NORMAL and ADAPTIVE (also priority-protect ones) are unlocked by anyone.
+#[inline(always)]
+fn owner_checked(kind: i32) -> bool {
+    let ty = kind & KIND_MASK;
+    (ty != NORMAL && ty != ADAPTIVE) || kind & (ROBUST_BIT | PI_BIT) != 0
+}
+
+/// `m` is now held by `me` (first level).
+#[inline(always)]
+unsafe fn acquired(m: *mut RawMutex, me: u64) {
+    (*m).owner = me;
+    (*m).count = 1;
+    (*m).nusers = (*m).nusers.wrapping_add(1);
 }
 
 /// Lock result of the contended path.
@@ -140,8 +169,7 @@ unsafe fn lock_slow(h: *mut Hub, m: *mut RawMutex, me: u64, dl: Option<(clockid_
             return 0;
         }
         if (*m).owner == 0 {
-            (*m).owner = me;
-            (*m).count = 1;
+            acquired(m, me);
             return 0;
         }
         if why == gs::hub::Wake::TimedOut {
@@ -154,8 +182,7 @@ unsafe fn lock_slow(h: *mut Hub, m: *mut RawMutex, me: u64, dl: Option<(clockid_
 #[inline(always)]
 pub unsafe fn lock(h: *mut Hub, m: *mut RawMutex, me: u64) -> c_int {
     if (*m).owner == 0 {
-        (*m).owner = me;
-        (*m).count = 1;
+        acquired(m, me);
         return 0;
     }
     lock_slow(h, m, me, None)
@@ -164,18 +191,20 @@ pub unsafe fn lock(h: *mut Hub, m: *mut RawMutex, me: u64) -> c_int {
 /// Release one level of `m` held by `me`, handing it to the first waiter when it becomes free.
 #[inline(always)]
 pub unsafe fn unlock(h: *mut Hub, m: *mut RawMutex, me: u64) -> c_int {
-    let kind = (*m).kind & KIND_MASK;
-    if kind != NORMAL {
+    let kind = (*m).kind;
+    if owner_checked(kind) {
         if (*m).owner != me {
             return libc::EPERM;
         }
-        if kind == RECURSIVE {
+        if kind & KIND_MASK == RECURSIVE {
             (*m).count -= 1;
             if (*m).count != 0 {
                 return 0;
             }
         }
     }
+    // As glibc, also for a NORMAL mutex that was not locked (destroy then says EBUSY).
+    (*m).nusers = (*m).nusers.wrapping_sub(1);
     if (*m).queue.is_null() {
         (*m).owner = 0;
         return 0;
@@ -190,8 +219,7 @@ unsafe fn hand_over(h: *mut Hub, m: *mut RawMutex) {
     if n.is_null() {
         (*m).owner = 0;
     } else {
-        (*m).owner = (*n).id;
-        (*m).count = 1;
+        acquired(m, (*n).id);
         deadlock::progress();
     }
 }
@@ -200,14 +228,21 @@ unsafe fn hand_over(h: *mut Hub, m: *mut RawMutex) {
 pub unsafe extern "C" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
     let mut kind = NORMAL;
     if !a.is_null() {
-        let (mut t, mut ps, mut rb) = (0, 0, 0);
+        let (mut t, mut ps, mut rb, mut pr) = (0, 0, 0, 0);
         real_fns::pthread_mutexattr_gettype(a, &mut t);
         real_fns::pthread_mutexattr_getpshared(a, &mut ps);
         real_fns::pthread_mutexattr_getrobust(a, &mut rb);
+        real_fns::pthread_mutexattr_getprotocol(a, &mut pr);
         if ps == libc::PTHREAD_PROCESS_SHARED {
             return real_fns::pthread_mutex_init(m, a);
         }
         kind = (t & KIND_MASK) | if rb != 0 { ROBUST_BIT } else { 0 };
+        match pr {
+            libc::PTHREAD_PRIO_INHERIT => kind |= PI_BIT,
+            libc::PTHREAD_PRIO_PROTECT if rb != 0 => return libc::ENOTSUP,
+            libc::PTHREAD_PRIO_PROTECT => kind |= PP_BIT,
+            _ => {}
+        }
     }
     // The zero state is valid for glibc too (for OS threads without a hub).
     std::ptr::write_bytes(m as *mut u8, 0, std::mem::size_of::<pthread_mutex_t>());
@@ -221,7 +256,8 @@ pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int
     if sync_hub().is_none() || is_native(r) {
         return real_fns::pthread_mutex_destroy(m);
     }
-    if (*r).owner != 0 {
+    // glibc looks at `__nusers` only, and not for robust mutexes (a locked one is destroyed).
+    if (*r).kind & ROBUST_BIT == 0 && (*r).nusers != 0 {
         return libc::EBUSY;
     }
     (*r).kind = -1;
@@ -247,16 +283,23 @@ pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int
     }
     let me = me(h);
     if (*r).owner == 0 {
-        (*r).owner = me;
-        (*r).count = 1;
+        acquired(r, me);
         return 0;
     }
-    if (*r).owner == me && (*r).kind & KIND_MASK == RECURSIVE {
-        if (*r).count == u32::MAX {
-            return libc::EAGAIN;
+    if (*r).owner == me {
+        let kind = (*r).kind;
+        match kind & KIND_MASK {
+            RECURSIVE => {
+                if (*r).count == u32::MAX {
+                    return libc::EAGAIN;
+                }
+                (*r).count += 1;
+                return 0;
+            }
+            // glibc's robust and PI trylock paths check for the owner; the plain one does not.
+            ERRORCHECK if kind & (ROBUST_BIT | PI_BIT) != 0 => return libc::EDEADLK,
+            _ => {}
         }
-        (*r).count += 1;
-        return 0;
     }
     libc::EBUSY
 }
@@ -284,8 +327,7 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock:
     let me = me(h);
     if (*r).owner == 0 {
         // glibc takes a free mutex without looking at the timeout.
-        (*r).owner = me;
-        (*r).count = 1;
+        acquired(r, me);
         return 0;
     }
     lock_slow(h, r, me, Some((clock, abs)))

@@ -6,6 +6,19 @@
 //! until it finishes. There is no room for a queue in 4 bytes, and waiting on a once is rare: the
 //! waiters of every once are on one per-hub-thread list, tagged with the once's address.
 //!
+//! An init routine may unwind (a C++ exception out of `std::call_once`'s callable, which
+//! reaches us as the init routine of `pthread_once`): as glibc's cleanup handler does, the once
+//! goes back to "not run", its waiters are woken (one of them runs the routine), and the
+//! exception continues to the caller, who may call again and run the routine again. The init
+//! routine and the export are therefore `extern "C-unwind"`: foreign unwinding passes through
+//! our frames (a Rust panic never does: the shim does not panic, and a panic hook reports it).
+//!
+//! `std::call_once` (libstdc++) hands its callable to `__once_proxy`, the init routine, in two
+//! thread-local variables, which all greenlets share: a greenlet that waited on the once while
+//! another's callable ran would find them cleared (or another greenlet's) if it then has to run
+//! the routine itself, after an exception. A waiter on `__once_proxy` therefore keeps its own
+//! values (read before it parks) and puts them back before it runs the routine.
+//!
 //! Not handled (as documented in the README): an init routine that ends its greenlet with
 //! `pthread_exit`/cancellation leaves the once in progress (glibc resets it); its waiters then
 //! wait forever and the deadlock report names the once.
@@ -19,10 +32,37 @@ use gs::waitq::{self, Node, Queue};
 
 use crate::mutex::sync_hub;
 
-mod real_fns {
-    use super::*;
-    real! {
-        fn pthread_once(o: *mut libc::pthread_once_t, f: extern "C" fn()) -> c_int;
+/// An init routine: C code that may unwind (C++ exceptions).
+type InitFn = unsafe extern "C-unwind" fn();
+
+/// glibc's `pthread_once`, called with the `C-unwind` ABI: the init routine's exception passes
+/// through it (glibc's is unwind-safe and resets the once).
+unsafe fn real_pthread_once(o: *mut libc::pthread_once_t, init: InitFn) -> c_int {
+    static CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut p = CACHE.load(Ordering::Relaxed);
+    if p == 0 {
+        p = crate::real::resolve("pthread_once\0", &CACHE);
+    }
+    // SAFETY: p is libc's pthread_once, whose C signature this is; it may unwind.
+    let f: unsafe extern "C-unwind" fn(*mut libc::pthread_once_t, InitFn) -> c_int = std::mem::transmute(p);
+    f(o, init)
+}
+
+/// While the init routine runs: if it unwinds, put the once back to "not run" and wake its
+/// waiters (glibc's `clear_once_control`), then let the unwinding go on.
+struct ResetOnUnwind {
+    h: *mut gs::hub::Hub,
+    o: *mut libc::pthread_once_t,
+}
+
+impl Drop for ResetOnUnwind {
+    fn drop(&mut self) {
+        // SAFETY: `o` is the once whose routine this greenlet was running (still valid: the
+        // caller's object), `h` this thread's hub.
+        unsafe {
+            (*(self.o as *const AtomicI32)).store(0, Ordering::Release);
+            wake(self.h, self.o as usize);
+        }
     }
 }
 
@@ -34,12 +74,53 @@ thread_local! {
     static WAITERS: Cell<Queue> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: extern "C" fn()) -> c_int {
+/// libstdc++'s `std::__once_call` and `std::__once_callable` (thread-local) with the values a
+/// waiting greenlet had put there for its own `std::call_once`.
+struct CxxOnceTls {
+    vars: [*mut usize; 2],
+    vals: [usize; 2],
+}
+
+impl CxxOnceTls {
+    /// Read the variables if `init` is libstdc++'s `__once_proxy` (only on the rare waiting path).
+    unsafe fn save(init: InitFn) -> Option<CxxOnceTls> {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(init as *const libc::c_void, &mut info) == 0
+            || info.dli_sname.is_null()
+            || info.dli_saddr != init as *mut libc::c_void
+            || std::ffi::CStr::from_ptr(info.dli_sname).to_bytes() != b"__once_proxy"
+        {
+            return None;
+        }
+        let lib = libc::dlopen(info.dli_fname, libc::RTLD_NOLOAD | libc::RTLD_LAZY);
+        if lib.is_null() {
+            return None;
+        }
+        // Addresses of this OS thread's instances: every greenlet's.
+        let call = libc::dlsym(lib, c"_ZSt11__once_call".as_ptr()) as *mut usize;
+        let callable = libc::dlsym(lib, c"_ZSt15__once_callable".as_ptr()) as *mut usize;
+        libc::dlclose(lib);
+        if call.is_null() || callable.is_null() {
+            return None;
+        }
+        Some(CxxOnceTls { vars: [call, callable], vals: [*call, *callable] })
+    }
+
+    unsafe fn restore(&self) {
+        for (var, val) in self.vars.iter().zip(self.vals) {
+            **var = val;
+        }
+    }
+}
+
+unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: InitFn) -> c_int {
     let w = &*(o as *const AtomicI32);
     if w.load(Ordering::Acquire) & DONE != 0 {
         return 0;
     }
-    let Some(h) = sync_hub() else { return real_fns::pthread_once(o, init) };
+    let Some(h) = sync_hub() else { return real_pthread_once(o, init) };
+    // Set once this greenlet has waited (see the module docs).
+    let mut cxx: Option<Option<CxxOnceTls>> = None;
     loop {
         let v = w.load(Ordering::Acquire);
         if v & DONE != 0 {
@@ -49,10 +130,18 @@ unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: extern "C" fn())
             if w.compare_exchange(v, IN_PROGRESS, Ordering::Acquire, Ordering::Relaxed).is_err() {
                 continue;
             }
+            if let Some(Some(tls)) = &cxx {
+                tls.restore();
+            }
+            let guard = ResetOnUnwind { h, o };
             init();
+            std::mem::forget(guard);
             w.store(DONE, Ordering::Release);
             wake(h, o as usize);
             return 0;
+        }
+        if cxx.is_none() {
+            cxx = Some(CxxOnceTls::save(init));
         }
         crate::deadlock::ensure_hooks(h);
         let mut node = Node::new(o as usize);
@@ -75,7 +164,7 @@ unsafe fn wake(h: *mut gs::hub::Hub, addr: usize) {
 
 /// Traced entry (see `trace`); the work is in `pthread_once_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_once(o: *mut libc::pthread_once_t, init: extern "C" fn()) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_once(o: *mut libc::pthread_once_t, init: InitFn) -> c_int {
     if crate::trace::on() {
         if let Some(h) = crate::entry::hub() {
             return traced!(h, pthread_once, pthread_once_impl(o, init), |r, e| [Arg::Hex(o as u64), Arg::Hex(init as usize as u64)], Ret::Code(r));

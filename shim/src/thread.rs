@@ -8,6 +8,12 @@
 //! would do to the OS thread all greenlets share where the call is about the OS thread (CPU
 //! clock, affinity); ids of real threads (created before the hub, or on another OS thread) go to
 //! glibc unchanged.
+//!
+//! A greenlet's start routine (and its thread-specific data destructors) run above
+//! [`stack_root`], a frame that ends the stack for the unwinder, as `clone3` ends a native
+//! thread's: a C++ exception nothing catches in the thread calls `std::terminate` at the throw,
+//! without unwinding (no destructors run), exactly as natively, instead of unwinding into the
+//! hub's frames.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
@@ -18,7 +24,33 @@ use libc::{pthread_attr_t, pthread_t, size_t, timespec};
 
 use crate::entry;
 
-type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
+/// A start routine: C code that may unwind (C++ exceptions).
+type StartFn = extern "C-unwind" fn(*mut c_void) -> *mut c_void;
+
+/// Body of a greenlet: the start routine, then the thread-specific data destructors.
+extern "C-unwind" fn thread_body(f: StartFn, arg: *mut c_void) -> *mut c_void {
+    let r = f(arg);
+    crate::key::thread_end(); // thread-specific data destructors, as at a native thread's end
+    r
+}
+
+/// `thread_body(f, arg)` in a frame whose return address the unwinder is told is undefined
+/// (`.cfi_undefined rip`): the end of the stack, where the search for a handler stops.
+#[unsafe(naked)]
+unsafe extern "C-unwind" fn stack_root(_f: StartFn, _arg: *mut c_void) -> *mut c_void {
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        ".cfi_undefined rip",
+        "sub rsp, 8", // 16-byte alignment for the call
+        ".cfi_adjust_cfa_offset 8",
+        "call {body}",
+        "add rsp, 8",
+        ".cfi_adjust_cfa_offset -8",
+        "ret",
+        ".cfi_endproc",
+        body = sym thread_body,
+    );
+}
 
 /// The real functions (a module of their own: our exports carry the same names).
 mod real_fns {
@@ -142,9 +174,8 @@ unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f:
     let opts = spawn_opts(attr);
     let arg = arg as usize;
     let entry = Box::new(move || {
-        let r = f(arg as *mut c_void) as usize;
-        crate::key::thread_end(); // thread-specific data destructors, as at a native thread's end
-        r
+        // SAFETY: f is the program's start routine; stack_root only calls thread_body(f, arg).
+        unsafe { stack_root(f, arg as *mut c_void) as usize }
     });
     match hub::spawn(h, entry, opts) {
         Ok(id) => {
