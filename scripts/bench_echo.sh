@@ -13,7 +13,8 @@
 # a socketpair that always has data): native vs shim, ns per call (target shim <= 1.1x native).
 #
 # Environment: DURATION (default 3), RUNS (default 3), CONNS (default "100 1000"),
-#              READS (default 1000000).
+#              READS (default 1000000), BASE_LIB (another build of libgreenshim.so, e.g. of the
+#              previous commit: also measured, as "base", in the same run, for regressions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,6 +63,7 @@ start_server() {
     case $kind in
         native) taskset -c "$SRV_CPU" "$OUT/echo_tpc" >"$log" 2>&1 & ;;
         shim) taskset -c "$SRV_CPU" env LD_PRELOAD="$LIB" "$OUT/echo_tpc" >"$log" 2>&1 & ;;
+        base) taskset -c "$SRV_CPU" env LD_PRELOAD="$BASE_LIB" "$OUT/echo_tpc" >"$log" 2>&1 & ;;
         epoll) taskset -c "$SRV_CPU" "$OUT/bench_epoll_echo" >"$log" 2>&1 & ;;
     esac
     SERVER_PID=$!
@@ -87,13 +89,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN {
     if (r == "n/a") print "n/a"; else if ((dir == "ge" && r >= t) || (dir == "le" && r <= t)) print "MET"; else print "NOT MET" }'; }
 
+KINDS="native shim epoll${BASE_LIB:+ base}"
 declare -A MED VALS
 echo
 echo "== echo ping-pong, ${DURATION}s per run, $RUNS runs, server on CPU $SRV_CPU, client on CPU $CLI_CPU"
 echo "   (the three servers take turns run by run, so that background load hits them alike)"
 for c in $CONNS; do
     for r in $(seq 1 "$RUNS"); do
-        for kind in native shim epoll; do
+        for kind in $KINDS; do
             start_server "$kind"
             line=$(timeout $((DURATION + 60)) taskset -c "$CLI_CPU" "$OUT/bench_pingpong" -p "$PORT" -c "$c" -d "$DURATION") || {
                 echo "bench: client failed against the $kind server ($c connections)" >&2
@@ -105,7 +108,7 @@ for c in $CONNS; do
             VALS[$kind,$c]="${VALS[$kind,$c]:-} $v"
         done
     done
-    for kind in native shim epoll; do
+    for kind in $KINDS; do
         # shellcheck disable=SC2086
         MED[$kind,$c]=$(median ${VALS[$kind,$c]})
         printf '  %-6s %5d conns: runs %-28s median %8d round trips/s\n' "$kind" "$c" "${VALS[$kind,$c]# }" "${MED[$kind,$c]}"
@@ -119,15 +122,22 @@ for c in $CONNS; do
     sn=$(ratio "${MED[shim,$c]}" "${MED[native,$c]}")
     printf '  %5d conns: shim/epoll %5s (target >= 0.9: %s)   shim/native %5s (target >= 1.3: %s)\n' \
         "$c" "$se" "$(verdict "$se" 0.9 ge)" "$sn" "$(verdict "$sn" 1.3 ge)"
+    if [ -n "${BASE_LIB:-}" ]; then
+        printf '  %5d conns: shim/base %5s (base: %s)\n' "$c" "$(ratio "${MED[shim,$c]}" "${MED[base,$c]}")" "$BASE_LIB"
+    fi
 done
 
 echo
 echo "== read() that needs no wait: $READS one-byte reads from a socketpair with data, CPU $SRV_CPU, $RUNS runs"
 nat=()
 shm=()
+bas=()
 for r in $(seq 1 "$RUNS"); do
     nat+=("$(taskset -c "$SRV_CPU" "$OUT/bench_read" "$READS" | sed -n 's/.*ns_per_read=//p')")
     shm+=("$(taskset -c "$SRV_CPU" env LD_PRELOAD="$LIB" "$OUT/bench_read" "$READS" | sed -n 's/.*ns_per_read=//p')")
+    if [ -n "${BASE_LIB:-}" ]; then
+        bas+=("$(taskset -c "$SRV_CPU" env LD_PRELOAD="$BASE_LIB" "$OUT/bench_read" "$READS" | sed -n 's/.*ns_per_read=//p')")
+    fi
 done
 mn=$(median "${nat[@]}")
 ms=$(median "${shm[@]}")
@@ -135,3 +145,7 @@ rr=$(ratio "$ms" "$mn")
 printf '  native: runs %-24s median %7s ns/read\n' "${nat[*]}" "$mn"
 printf '  shim:   runs %-24s median %7s ns/read\n' "${shm[*]}" "$ms"
 printf '  shim/native %s (target <= 1.1: %s)\n' "$rr" "$(verdict "$rr" 1.1 le)"
+if [ -n "${BASE_LIB:-}" ]; then
+    mb=$(median "${bas[@]}")
+    printf '  base:   runs %-24s median %7s ns/read   shim/base %s\n' "${bas[*]}" "$mb" "$(ratio "$ms" "$mb")"
+fi

@@ -3,7 +3,8 @@
 #  1. uncontended pthread_mutex_lock + pthread_mutex_unlock, ns per pair (target: shim <= 1.5x native)
 #  2. mutex + condvar ping-pong handoff between two threads, ns per handoff; native pinned to one
 #     core with `taskset -c 0` (target: shim <= 100 ns)
-# Usage: scripts/bench_sync.sh [RUNS]   (default 5)
+# Usage: scripts/bench_sync.sh [RUNS]   (default 5). BASE_LIB=path/to/another/libgreenshim.so also
+# measures that build in the same run (shim/base ratio, for regressions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
@@ -27,16 +28,23 @@ value() { local key=$1; shift; "$@" | sed -n "s/^$key=//p"; }
 echo "runs: $RUNS (median); machine: $(nproc) CPU(s), $(uname -r)"
 echo
 
-declare -a nat shim
+declare -a nat shim base
 for _ in $(seq "$RUNS"); do
     nat+=("$(value ns_per_pair "${PIN[@]}" "$OUT/bench_sync_mutex" 20000000)")
     shim+=("$(value ns_per_pair env LD_PRELOAD="$LIB" "${PIN[@]}" "$OUT/bench_sync_mutex" 20000000)")
+    if [ -n "${BASE_LIB:-}" ]; then
+        base+=("$(value ns_per_pair env LD_PRELOAD="$BASE_LIB" "${PIN[@]}" "$OUT/bench_sync_mutex" 20000000)")
+    fi
 done
 mn=$(median "${nat[@]}"); ms=$(median "${shim[@]}")
 echo "uncontended mutex lock+unlock (ns per pair)"
 echo "  native: ${nat[*]}  -> median $mn"
 echo "  shim:   ${shim[*]}  -> median $ms"
 echo "  ratio shim/native: $(awk -v a="$ms" -v b="$mn" 'BEGIN {printf "%.2fx", a / b}') (target <= 1.50x)"
+if [ -n "${BASE_LIB:-}" ]; then
+    mb=$(median "${base[@]}")
+    echo "  base:   ${base[*]}  -> median $mb ($BASE_LIB); shim/base $(awk -v a="$ms" -v b="$mb" 'BEGIN {printf "%.2fx", a / b}')"
+fi
 echo
 
 nat=(); shim=()
