@@ -77,6 +77,13 @@ fn dup3_onto_own_fds_moves_them() {
     same_as_native("edgefd_own", "dup3onto", TRACED);
 }
 
+/// `fcntl(F_DUPFD, n)` gives the lowest free number >= n: natively that may be one of ours.
+#[test]
+fn f_dupfd_onto_own_fds_moves_them() {
+    same_as_native("edgefd_own", "dupfdonto", &[]);
+    same_as_native("edgefd_own", "dupfdonto", TRACED);
+}
+
 /// A vfork child's dup2 onto the fd a thread of the parent waits on changes only the child.
 #[test]
 fn vfork_child_dup2_leaves_parent_waiter() {

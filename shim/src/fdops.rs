@@ -406,7 +406,7 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
     ], Ret::Int(r as i64, e));
     match cmd {
         libc::F_SETFL if r == 0 => fdtab::flags_changed(),
-        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC if r >= 0 => {
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC if r >= 0 || gs::sys::errno() == libc::EMFILE => {
             let r = dupfd_below_ours(h, fd, cmd, arg, r, real);
             if r >= 0 {
                 fdtab::copied(h, fd, r);
@@ -418,16 +418,24 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
     r
 }
 
-/// `F_DUPFD` gives the lowest free number >= arg. If the kernel skipped one of ours to give `r`,
-/// natively the program would have got ours: move ours away and give the program that number.
+/// `F_DUPFD` gives the lowest free number >= arg. If the kernel skipped one of ours to give `r`
+/// (or found none free, EMFILE), natively the program would have got ours: move ours away and
+/// give the program that number.
 unsafe fn dupfd_below_ours(h: *mut Hub, fd: c_int, cmd: c_int, arg: usize, mut r: c_int, real: unsafe fn(c_int, c_int, usize) -> c_int) -> c_int {
     loop {
-        let skipped = crate::ownfd::list(h).into_iter().filter(|&o| o >= 0 && (o as usize) >= arg && o < r).min();
+        let end = if r < 0 { c_int::MAX } else { r };
+        let skipped = crate::ownfd::list(h).into_iter().filter(|&o| o >= 0 && (o as usize) >= arg && o < end).min();
         let Some(o) = skipped else { return r };
         if crate::ownfd::evict(h, o).is_err() {
-            return r; // ours cannot move: keep the number the kernel gave
+            // ours cannot move: keep what the kernel said
+            if r < 0 {
+                gs::sys::set_errno(libc::EMFILE);
+            }
+            return r;
         }
-        let _ = syscall!(SYS_close, r);
+        if r >= 0 {
+            let _ = syscall!(SYS_close, r);
+        }
         r = real(fd, cmd, arg);
         if r < 0 {
             return r;

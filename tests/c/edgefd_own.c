@@ -11,6 +11,7 @@
  *   dup2onto | dup3onto                   dup2/dup3 a pipe onto every number of the top 128 (the
  *                                         program believes they are free), check, close them; the
  *                                         other cases end with the dup2 variant of this too
+ *   dupfdonto                             the same with fcntl(F_DUPFD, lowest of the 128)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -157,7 +158,9 @@ static void onto(int use_dup3) {
         return;
     int ok = 0, same = 0, bad = 0, avail = -1;
     for (int fd = lo; fd < lim; fd++) {
-        int r = use_dup3 ? dup3(trap[1], fd, 0) : dup2(trap[1], fd);
+        int r = use_dup3 == 2 ? fcntl(trap[1], F_DUPFD, lo) /* the lowest free >= lo: fd */
+                : use_dup3    ? dup3(trap[1], fd, 0)
+                              : dup2(trap[1], fd);
         if (r == fd)
             ok++;
         else
@@ -209,11 +212,13 @@ int main(int argc, char **argv) {
         probe(3, lim);
     } else if (!strcmp(c, "dup2onto") || !strcmp(c, "dup3onto")) {
         onto(c[3] == '3');
+    } else if (!strcmp(c, "dupfdonto")) {
+        onto(2);
     } else {
         fprintf(stderr, "unknown case\n");
         return 2;
     }
-    if (strcmp(c, "dup2onto") && strcmp(c, "dup3onto"))
+    if (strcmp(c, "dup2onto") && strcmp(c, "dup3onto") && strcmp(c, "dupfdonto"))
         onto(0);
     work("after");
     return 0;
