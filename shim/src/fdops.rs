@@ -50,6 +50,7 @@ mod real_fns {
         fn creat64(path: *const c_char, mode: c_uint) -> c_int;
         fn epoll_create(size: c_int) -> c_int;
         fn epoll_create1(flags: c_int) -> c_int;
+        fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int;
         fn fclose(f: *mut libc::FILE) -> c_int;
         fn pclose(f: *mut libc::FILE) -> c_int;
         fn freopen(path: *const c_char, mode: *const c_char, f: *mut libc::FILE) -> *mut libc::FILE;
@@ -505,6 +506,16 @@ pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
     new_fd(real_fns::epoll_create1(flags))
+}
+
+/// Not a hook of the reactor (the program's epoll instances are its own): only keeps the shim's
+/// descriptors looking closed, on either side.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int {
+    if hidden(ep) || hidden(fd) {
+        return ebadf();
+    }
+    real_fns::epoll_ctl(ep, op, fd, ev)
 }
 
 #[no_mangle]

@@ -7,7 +7,8 @@
  *   closefrom | close_range | closeall   close every fd >= 3 (closefrom(3) / close_range(3, ~0U, 0)
  *                                         / close() on each number), count the successes of close()
  *   probe                                 fcntl(F_GETFD), fstat, dup, dup2(n, n), dup3 from, close,
- *                                         ioctl(FIONREAD) on every number >= 3: all EBADF natively
+ *                                         ioctl(FIONREAD), epoll_ctl (either side) on every
+ *                                         number >= 3: all EBADF natively
  *   dup2onto | dup3onto                   dup2/dup3 a pipe onto every number of the top 128 (the
  *                                         program believes they are free), check, close them; the
  *                                         other cases end with the dup2 variant of this too
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
 #include <sys/resource.h>
@@ -113,13 +115,22 @@ static const char *err(int r) {
 
 /* Counts of successes over [lo, hi). */
 static void probe(int lo, int hi) {
-    int getfd = 0, st = 0, dp = 0, dp2 = 0, dp3 = 0, cl = 0, io = 0;
+    int getfd = 0, st = 0, dp = 0, dp2 = 0, dp3 = 0, cl = 0, io = 0, ec = 0;
     int devnull = open("/dev/null", O_RDONLY);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int pp[2];
+    if (pipe(pp) != 0)
+        return;
     for (int fd = lo; fd < hi; fd++) {
         struct stat sb;
         int avail;
-        if (fd == devnull)
+        if (fd == devnull || fd == ep || fd == pp[0] || fd == pp[1])
             continue;
+        struct epoll_event ev = {EPOLLIN, {0}};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+            ec++;
+        if (epoll_ctl(fd, EPOLL_CTL_ADD, pp[0], &ev) == 0)
+            ec++;
         if (fcntl(fd, F_GETFD) >= 0)
             getfd++;
         if (fstat(fd, &sb) == 0)
@@ -140,8 +151,11 @@ static void probe(int lo, int hi) {
             cl++;
     }
     close(devnull);
-    printf("probe: F_GETFD=%d fstat=%d dup=%d dup2=%d dup3=%d ioctl=%d close=%d\n", getfd, st, dp, dp2, dp3, io,
-           cl);
+    close(ep);
+    close(pp[0]);
+    close(pp[1]);
+    printf("probe: F_GETFD=%d fstat=%d dup=%d dup2=%d dup3=%d ioctl=%d epoll_ctl=%d close=%d\n", getfd, st, dp, dp2,
+           dp3, io, ec, cl);
     /* the errors themselves, on a number the program never opened */
     errno = 0;
     printf("probe: close(top)=%s ", err(close(hi - 1)));
