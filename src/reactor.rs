@@ -77,9 +77,29 @@ pub fn high_fd_floor() -> i32 {
 
 /// Move `fd` to a close-on-exec descriptor at or above [`high_fd_floor`]; closes the original.
 pub fn move_high(fd: i32) -> Result<i32, i32> {
-    let hi = syscall!(SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, high_fd_floor());
+    let hi = dup_high(fd);
     let _ = syscall!(SYS_close, fd);
-    hi.map(|v| v as i32)
+    hi
+}
+
+/// A close-on-exec copy of `fd` as high as possible: the lowest free number at or above
+/// [`high_fd_floor`], or, when the program has taken every number up there (it may `dup2` onto
+/// any number it believes free), the lowest free one above a base that is lowered step by step.
+/// The original stays open.
+pub fn dup_high(fd: i32) -> Result<i32, i32> {
+    let floor = high_fd_floor();
+    let mut base = floor;
+    let mut step = 64;
+    loop {
+        match syscall!(SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, base) {
+            Ok(v) => return Ok(v as i32),
+            Err(libc::EMFILE) if base > 3 => {
+                base = (floor - step).max(3);
+                step = step.saturating_mul(2);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Reactor {
@@ -99,6 +119,15 @@ impl Reactor {
     /// The epoll descriptor (for diagnostics and fork handling).
     pub fn epfd(&self) -> i32 {
         self.epfd
+    }
+
+    /// Move the epoll descriptor to another high number and close the old one (the program
+    /// wants that number: it `dup2`s onto it). The instance, and every registration, stay.
+    pub fn move_epfd(&mut self) -> Result<i32, i32> {
+        let old = self.epfd;
+        self.epfd = dup_high(old)?;
+        let _ = syscall!(SYS_close, old);
+        Ok(self.epfd)
     }
 
     /// After `fork()` the child shares the parent's epoll instance: give it its own, at the same
@@ -264,6 +293,23 @@ mod tests {
         assert!(r.epfd() >= high_fd_floor());
         let flags = syscall!(SYS_fcntl, r.epfd(), libc::F_GETFD).unwrap();
         assert_eq!(flags as i32 & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+    }
+
+    #[test]
+    fn moved_epfd_keeps_registrations() {
+        let mut r = Reactor::new().unwrap();
+        let mut p = [0i32; 2];
+        syscall!(SYS_pipe2, p.as_mut_ptr(), libc::O_NONBLOCK).unwrap();
+        r.add_waiter(p[0], Interest::Read, (7, 1)).unwrap();
+        let old = r.epfd();
+        let new = r.move_epfd().unwrap();
+        assert_ne!(old, new);
+        assert!(new >= high_fd_floor());
+        assert_eq!(syscall!(SYS_fcntl, old, libc::F_GETFD), Err(libc::EBADF));
+        syscall!(SYS_write, p[1], b"x".as_ptr(), 1).unwrap();
+        let mut woken = vec![];
+        r.poll(Some(100_000_000), |w, why| woken.push((w, why))).unwrap();
+        assert_eq!(woken, vec![((7, 1), FdWake::Ready)]);
     }
 
     #[test]

@@ -262,6 +262,29 @@ unsafe fn ensure_kick_fd(h: *mut Hub) {
     pthread_atfork(None, None, Some(atfork_child));
 }
 
+/// The eventfd that wakes a sleeping hub, once made.
+pub fn kick_fd() -> Option<i32> {
+    let fd = KICK_FD.load(Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Move the eventfd to another high number (the program `dup2`s onto its number): register the
+/// copy, publish it, then drop the old number. A `sem_post` from a signal handler meanwhile
+/// writes to one of the two, which name the same eventfd.
+pub unsafe fn move_kick_fd(h: *mut Hub) -> Result<(), i32> {
+    let Some(old) = kick_fd() else { return Ok(()) };
+    let new = gs::reactor::dup_high(old)?;
+    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: u64::MAX };
+    if let Err(e) = syscall!(SYS_epoll_ctl, (*h).reactor.epfd(), libc::EPOLL_CTL_ADD, new, &mut ev as *mut _) {
+        let _ = syscall!(SYS_close, new);
+        return Err(e);
+    }
+    KICK_FD.store(new, SeqCst);
+    let _ = syscall!(SYS_epoll_ctl, (*h).reactor.epfd(), libc::EPOLL_CTL_DEL, old, 0usize);
+    let _ = syscall!(SYS_close, old);
+    Ok(())
+}
+
 /// The child has a fresh epoll instance: make a new eventfd when needed.
 unsafe extern "C" fn atfork_child() {
     let fd = KICK_FD.swap(-1, SeqCst);

@@ -144,6 +144,17 @@ pub fn out_fd() -> Option<i32> {
     (fd != 2).then_some(fd)
 }
 
+/// Move our output descriptor to another high number (the program `dup2`s onto its number).
+/// The copy is published before the old number is closed, so a line written meanwhile (by the
+/// watchdog thread) still reaches our file.
+pub fn move_out_fd() -> Result<(), i32> {
+    let Some(old) = out_fd() else { return Ok(()) };
+    let new = gs::reactor::dup_high(old)?;
+    OUT_FD.store(new as u32, Relaxed);
+    let _ = syscall!(SYS_close, old);
+    Ok(())
+}
+
 /// Snapshot taken when a traced call starts.
 #[derive(Clone, Copy)]
 pub struct Span {

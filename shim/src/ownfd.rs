@@ -1,0 +1,51 @@
+//! The shim's own descriptors, and how they stay out of the program's way.
+//!
+//! greenshim takes nothing of the program's: the descriptors it needs — the hub's epoll fd, the
+//! eventfd that lets a `sem_post` from a signal handler wake a sleeping hub, the trace output —
+//! are opened close-on-exec and placed high (`gs::reactor::dup_high`), so the numbers the
+//! program gets from `open`, `socket`, `dup`... are the ones it gets natively. To the program
+//! they look closed:
+//! * `close`, `fcntl`, `dup`, `dup2`/`dup3` from them, `fstat`, `ioctl` on them fail with EBADF
+//!   (see `fdops`), and `close_range`/`closefrom` close everything around them;
+//! * `dup2`/`dup3`/`F_DUPFD` *onto* one of their numbers succeed as natively, where the number
+//!   is free: the shim's descriptor first moves to another high number ([`evict`]).
+//!
+//! Not covered (documented limits): the read/write family on our numbers goes to the kernel
+//! (the hooks live in `io`; a program reads only fds it opened, which ours never are);
+//! `/proc/self/fd` lists our descriptors; `syscall(SYS_close, ...)` and other raw syscalls
+//! bypass every hook; a program that fills every number below ours gets numbers above them
+//! from `open`/`socket` (natively it would get ours).
+
+use gs::hub::Hub;
+
+/// The shim's descriptors (-1: not open).
+pub fn list(h: *mut Hub) -> [i32; 3] {
+    // SAFETY: h is this thread's hub (callers got it from `entry::hub()`).
+    let ep = unsafe { (*h).reactor.epfd() };
+    [ep, crate::sem::kick_fd().unwrap_or(-1), crate::trace::out_fd().unwrap_or(-1)]
+}
+
+/// True if `fd` is one of the shim's descriptors.
+#[inline]
+pub fn is_ours(h: *mut Hub, fd: i32) -> bool {
+    fd >= 0 && list(h).contains(&fd)
+}
+
+/// The program is about to put a descriptor on `fd`, one of ours: move ours to another high
+/// number and free `fd`, so that the program's call then does exactly what it does natively on
+/// a free number. `Err(errno)` if no number is left for ours (EMFILE).
+///
+/// # Safety
+/// `h` is this thread's hub.
+pub unsafe fn evict(h: *mut Hub, fd: i32) -> Result<(), i32> {
+    if (*h).reactor.epfd() == fd {
+        (*h).reactor.move_epfd()?;
+    }
+    if crate::sem::kick_fd() == Some(fd) {
+        crate::sem::move_kick_fd(h)?;
+    }
+    if crate::trace::out_fd() == Some(fd) {
+        crate::trace::move_out_fd()?;
+    }
+    Ok(())
+}
