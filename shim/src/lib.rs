@@ -12,35 +12,26 @@
 //!   goes straight to the real function: native behaviour;
 //! * nothing panics across the FFI boundary (a panic aborts with a `greenshim:` line).
 //!
-//! One hook family per module.
+//! The parts, one folder each, one hook family per file:
+//! * [`hook`]: the machinery every export shares — the one boundary ([`hook::entry`], with the
+//!   `hook!` macro of [`diag::trace`]), the real functions behind our exports, `dlsym`,
+//!   start-up, and the `vfork` guard;
+//! * [`fd`]: cooperative descriptor I/O — what the shim knows of each fd, the attempt-then-park
+//!   loop, the read/write and socket families, descriptor lifecycle, poll/select/epoll, and the
+//!   shim's own descriptors;
+//! * [`sync`]: greenlet-aware mutexes, condition variables, read-write locks, semaphores,
+//!   barriers, spinlocks and `pthread_once`;
+//! * [`thread`]: thread lifecycle and identity, cancellation, thread keys, the sleep family;
+//! * [`diag`]: trace and summary, the deadlock report and greenlet dump, and their wiring.
 
 #[macro_use]
 extern crate gs;
 
+// Order matters: `real!` (hook) and `traced!`/`hook!` (diag) are used by the modules after them.
 #[macro_use]
-mod real;
+mod hook;
 #[macro_use]
-mod trace;
-mod barrier;
-mod cond;
-mod coop;
-mod deadlock;
 mod diag;
-mod dlsym;
-mod entry;
-mod fdops;
-mod fdtab;
-mod init;
-mod io;
-mod key;
-mod mutex;
-mod once;
-mod ownfd;
-mod poll;
-mod rwlock;
-mod sem;
-mod sleep;
-mod sock;
-mod spin;
+mod fd;
+mod sync;
 mod thread;
-mod vfork;

@@ -32,7 +32,7 @@ macro_rules! real {
             static CACHE: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(0);
             let mut p = CACHE.load(::std::sync::atomic::Ordering::Relaxed);
             if p == 0 {
-                p = $crate::real::resolve(concat!(stringify!($name), "\0"), &CACHE);
+                p = $crate::hook::real::resolve(concat!(stringify!($name), "\0"), &CACHE);
             }
             // SAFETY: p is libc's function of this name, whose C signature this is.
             let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { ::std::mem::transmute(p) };

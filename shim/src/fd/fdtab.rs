@@ -238,7 +238,7 @@ fn sock_timeout(fd: i32, opt: libc::c_int) -> u64 {
 
 /// O_NONBLOCK or a socket timeout may have changed (on this fd or one sharing its description).
 pub fn flags_changed() {
-    if crate::entry::any_hub().is_none() {
+    if crate::hook::entry::any_hub().is_none() {
         return; // not the hub thread: the table is not ours to touch
     }
     let t = table();

@@ -14,10 +14,10 @@ use gs::hub::Hub;
 use gs::reactor::Interest;
 use libc::{iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-use crate::coop::{self, ret, FALLBACK};
-use crate::entry;
-use crate::fdtab::{self, Kind};
-use crate::trace::{MSG_FLAGS};
+use crate::fd::coop::{self, ret, FALLBACK};
+use crate::hook::entry;
+use crate::fd::fdtab::{self, Kind};
+use crate::diag::trace::{MSG_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -77,7 +77,7 @@ fn coop_fd(fd: c_int) -> Option<(*mut Hub, Kind)> {
 /// branch when they are off.
 #[inline(always)]
 fn native_traced() -> Option<*mut Hub> {
-    if crate::trace::on() {
+    if crate::diag::trace::on() {
         entry::hub()
     } else {
         None

@@ -15,10 +15,10 @@ use gs::reactor::Interest;
 use gs::sys;
 use libc::{off_t, size_t, sockaddr, socklen_t, ssize_t};
 
-use crate::coop::{self, ret, FALLBACK};
-use crate::entry;
-use crate::fdtab::{self, Kind};
-use crate::trace::{AF, SOCK_FLAGS};
+use crate::fd::coop::{self, ret, FALLBACK};
+use crate::hook::entry;
+use crate::fd::fdtab::{self, Kind};
+use crate::diag::trace::{AF, SOCK_FLAGS};
 
 mod real_fns {
     use super::*;

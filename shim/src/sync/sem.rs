@@ -45,7 +45,7 @@ use gs::hub::{self, Hub, Wake, WaitOn};
 use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, sem_t, timespec};
 
-use crate::mutex::{self, sync_hub};
+use crate::sync::mutex::{self, sync_hub};
 
 mod real_fns {
     use super::*;
@@ -232,7 +232,7 @@ unsafe fn drain(h: *mut Hub) {
             if waitq::wake_one(h, &mut (*r).queue).is_null() {
                 break;
             }
-            crate::deadlock::progress();
+            crate::diag::deadlock::progress();
             avail -= 1;
         }
         r = next;
@@ -242,7 +242,7 @@ unsafe fn drain(h: *mut Hub) {
 /// Register the eventfd that lets a post wake a sleeping hub (once, on the hub thread).
 #[cold]
 unsafe fn ensure_kick_fd(h: *mut Hub) {
-    crate::deadlock::ensure_hooks(h);
+    crate::diag::deadlock::ensure_hooks(h);
     if KICK_FD.load(Relaxed) >= 0 {
         return;
     }
@@ -297,7 +297,7 @@ unsafe extern "C" fn atfork_child() {
 
 /// The blocking part; `deadline` already validated. Returns 0 or an errno.
 unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
-    crate::thread::testcancel(h);
+    crate::thread::lifecycle::testcancel(h);
     if try_take(r) {
         return 0;
     }
@@ -339,7 +339,7 @@ unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
         }
         match why {
             Wake::Interrupted => {
-                crate::thread::testcancel(h);
+                crate::thread::lifecycle::testcancel(h);
                 // As the kernel does for glibc's futex wait: an untimed wait is restarted after
                 // an SA_RESTART handler, a timed one never is.
                 if deadline.is_some() || !restart_after_signal() {
@@ -436,8 +436,8 @@ unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
 /// The hook boundary (see `entry`); the work is in `sem_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, sem_wait, crate::entry::nonneg, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, sem_wait, crate::hook::entry::nonneg, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e)),
         None => sem_wait_impl(s),
     }
 }
@@ -445,8 +445,8 @@ pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
 /// The hook boundary (see `entry`); the work is in `sem_timedwait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, sem_timedwait, crate::entry::nonneg, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, sem_timedwait, crate::hook::entry::nonneg, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e)),
         None => sem_timedwait_impl(s, abs),
     }
 }

@@ -125,17 +125,3 @@ pub fn nonneg<T: PartialOrd + Default>(r: T) -> bool {
 pub fn always<T>(_: T) -> bool {
     true
 }
-
-/// Run user code (a callback the program gave us: an init routine, a destructor, a cleanup
-/// handler) from inside a hook, with the hook depth down so its calls are hooked as usual.
-///
-/// # Safety
-/// `h` is this thread's hub.
-#[inline]
-pub unsafe fn user_code<R>(h: *mut Hub, f: impl FnOnce() -> R) -> R {
-    let g = (*h).current();
-    let depth = std::mem::replace(&mut (*g).hook_depth, 0);
-    let r = f();
-    (*g).hook_depth = depth;
-    r
-}

@@ -74,8 +74,8 @@ use gs::reactor::Interest;
 use gs::sys;
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
-use crate::entry;
-use crate::thread::testcancel;
+use crate::hook::entry;
+use crate::thread::lifecycle::testcancel;
 
 mod real_fns {
     use super::*;

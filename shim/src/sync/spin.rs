@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use gs::hub::{self, WaitOn};
 
-use crate::mutex::sync_hub;
+use crate::sync::mutex::sync_hub;
 
 #[inline(always)]
 unsafe fn word<'a>(l: *mut libc::pthread_spinlock_t) -> &'a AtomicI32 {

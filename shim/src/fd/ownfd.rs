@@ -22,7 +22,7 @@ use gs::hub::Hub;
 pub fn list(h: *mut Hub) -> [i32; 3] {
     // SAFETY: h is this thread's hub (callers got it from `entry::hub()`).
     let ep = unsafe { (*h).reactor.epfd() };
-    [ep, crate::sem::kick_fd().unwrap_or(-1), crate::trace::out_fd().unwrap_or(-1)]
+    [ep, crate::sync::sem::kick_fd().unwrap_or(-1), crate::diag::trace::out_fd().unwrap_or(-1)]
 }
 
 /// True if `fd` is one of the shim's descriptors.
@@ -41,11 +41,11 @@ pub unsafe fn evict(h: *mut Hub, fd: i32) -> Result<(), i32> {
     if (*h).reactor.epfd() == fd {
         (*h).reactor.move_epfd()?;
     }
-    if crate::sem::kick_fd() == Some(fd) {
-        crate::sem::move_kick_fd(h)?;
+    if crate::sync::sem::kick_fd() == Some(fd) {
+        crate::sync::sem::move_kick_fd(h)?;
     }
-    if crate::trace::out_fd() == Some(fd) {
-        crate::trace::move_out_fd()?;
+    if crate::diag::trace::out_fd() == Some(fd) {
+        crate::diag::trace::move_out_fd()?;
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ use gs::hub::{self, Wake, WaitOn};
 use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, pthread_cond_t, pthread_condattr_t, pthread_mutex_t, timespec};
 
-use crate::mutex::{self, sync_hub};
+use crate::sync::mutex::{self, sync_hub};
 
 mod real_fns {
     use super::*;
@@ -100,7 +100,7 @@ pub unsafe extern "C" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c_int {
     }
     let q = &mut (*(c as *mut RawCond)).queue;
     if !q.is_null() && !waitq::wake_one(h, q).is_null() {
-        crate::deadlock::progress();
+        crate::diag::deadlock::progress();
     }
     0
 }
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int
     }
     let q = &mut (*(c as *mut RawCond)).queue;
     if !q.is_null() && waitq::wake_all(h, q) != 0 {
-        crate::deadlock::progress();
+        crate::diag::deadlock::progress();
     }
     0
 }
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int
 /// The wait itself; `dl`: the clock and absolute time of a timed wait.
 unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(clockid_t, *const timespec)>) -> c_int {
     let h = sync_hub().unwrap();
-    crate::thread::testcancel(h);
+    crate::thread::lifecycle::testcancel(h);
     let deadline = match dl {
         None => None,
         Some((clock, abs)) => {
@@ -141,12 +141,12 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
     node.id = id;
     node.token = token;
     waitq::push_back(q, &mut node);
-    let r = crate::mutex::pthread_mutex_unlock(m);
+    let r = crate::sync::mutex::pthread_mutex_unlock(m);
     if r != 0 {
         waitq::remove(q, &mut node);
         return r;
     }
-    crate::deadlock::ensure_hooks(h);
+    crate::diag::deadlock::ensure_hooks(h);
     let what = WaitOn::Object("cond", c as usize);
     let timed_out;
     if deadline.is_some_and(|d| d <= gs::sys::now()) {
@@ -168,8 +168,8 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
         timed_out = !node.woken && why == Wake::TimedOut;
     }
     // Re-acquire (a recursive mutex gets back the level the wait released).
-    let r = crate::mutex::pthread_mutex_lock_impl(m);
-    crate::thread::testcancel(h);
+    let r = crate::sync::mutex::pthread_mutex_lock_impl(m);
+    crate::thread::lifecycle::testcancel(h);
     if r != 0 {
         return r;
     }
@@ -212,8 +212,8 @@ pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut 
 /// The hook boundary (see `entry`); the work is in `pthread_cond_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, pthread_cond_wait, crate::entry::always, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, pthread_cond_wait, crate::hook::entry::always, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r)),
         None => pthread_cond_wait_impl(c, m),
     }
 }
@@ -221,8 +221,8 @@ pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthre
 /// The hook boundary (see `entry`); the work is in `pthread_cond_timedwait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, pthread_cond_timedwait, crate::entry::always, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, pthread_cond_timedwait, crate::hook::entry::always, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r)),
         None => pthread_cond_timedwait_impl(c, m, abs),
     }
 }

@@ -42,7 +42,7 @@ use gs::hub::{Hub, WaitOn};
 use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, pthread_mutex_t, pthread_mutexattr_t, timespec};
 
-use crate::deadlock;
+use crate::diag::deadlock;
 
 mod real_fns {
     use super::*;
@@ -90,7 +90,7 @@ const _: () = assert!(std::mem::size_of::<RawMutex>() == std::mem::size_of::<pth
 
 /// The hub to use for synchronisation objects: any hub of this OS thread (also from calls nested
 /// in the shim: the object's layout is ours on the hub thread whoever calls).
-pub use crate::entry::any_hub as sync_hub;
+pub use crate::hook::entry::any_hub as sync_hub;
 
 /// The running greenlet's id.
 #[inline(always)]
@@ -107,7 +107,7 @@ pub fn valid_clock(clock: clockid_t) -> bool {
 /// Hub deadline for an absolute time on `clock`; `Err(EINVAL)` for an invalid timespec.
 #[inline]
 pub unsafe fn deadline(clock: clockid_t, abs: *const timespec) -> Result<u64, c_int> {
-    crate::thread::deadline_from_abs(clock, &*abs)
+    crate::thread::lifecycle::deadline_from_abs(clock, &*abs)
 }
 
 #[inline(always)]
@@ -372,8 +372,8 @@ pub unsafe fn owner_seq(h: *mut Hub, addr: usize) -> (u64, u64) {
 /// Traced entry (see `trace`); the work is in `pthread_mutex_lock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
+    if crate::diag::trace::on() {
+        if let Some(h) = crate::hook::entry::hub() {
             return traced!(h, pthread_mutex_lock, pthread_mutex_lock_impl(m), |r, e| [Arg::Hex(m as u64)], Ret::Code(r));
         }
     }
@@ -383,8 +383,8 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
 /// Traced entry (see `trace`); the work is in `pthread_mutex_timedlock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
+    if crate::diag::trace::on() {
+        if let Some(h) = crate::hook::entry::hub() {
             return traced!(h, pthread_mutex_timedlock, pthread_mutex_timedlock_impl(m, abs), |r, e| [Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r));
         }
     }

@@ -23,13 +23,13 @@ use gs::sys;
 /// errno after it (errno is preserved for the caller).
 macro_rules! traced {
     ($h:expr, $call:ident, $body:expr, |$r:ident, $e:ident| [$($arg:expr),* $(,)?], $ret:expr) => {{
-        if $crate::trace::on() {
+        if $crate::diag::trace::on() {
             #[allow(unused_imports)]
-            use $crate::trace::{Arg, Ret};
-            let sp = $crate::trace::begin($h, $crate::trace::Call::$call);
+            use $crate::diag::trace::{Arg, Ret};
+            let sp = $crate::diag::trace::begin($h, $crate::diag::trace::Call::$call);
             let $r = $body;
             let $e = gs::sys::errno();
-            $crate::trace::end($h, sp, $crate::trace::Call::$call, &[$($arg),*], $ret);
+            $crate::diag::trace::end($h, sp, $crate::diag::trace::Call::$call, &[$($arg),*], $ret);
             gs::sys::set_errno($e);
             $r
         } else {
@@ -39,14 +39,14 @@ macro_rules! traced {
 }
 
 /// The one boundary of an export that reaches the hub: `hook!(h, call, ok, body, |r, e| [args],
-/// ret)`. It enters a [`crate::entry::Boundary`] (errno saved, hook depth raised for the whole
+/// ret)`. It enters a [`crate::hook::entry::Boundary`] (errno saved, hook depth raised for the whole
 /// hook), runs and traces `body`, then restores the caller's errno if `ok(r)` says the call
-/// succeeded ([`crate::entry::nonneg`] for the libc convention, [`crate::entry::always`] for
+/// succeeded ([`crate::hook::entry::nonneg`] for the libc convention, [`crate::hook::entry::always`] for
 /// calls that return an error code).
 macro_rules! hook {
     ($h:expr, $call:ident, $ok:expr, $body:expr, |$r:ident, $e:ident| [$($arg:expr),* $(,)?], $ret:expr) => {{
         let h__ = $h;
-        let b__ = $crate::entry::Boundary::enter(h__);
+        let b__ = $crate::hook::entry::Boundary::enter(h__);
         let r__ = traced!(h__, $call, $body, |$r, $e| [$($arg),*], $ret);
         b__.leave(($ok)(r__));
         r__

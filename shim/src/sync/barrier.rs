@@ -13,7 +13,7 @@ use gs::waitq::{self, Node, Queue};
 use gs::hub::WaitOn;
 use libc::{pthread_barrier_t, pthread_barrierattr_t};
 
-use crate::mutex::sync_hub;
+use crate::sync::mutex::sync_hub;
 
 mod real_fns {
     use super::*;
@@ -74,11 +74,11 @@ unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
         (*r).arrived = 0;
         (*r).round = (*r).round.wrapping_add(1);
         if waitq::wake_all(h, &mut (*r).queue) != 0 {
-            crate::deadlock::progress();
+            crate::diag::deadlock::progress();
         }
         return SERIAL;
     }
-    crate::deadlock::ensure_hooks(h);
+    crate::diag::deadlock::ensure_hooks(h);
     let round = (*r).round;
     let mut node = Node::new(0);
     while (*r).round == round {
@@ -90,8 +90,8 @@ unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
 /// The hook boundary (see `entry`); the work is in `pthread_barrier_wait_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, pthread_barrier_wait, crate::entry::always, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r })),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, pthread_barrier_wait, crate::hook::entry::always, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r })),
         None => pthread_barrier_wait_impl(b),
     }
 }

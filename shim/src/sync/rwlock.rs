@@ -25,7 +25,7 @@ use gs::hub::{Hub, Wake, WaitOn};
 use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, pthread_rwlock_t, pthread_rwlockattr_t, timespec};
 
-use crate::mutex::{self, sync_hub};
+use crate::sync::mutex::{self, sync_hub};
 
 mod real_fns {
     use super::*;
@@ -137,7 +137,7 @@ unsafe fn dispatch(h: *mut Hub, r: *mut RawRw) {
                     let nx = waitq::next(q, k);
                     if (*k).data == READER && waitq::wake_node(h, q, k) {
                         (*r).readers += 1;
-                        crate::deadlock::progress();
+                        crate::diag::deadlock::progress();
                     }
                     k = nx;
                 }
@@ -145,7 +145,7 @@ unsafe fn dispatch(h: *mut Hub, r: *mut RawRw) {
             }
             if waitq::wake_node(h, q, n) {
                 (*r).writer = (*n).id;
-                crate::deadlock::progress();
+                crate::diag::deadlock::progress();
                 return;
             }
             continue; // that writer was leaving anyway
@@ -161,7 +161,7 @@ unsafe fn dispatch(h: *mut Hub, r: *mut RawRw) {
                 }
             } else if waitq::wake_node(h, q, k) {
                 (*r).readers += 1;
-                crate::deadlock::progress();
+                crate::diag::deadlock::progress();
             }
             k = nx;
         }
@@ -179,7 +179,7 @@ unsafe fn park(h: *mut Hub, r: *mut RawRw, kind: usize, deadline: Option<u64>) -
             return libc::ETIMEDOUT;
         }
     }
-    crate::deadlock::ensure_hooks(h);
+    crate::diag::deadlock::ensure_hooks(h);
     let mut node = Node::new(kind);
     if kind == WRITER {
         (*r).wwaiting += 1;
@@ -322,8 +322,8 @@ pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_in
 /// The hook boundary (see `entry`); the work is in `pthread_rwlock_rdlock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, pthread_rwlock_rdlock, crate::entry::always, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, pthread_rwlock_rdlock, crate::hook::entry::always, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
         None => pthread_rwlock_rdlock_impl(l),
     }
 }
@@ -331,8 +331,8 @@ pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_in
 /// The hook boundary (see `entry`); the work is in `pthread_rwlock_wrlock_impl`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
-    match crate::entry::hub() {
-        Some(h) => hook!(h, pthread_rwlock_wrlock, crate::entry::always, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
+    match crate::hook::entry::hub() {
+        Some(h) => hook!(h, pthread_rwlock_wrlock, crate::hook::entry::always, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
         None => pthread_rwlock_wrlock_impl(l),
     }
 }

@@ -54,7 +54,7 @@ pub unsafe fn ensure_hooks(h: *mut Hub) {
 unsafe fn install(h: *mut Hub) {
     (*h).on_stall = Some(on_stall);
     if (*h).safe_point.is_none() {
-        (*h).safe_point = Some(crate::sem::safe_point);
+        (*h).safe_point = Some(crate::sync::sem::safe_point);
     }
 }
 
@@ -191,7 +191,7 @@ unsafe fn describe_wait(l: &mut LineBuf, h: *mut Hub, w: WaitOn) {
             l.str(kind).str(" ");
             push_hex(l, addr);
             if kind == "mutex" {
-                let (seq, owner) = crate::mutex::owner_seq(h, addr);
+                let (seq, owner) = crate::sync::mutex::owner_seq(h, addr);
                 match (*h).lookup(owner) {
                     Some(o) if seq != 0 => {
                         l.str(" held by ");
@@ -205,7 +205,7 @@ unsafe fn describe_wait(l: &mut LineBuf, h: *mut Hub, w: WaitOn) {
                     }
                 }
             } else if kind == "rwlock" {
-                let w = crate::rwlock::writer_of(addr);
+                let w = crate::sync::rwlock::writer_of(addr);
                 if let Some(o) = (*h).lookup(w) {
                     l.str(" write-locked by ");
                     push_greenlet(l, o);

@@ -22,7 +22,7 @@ use gs::hub::{self, Greenlet, Hub, SpawnOpts, State, Wake, WaitOn};
 use gs::sys;
 use libc::{pthread_attr_t, pthread_t, size_t, timespec};
 
-use crate::entry;
+use crate::hook::entry;
 
 /// A start routine: C code that may unwind (C++ exceptions).
 type StartFn = extern "C-unwind" fn(*mut c_void) -> *mut c_void;
@@ -30,7 +30,7 @@ type StartFn = extern "C-unwind" fn(*mut c_void) -> *mut c_void;
 /// Body of a greenlet: the start routine, then the thread-specific data destructors.
 extern "C-unwind" fn thread_body(f: StartFn, arg: *mut c_void) -> *mut c_void {
     let r = f(arg);
-    crate::key::thread_end(); // thread-specific data destructors, as at a native thread's end
+    crate::thread::key::thread_end(); // thread-specific data destructors, as at a native thread's end
     r
 }
 
@@ -121,7 +121,7 @@ fn target(h: *mut Hub, t: pthread_t) -> Target {
     }
 }
 
-use crate::entry::any_hub;
+use crate::hook::entry::any_hub;
 
 /// Record the main thread's name (natively, new threads inherit their creator's name).
 pub fn init_main_name(h: *mut Hub) {
@@ -136,7 +136,7 @@ pub fn init_main_name(h: *mut Hub) {
 
 /// Explicit `GREENSHIM_STACK_SIZE`, if any.
 fn stack_setting() -> usize {
-    crate::init::STACK_SETTING.load(Ordering::Relaxed)
+    crate::hook::init::STACK_SETTING.load(Ordering::Relaxed)
 }
 
 /// Spawn options from a pthread attribute object (glibc owns the object; we only read it).
@@ -165,7 +165,7 @@ unsafe fn spawn_opts(attr: *const pthread_attr_t) -> SpawnOpts {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pthread_create(t, attr, f, arg) };
-    hook!(h, pthread_create, crate::entry::always, create(h, t, attr, f, arg), |r, e| [
+    hook!(h, pthread_create, crate::hook::entry::always, create(h, t, attr, f, arg), |r, e| [
         Arg::Hex(t as u64), Arg::Hex(attr as u64), Arg::Hex(f as usize as u64), Arg::Hex(arg as u64)
     ], Ret::Code(r))
 }
@@ -219,7 +219,7 @@ unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     match entry::hub() {
-        Some(h) if !matches!(target(h, t), Target::Native) => hook!(h, pthread_join, crate::entry::always, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
+        Some(h) if !matches!(target(h, t), Target::Native) => hook!(h, pthread_join, crate::hook::entry::always, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
             Arg::Hex(t as u64), Arg::Hex(ret as u64)
         ], Ret::Code(r)),
         _ => join_common(t, ret, None, false).unwrap_or_else(|| real_fns::pthread_join(t, ret)),
@@ -262,7 +262,7 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
     match target(h, t) {
         Target::Native => real_fns::pthread_detach(t),
         Target::Gone => libc::ESRCH,
-        Target::Greenlet(_) => hook!(h, pthread_detach, crate::entry::always, match hub::detach(h, t as u64) {
+        Target::Greenlet(_) => hook!(h, pthread_detach, crate::hook::entry::always, match hub::detach(h, t as u64) {
             Ok(()) => 0,
             Err(e) => e,
         }, |r, e| [Arg::Hex(t as u64)], Ret::Code(r)),
@@ -275,7 +275,7 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
     match any_hub() {
         Some(h) => {
-            crate::key::run_destructors(h);
+            crate::thread::key::run_destructors(h);
             hub::exit_current(h, ret as usize)
         }
         None => real_exit(ret),
@@ -286,7 +286,7 @@ unsafe fn real_exit(ret: *mut c_void) -> ! {
     static CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut p = CACHE.load(Ordering::Relaxed);
     if p == 0 {
-        p = crate::real::resolve("pthread_exit\0", &CACHE);
+        p = crate::hook::real::resolve("pthread_exit\0", &CACHE);
     }
     let f: unsafe extern "C" fn(*mut c_void) -> ! = std::mem::transmute(p);
     f(ret)
@@ -584,7 +584,7 @@ pub unsafe fn testcancel(h: *mut Hub) {
     if (*g).ext[EXT_CANCEL] & (CANCEL_PENDING | CANCEL_DISABLED) == CANCEL_PENDING {
         (*g).hook_depth = 0; // exiting: the destructors are user code, hooked as usual
         (*g).ext[EXT_CANCEL] = CANCEL_DISABLED; // as glibc: no second cancellation while exiting
-        crate::key::run_destructors(h);
+        crate::thread::key::run_destructors(h);
         hub::exit_current(h, PTHREAD_CANCELED);
     }
 }
@@ -600,7 +600,7 @@ pub unsafe fn park_sleep(h: *mut Hub, deadline: u64) -> Wake {
 #[no_mangle]
 pub unsafe extern "C" fn sched_yield() -> c_int {
     match entry::hub() {
-        Some(h) => hook!(h, sched_yield, crate::entry::nonneg, {
+        Some(h) => hook!(h, sched_yield, crate::hook::entry::nonneg, {
             hub::yield_now(h);
             0
         }, |r, e| [], Ret::Int(r as i64, e)),

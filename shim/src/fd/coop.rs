@@ -9,7 +9,7 @@ use gs::hub::{self, Hub, Wake};
 use gs::reactor::Interest;
 use gs::sys;
 
-use crate::fdtab;
+use crate::fd::fdtab;
 
 /// `attempt` cannot be made cooperative for this fd (the hub cannot watch it): make the real,
 /// blocking call instead.
@@ -84,7 +84,7 @@ pub unsafe fn run_from(
             Ok(Wake::Closed) => return Err(libc::EBADF),
             Ok(Wake::Interrupted) => {
                 // A cancellation request also interrupts: these calls are cancellation points.
-                crate::thread::testcancel(h);
+                crate::thread::lifecycle::testcancel(h);
                 if !fdtab::restart_after_signal(timeout) {
                     return Err(libc::EINTR);
                 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use gs::hub::Hub;
 use libc::pthread_key_t;
 
-use crate::mutex::sync_hub;
+use crate::sync::mutex::sync_hub;
 
 mod real_fns {
     use super::*;

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use gs::hub::WaitOn;
 use gs::waitq::{self, Node, Queue};
 
-use crate::mutex::sync_hub;
+use crate::sync::mutex::sync_hub;
 
 /// An init routine: C code that may unwind (C++ exceptions).
 type InitFn = unsafe extern "C-unwind" fn();
@@ -41,7 +41,7 @@ unsafe fn real_pthread_once(o: *mut libc::pthread_once_t, init: InitFn) -> c_int
     static CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut p = CACHE.load(Ordering::Relaxed);
     if p == 0 {
-        p = crate::real::resolve("pthread_once\0", &CACHE);
+        p = crate::hook::real::resolve("pthread_once\0", &CACHE);
     }
     // SAFETY: p is libc's pthread_once, whose C signature this is; it may unwind.
     let f: unsafe extern "C-unwind" fn(*mut libc::pthread_once_t, InitFn) -> c_int = std::mem::transmute(p);
@@ -143,7 +143,7 @@ unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: InitFn) -> c_int
         if cxx.is_none() {
             cxx = Some(CxxOnceTls::save(init));
         }
-        crate::deadlock::ensure_hooks(h);
+        crate::diag::deadlock::ensure_hooks(h);
         let mut node = Node::new(o as usize);
         let q: *mut Queue = WAITERS.with(|c| c.as_ptr());
         waitq::wait(h, q, &mut node, WaitOn::Object("once", o as usize), None, false);
@@ -156,7 +156,7 @@ unsafe fn wake(h: *mut gs::hub::Hub, addr: usize) {
     while !n.is_null() {
         let nx = waitq::next(q, n);
         if (*n).data == addr && waitq::wake_node(h, q, n) {
-            crate::deadlock::progress();
+            crate::diag::deadlock::progress();
         }
         n = nx;
     }
@@ -165,8 +165,8 @@ unsafe fn wake(h: *mut gs::hub::Hub, addr: usize) {
 /// Traced entry (see `trace`); the work is in `pthread_once_impl`.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_once(o: *mut libc::pthread_once_t, init: InitFn) -> c_int {
-    if crate::trace::on() {
-        if let Some(h) = crate::entry::hub() {
+    if crate::diag::trace::on() {
+        if let Some(h) = crate::hook::entry::hub() {
             return traced!(h, pthread_once, pthread_once_impl(o, init), |r, e| [Arg::Hex(o as u64), Arg::Hex(init as usize as u64)], Ret::Code(r));
         }
     }

@@ -14,9 +14,9 @@ use gs::hub::{self, Hub, Wake};
 use gs::sys;
 use libc::{clockid_t, timespec};
 
-use crate::entry;
-use crate::thread::park_sleep;
-use crate::trace::CLOCKS;
+use crate::hook::entry;
+use crate::thread::lifecycle::park_sleep;
+use crate::diag::trace::CLOCKS;
 
 mod real_fns {
     use super::*;
@@ -118,7 +118,7 @@ unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req:
         return real_fns::clock_nanosleep(clock, flags, req, rem);
     }
     if flags & libc::TIMER_ABSTIME != 0 {
-        let Ok(deadline) = crate::thread::deadline_from_abs(clock, &*req) else { return libc::EINVAL };
+        let Ok(deadline) = crate::thread::lifecycle::deadline_from_abs(clock, &*req) else { return libc::EINVAL };
         if deadline <= sys::now() {
             return 0; // already past: natively no sleep at all
         }

@@ -16,7 +16,7 @@ use gs::hub::{Diag, Greenlet, Hub, Monitor};
 use gs::settings::Settings;
 use gs::sys::{self, LineBuf};
 
-use crate::trace;
+use crate::diag::trace;
 
 mod real_fns {
     use super::*;
@@ -39,7 +39,7 @@ unsafe fn exited(g: *const Greenlet, retval: usize) {
 }
 
 unsafe fn dump_now(h: *mut Hub) {
-    crate::deadlock::dump(h, "greenshim: greenlet dump (dump signal)");
+    crate::diag::deadlock::dump(h, "greenshim: greenlet dump (dump signal)");
 }
 
 extern "C" fn on_dump_signal(_sig: libc::c_int) {

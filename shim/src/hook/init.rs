@@ -67,11 +67,11 @@ fn greenshim_init() {
         Ok(h) => {
             // SAFETY: h is this thread's fresh hub; pthread_self is the real one.
             unsafe { (*h).set_main_alias(pthread_self() as u64) };
-            crate::thread::init_main_name(h);
+            crate::thread::lifecycle::init_main_name(h);
             // SAFETY: h is this thread's fresh hub.
-            unsafe { crate::deadlock::ensure_hooks(h) };
+            unsafe { crate::diag::deadlock::ensure_hooks(h) };
             // SAFETY: h is this thread's fresh hub.
-            if let Err(line) = unsafe { crate::diag::init(h, &s) } {
+            if let Err(line) = unsafe { crate::diag::wiring::init(h, &s) } {
                 sys::write_stderr(line.as_bytes());
                 sys::write_stderr(b"\n");
                 // SAFETY: leaving before main, nothing to flush.

@@ -19,9 +19,9 @@ use std::ffi::{c_char, c_int, c_uint, c_ulong};
 
 use gs::hub::Hub;
 
-use crate::entry;
-use crate::fdtab;
-use crate::trace::{FCNTL_CMDS, O_FLAGS};
+use crate::hook::entry;
+use crate::fd::fdtab;
+use crate::diag::trace::{FCNTL_CMDS, O_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -64,7 +64,7 @@ mod real_fns {
     }
 }
 
-use crate::ownfd::is_ours;
+use crate::fd::ownfd::is_ours;
 
 fn ebadf() -> c_int {
     gs::sys::set_errno(libc::EBADF);
@@ -110,7 +110,7 @@ unsafe fn close_range_around(
     if first > last {
         return real(first, last, flags); // EINVAL
     }
-    let mut ours = crate::ownfd::list(h);
+    let mut ours = crate::fd::ownfd::list(h);
     ours.sort();
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
         let top = last.min(first.saturating_add(1 << 20));
@@ -358,7 +358,7 @@ unsafe fn dup_onto(a: c_int, b: c_int, call: impl FnOnce() -> c_int) -> c_int {
     }
     if is_ours(h, b) {
         // The program believes b is free (natively it is): move ours out of the way.
-        if let Err(e) = crate::ownfd::evict(h, b) {
+        if let Err(e) = crate::fd::ownfd::evict(h, b) {
             gs::sys::set_errno(e);
             return -1;
         }
@@ -425,9 +425,9 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
 unsafe fn dupfd_below_ours(h: *mut Hub, fd: c_int, cmd: c_int, arg: usize, mut r: c_int, real: unsafe fn(c_int, c_int, usize) -> c_int) -> c_int {
     loop {
         let end = if r < 0 { c_int::MAX } else { r };
-        let skipped = crate::ownfd::list(h).into_iter().filter(|&o| o >= 0 && (o as usize) >= arg && o < end).min();
+        let skipped = crate::fd::ownfd::list(h).into_iter().filter(|&o| o >= 0 && (o as usize) >= arg && o < end).min();
         let Some(o) = skipped else { return r };
-        if crate::ownfd::evict(h, o).is_err() {
+        if crate::fd::ownfd::evict(h, o).is_err() {
             // ours cannot move: keep what the kernel said
             if r < 0 {
                 gs::sys::set_errno(libc::EMFILE);

@@ -1,0 +1,8 @@
+//! Diagnostics: a strace-style line per call and the `-c` summary (`trace`, which also defines
+//! the `traced!` and `hook!` macros every export uses), the deadlock report and greenlet dump
+//! (`deadlock`), and their wiring into the hub (`wiring`: the monitor thread, the dump signal).
+
+#[macro_use]
+pub mod trace;
+pub mod deadlock;
+pub mod wiring;
