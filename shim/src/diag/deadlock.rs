@@ -53,9 +53,6 @@ pub unsafe fn ensure_hooks(h: *mut Hub) {
 #[cold]
 unsafe fn install(h: *mut Hub) {
     (*h).on_stall = Some(on_stall);
-    if (*h).safe_point.is_none() {
-        (*h).safe_point = Some(crate::sync::sem::safe_point);
-    }
 }
 
 fn abort_mode() -> bool {
@@ -190,28 +187,67 @@ unsafe fn describe_wait(l: &mut LineBuf, h: *mut Hub, w: WaitOn) {
         WaitOn::Object(kind, addr) => {
             l.str(kind).str(" ");
             push_hex(l, addr);
-            if kind == "mutex" {
-                let (seq, owner) = crate::sync::mutex::owner_seq(h, addr);
-                match (*h).lookup(owner) {
-                    Some(o) if seq != 0 => {
-                        l.str(" held by ");
+            match holder(h, kind, addr) {
+                Holder::By(how, id) => match (*h).lookup(id) {
+                    Some(o) => {
+                        l.str(how);
                         push_greenlet(l, o);
                     }
-                    _ if owner == 0 => {
-                        l.str(" (unlocked)");
+                    None => {
+                        l.str(how).str("an ended greenlet");
                     }
-                    _ => {
-                        l.str(" held by an ended greenlet");
-                    }
+                },
+                Holder::Free => {
+                    l.str(" (unlocked)");
                 }
-            } else if kind == "rwlock" {
-                let w = crate::sync::rwlock::writer_of(addr);
-                if let Some(o) = (*h).lookup(w) {
-                    l.str(" write-locked by ");
-                    push_greenlet(l, o);
-                }
+                Holder::Unknown => {}
             }
         }
+    }
+}
+
+/// Who holds a primitive a greenlet waits on, as its own module tells (see [`describe`]).
+pub enum Holder {
+    /// Held by greenlet `id`; the text goes before its name (" held by ").
+    By(&'static str, u64),
+    /// Not held (the waiter is about to get it).
+    Free,
+    /// The primitive does not say (a condition variable, a semaphore).
+    Unknown,
+}
+
+/// How a primitive of one kind names its holder: `f(h, addr)`.
+pub type Describe = unsafe fn(*mut Hub, usize) -> Holder;
+
+/// The primitives that described themselves, by the kind name their waiters park with (hub
+/// thread only; a handful of kinds).
+static mut DESCRIBERS: [Option<(&'static str, Describe)>; 8] = [None; 8];
+
+/// A primitive of `kind` can tell who holds it: the report asks `f`. Primitives call this where
+/// they park (cheap, idempotent), so the report reads no primitive's layout itself.
+///
+/// # Safety
+/// Hub thread only.
+#[inline]
+pub unsafe fn describe(kind: &'static str, f: Describe) {
+    let d = &mut *std::ptr::addr_of_mut!(DESCRIBERS);
+    for slot in d.iter_mut() {
+        match slot {
+            Some((k, _)) if std::ptr::eq(*k, kind) || *k == kind => return,
+            Some(_) => {}
+            None => {
+                *slot = Some((kind, f));
+                return;
+            }
+        }
+    }
+}
+
+unsafe fn holder(h: *mut Hub, kind: &'static str, addr: usize) -> Holder {
+    let d = &*std::ptr::addr_of!(DESCRIBERS);
+    match d.iter().flatten().find(|(k, _)| *k == kind) {
+        Some((_, f)) => f(h, addr),
+        None => Holder::Unknown,
     }
 }
 

@@ -161,6 +161,7 @@ unsafe fn lock_slow(h: *mut Hub, m: *mut RawMutex, me: u64, dl: Option<(clockid_
         }
     }
     deadlock::ensure_hooks(h);
+    deadlock::describe("mutex", holder);
     let mut node = Node::new(0);
     loop {
         let why = waitq::wait(h, &mut (*m).queue, &mut node, WaitOn::Object("mutex", m as usize), deadline, false);
@@ -361,11 +362,13 @@ pub unsafe extern "C" fn __pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_i
 }
 
 /// The owner's display number of the mutex at `addr`, for reports (0: unlocked or unknown).
-pub unsafe fn owner_seq(h: *mut Hub, addr: usize) -> (u64, u64) {
+unsafe fn holder(h: *mut Hub, addr: usize) -> deadlock::Holder {
     let owner = (*(addr as *const RawMutex)).owner;
     match (*h).lookup(owner) {
-        Some(g) => ((*g).seq, owner),
-        None => (0, owner),
+        _ if owner == 0 => deadlock::Holder::Free,
+        // The owner id is a live greenlet only if its sequence still matches.
+        Some(g) if (*g).seq != 0 => deadlock::Holder::By(" held by ", owner),
+        _ => deadlock::Holder::By(" held by ", 0),
     }
 }
 

@@ -66,8 +66,11 @@ struct RawRw {
 const _: () = assert!(std::mem::size_of::<RawRw>() == std::mem::size_of::<pthread_rwlock_t>());
 
 /// The write holder of the rwlock at `addr` (for reports).
-pub unsafe fn writer_of(addr: usize) -> u64 {
-    (*(addr as *const RawRw)).writer
+unsafe fn holder(_h: *mut Hub, addr: usize) -> crate::diag::deadlock::Holder {
+    match (*(addr as *const RawRw)).writer {
+        0 => crate::diag::deadlock::Holder::Unknown, // read-locked: readers are not tracked
+        w => crate::diag::deadlock::Holder::By(" write-locked by ", w),
+    }
 }
 
 #[inline(always)]
@@ -180,6 +183,7 @@ unsafe fn park(h: *mut Hub, r: *mut RawRw, kind: usize, deadline: Option<u64>) -
         }
     }
     crate::diag::deadlock::ensure_hooks(h);
+    crate::diag::deadlock::describe("rwlock", holder);
     let mut node = Node::new(kind);
     if kind == WRITER {
         (*r).wwaiting += 1;

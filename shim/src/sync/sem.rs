@@ -243,6 +243,9 @@ unsafe fn drain(h: *mut Hub) {
 #[cold]
 unsafe fn ensure_kick_fd(h: *mut Hub) {
     crate::diag::deadlock::ensure_hooks(h);
+    if (*h).safe_point.is_none() {
+        (*h).safe_point = Some(safe_point); // wake the waiters of posted semaphores
+    }
     if KICK_FD.load(Relaxed) >= 0 {
         return;
     }
