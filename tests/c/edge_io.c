@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -145,6 +146,16 @@ int main(int argc, char **argv) {
     R("accept tcp connected socket", accept(c, NULL, NULL));
     R("shutdown listener SHUT_RD", shutdown(lfd, SHUT_RD));
     R("accept shut-down listener", accept(lfd, NULL, NULL));
+    }
+    if (section && strcmp(section, "selecthigh") == 0) {
+    // A never-opened number beyond the kernel's fd table: select ignores it natively (0); under
+    // the shim the table is larger (its own fds sit high), so the kernel says EBADF. Pinned
+    // limitation (README).
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(900, &rs);
+    struct timeval tv = {0, 0};
+    R("select on never-opened fd 900", select(901, &rs, NULL, NULL, &tv));
     }
     puts("done");
     return 0;
