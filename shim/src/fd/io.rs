@@ -238,6 +238,11 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
 /// `attempt(offset, flags)` receives into the caller's buffer from `offset`.
 unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attempt: impl FnMut(usize, c_int) -> Result<usize, i32>) -> Result<usize, i32> {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    if want == 0 && fdtab::full(fd).is_ok_and(|i| i.stream) {
+        // Nothing to receive on a stream returns 0 at once natively (after the kernel has
+        // processed its backlog, which a MSG_DONTWAIT attempt does not wait for: EAGAIN).
+        return Err(FALLBACK);
+    }
     let f = flags | libc::MSG_DONTWAIT;
     let mut dl = None;
     let n = coop::run(h, fd, Interest::Read, dontwait, &mut dl, || attempt(0, f))?;
@@ -250,6 +255,19 @@ unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attem
     }
     let mut done = n;
     while done < want {
+        // Natively, once some bytes are copied, a pending error, EOF or shutdown ends the call
+        // with the count and leaves the error for the next call; a fresh attempt with nothing
+        // copied yet would consume it. Stop where the native loop stops.
+        let mut p = libc::pollfd { fd, events: libc::POLLIN | libc::POLLRDHUP, revents: 0 };
+        // (POLLIN is no help: a shut-down stream is "readable". Ask for the bytes queued.)
+        if matches!(syscall!(SYS_poll, &mut p as *mut libc::pollfd, 1, 0), Ok(1))
+            && p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP) != 0
+        {
+            let mut queued: c_int = 0;
+            if syscall!(SYS_ioctl, fd, libc::FIONREAD, &mut queued as *mut c_int).is_ok() && queued == 0 {
+                break;
+            }
+        }
         match coop::run(h, fd, Interest::Read, false, &mut dl, || attempt(done, f)) {
             Ok(0) => break,
             Ok(k) => done += k,
@@ -422,6 +440,12 @@ pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
 }
 
 unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
+    if n > 0 && !v.is_null() && (0..n as usize).all(|i| iov_len((*v.add(i)).msg_hdr.msg_iov, (*v.add(i)).msg_hdr.msg_iovlen as c_int) == 0)
+        && fdtab::full(fd).is_ok_and(|i| i.stream)
+    {
+        // As in recv_coop: nothing to receive on a stream never waits natively.
+        return ret(syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize)) as c_int;
+    }
     let mut dl = match t.as_ref() {
         Some(ts) => match gs::sys::timespec_ns(ts) {
             Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
