@@ -215,18 +215,20 @@ unsafe fn sendfile_coop(h: *mut gs::hub::Hub, out: c_int, inp: c_int, off: *mut 
     done as ssize_t
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    let Some(h) = entry::hub() else { return real_fns::sendfile(out, inp, off, n) };
-    hook!(h, sendfile, entry::nonneg, sendfile_coop(h, out, inp, off, n, real_fns::sendfile), |r, e| [
+/// The boundary of `sendfile` and `sendfile64` (one call on x86_64; each has its real function).
+unsafe fn sendfile_hook(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real: unsafe fn(c_int, c_int, *mut off_t, size_t) -> ssize_t) -> ssize_t {
+    let Some(h) = entry::hub() else { return real(out, inp, off, n) };
+    hook!(h, sendfile, entry::nonneg, sendfile_coop(h, out, inp, off, n, real), |r, e| [
         Arg::Int(out as i64), Arg::Int(inp as i64), Arg::Hex(off as u64), Arg::Int(n as i64)
     ], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    sendfile_hook(out, inp, off, n, real_fns::sendfile)
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    let Some(h) = entry::hub() else { return real_fns::sendfile64(out, inp, off, n) };
-    hook!(h, sendfile, entry::nonneg, sendfile_coop(h, out, inp, off, n, real_fns::sendfile64), |r, e| [
-        Arg::Int(out as i64), Arg::Int(inp as i64), Arg::Hex(off as u64), Arg::Int(n as i64)
-    ], Ret::Int(r as i64, e))
+    sendfile_hook(out, inp, off, n, real_fns::sendfile64)
 }
