@@ -84,7 +84,7 @@ pub unsafe fn run_from(
             Ok(Wake::Closed) => return Err(libc::EBADF),
             Ok(Wake::Interrupted) => {
                 // A cancellation request also interrupts: these calls are cancellation points.
-                crate::thread::lifecycle::testcancel(h);
+                crate::thread::cancel::testcancel(h);
                 if !fdtab::restart_after_signal(timeout) {
                     return Err(libc::EINTR);
                 }

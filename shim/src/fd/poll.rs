@@ -75,7 +75,7 @@ use gs::sys;
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
 use crate::hook::entry;
-use crate::thread::lifecycle::testcancel;
+use crate::thread::cancel::testcancel;
 
 mod real_fns {
     use super::*;

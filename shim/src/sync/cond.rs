@@ -121,7 +121,7 @@ pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int
 /// The wait itself; `dl`: the clock and absolute time of a timed wait.
 unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(clockid_t, *const timespec)>) -> c_int {
     let h = sync_hub().unwrap();
-    crate::thread::lifecycle::testcancel(h);
+    crate::thread::cancel::testcancel(h);
     let deadline = match dl {
         None => None,
         Some((clock, abs)) => {
@@ -169,7 +169,7 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
     }
     // Re-acquire (a recursive mutex gets back the level the wait released).
     let r = crate::sync::mutex::pthread_mutex_lock_impl(m);
-    crate::thread::lifecycle::testcancel(h);
+    crate::thread::cancel::testcancel(h);
     if r != 0 {
         return r;
     }
@@ -181,9 +181,9 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
 }
 
 /// True if a cancellation request is pending and enabled for the running greenlet (the bits
-/// `thread.rs` keeps in `ext[1]`: bit 0 pending, bit 1 disabled).
+/// `thread::cancel` keeps in `ext[EXT_CANCEL]`: bit 0 pending, bit 1 disabled).
 unsafe fn cancel_pending(h: *mut gs::hub::Hub) -> bool {
-    (*(*h).current()).ext[1] & 3 == 1
+    (*(*h).current()).ext[crate::thread::cancel::EXT_CANCEL] & 3 == 1
 }
 
 unsafe fn pthread_cond_wait_impl(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {

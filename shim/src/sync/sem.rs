@@ -300,7 +300,7 @@ unsafe extern "C" fn atfork_child() {
 
 /// The blocking part; `deadline` already validated. Returns 0 or an errno.
 unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
-    crate::thread::lifecycle::testcancel(h);
+    crate::thread::cancel::testcancel(h);
     if try_take(r) {
         return 0;
     }
@@ -342,7 +342,7 @@ unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
         }
         match why {
             Wake::Interrupted => {
-                crate::thread::lifecycle::testcancel(h);
+                crate::thread::cancel::testcancel(h);
                 // As the kernel does for glibc's futex wait: an untimed wait is restarted after
                 // an SA_RESTART handler, a timed one never is.
                 if deadline.is_some() || !restart_after_signal() {

@@ -1,5 +1,5 @@
-//! Threads become greenlets: `pthread_create`, join, detach, exit, identity, names, and every
-//! call that takes a `pthread_t`.
+//! Threads become greenlets: `pthread_create`, join, detach, exit, identity, names and attributes.
+//! Signals (`signal`), cancellation (`cancel`) and scheduling (`sched`) have files of their own.
 //!
 //! A greenlet's `pthread_t` is its hub id (top bit set: never a glibc thread descriptor, so it
 //! can never be confused with a real thread, and glibc never sees it). The main greenlet keeps
@@ -18,7 +18,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
-use gs::hub::{self, Greenlet, Hub, SpawnOpts, State, Wake, WaitOn};
+use gs::hub::{self, Greenlet, Hub, SpawnOpts};
 use gs::sys;
 use libc::{pthread_attr_t, pthread_t, size_t, timespec};
 
@@ -65,19 +65,6 @@ mod real_fns {
     fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int;
     fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: size_t) -> c_int;
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
-    fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
-    fn pthread_sigqueue(t: pthread_t, sig: c_int, val: libc::sigval) -> c_int;
-    fn pthread_getcpuclockid(t: pthread_t, clk: *mut libc::clockid_t) -> c_int;
-    fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const libc::cpu_set_t) -> c_int;
-    fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut libc::cpu_set_t) -> c_int;
-    fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int;
-    fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int;
-    fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int;
-    fn pthread_cancel(t: pthread_t) -> c_int;
-    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
-    fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int;
-    fn pthread_testcancel() -> ();
-    fn sched_yield() -> c_int;
     fn pthread_attr_init(attr: *mut pthread_attr_t) -> c_int;
     fn pthread_attr_getdetachstate(attr: *const pthread_attr_t, state: *mut c_int) -> c_int;
     fn pthread_attr_setdetachstate(attr: *mut pthread_attr_t, state: c_int) -> c_int;
@@ -88,22 +75,8 @@ mod real_fns {
     }
 }
 
-// glibc's <pthread.h> values (the libc crate lacks them).
-const PTHREAD_CANCEL_ENABLE: c_int = 0;
-const PTHREAD_CANCEL_DISABLE: c_int = 1;
-const PTHREAD_CANCEL_DEFERRED: c_int = 0;
-const PTHREAD_CANCEL_ASYNCHRONOUS: c_int = 1;
-const PTHREAD_CANCELED: usize = usize::MAX; // (void *) -1
-
-/// Greenlet words in `Greenlet::ext` used here.
-const EXT_SCHED: usize = 0; // (policy + 1) << 32 | priority; 0: SCHED_OTHER, 0
-const EXT_CANCEL: usize = 1; // bit 0: cancel pending, bit 1: disabled, bit 2: asynchronous
-const CANCEL_PENDING: usize = 1;
-const CANCEL_DISABLED: usize = 2;
-const CANCEL_ASYNC: usize = 4;
-
 /// What a `pthread_t` names.
-enum Target {
+pub(crate) enum Target {
     /// A greenlet of this hub (main included).
     Greenlet(*mut Greenlet),
     /// Not ours: a real thread, or no hub on this OS thread.
@@ -112,7 +85,7 @@ enum Target {
     Gone,
 }
 
-fn target(h: *mut Hub, t: pthread_t) -> Target {
+pub(crate) fn target(h: *mut Hub, t: pthread_t) -> Target {
     // SAFETY: h is this thread's hub.
     match unsafe { (*h).lookup(t as u64) } {
         Some(g) => Target::Greenlet(g),
@@ -202,7 +175,7 @@ unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>
         Target::Native => None,
         Target::Gone => Some(libc::ESRCH),
         Target::Greenlet(_) => {
-            testcancel(h);
+            crate::thread::cancel::testcancel(h);
             Some(match hub::join(h, t as u64, deadline, try_only) {
                 Ok(v) => {
                     if !ret.is_null() {
@@ -373,242 +346,3 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
     }
 }
 
-/// True if delivering `sig` now would run a handler (so a blocking call would see EINTR).
-unsafe fn would_interrupt(sig: c_int) -> bool {
-    let mut old: libc::sigaction = std::mem::zeroed();
-    if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-        return false;
-    }
-    let mut mask: libc::sigset_t = std::mem::zeroed();
-    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-    old.sa_sigaction != libc::SIG_IGN && old.sa_sigaction != libc::SIG_DFL && libc::sigismember(&mask, sig) == 0
-}
-
-/// Send `sig` to greenlet `g`: the signal goes to the OS thread all greenlets share (its handler
-/// runs there), and `g`, if parked in an interruptible call, sees EINTR.
-unsafe fn signal_greenlet(h: *mut Hub, g: *mut Greenlet, sig: c_int, send: impl FnOnce(pthread_t) -> c_int) -> c_int {
-    if !(0..=64).contains(&sig) {
-        return libc::EINVAL;
-    }
-    if sig == 0 || (*g).state == State::Dead {
-        return 0; // glibc: a joinable thread that ended still accepts signals, as a no-op
-    }
-    (*h).signal_target = (*g).id;
-    let r = send((*h).main_alias() as pthread_t);
-    (*h).signal_target = 0;
-    if r == 0 && g != (*h).current() && would_interrupt(sig) {
-        (*h).interrupt_greenlet(g);
-    }
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_kill(t, sig) };
-    match target(h, t) {
-        Target::Native => real_fns::pthread_kill(t, sig),
-        Target::Gone => libc::ESRCH,
-        Target::Greenlet(g) => signal_greenlet(h, g, sig, |real| real_fns::pthread_kill(real, sig)),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: libc::sigval) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_sigqueue(t, sig, val) };
-    match target(h, t) {
-        Target::Native => real_fns::pthread_sigqueue(t, sig, val),
-        Target::Gone => libc::ESRCH,
-        Target::Greenlet(g) => signal_greenlet(h, g, sig, |real| real_fns::pthread_sigqueue(real, sig, val)),
-    }
-}
-
-/// Map a greenlet id onto the real main thread for calls about the OS thread itself.
-unsafe fn os_thread_of(t: pthread_t) -> Result<pthread_t, c_int> {
-    let Some(h) = any_hub() else { return Ok(t) };
-    match target(h, t) {
-        Target::Native => Ok(t),
-        Target::Gone => Err(libc::ESRCH),
-        Target::Greenlet(_) => Ok((*h).main_alias() as pthread_t),
-    }
-}
-
-/// A greenlet's CPU-time clock is that of the OS thread all greenlets share.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_getcpuclockid(t: pthread_t, clk: *mut libc::clockid_t) -> c_int {
-    match os_thread_of(t) {
-        Ok(r) => real_fns::pthread_getcpuclockid(r, clk),
-        Err(e) => e,
-    }
-}
-
-/// Affinity is a property of the OS thread all greenlets share.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const libc::cpu_set_t) -> c_int {
-    match os_thread_of(t) {
-        Ok(r) => real_fns::pthread_setaffinity_np(r, size, set),
-        Err(e) => e,
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut libc::cpu_set_t) -> c_int {
-    match os_thread_of(t) {
-        Ok(r) => real_fns::pthread_getaffinity_np(r, size, set),
-        Err(e) => e,
-    }
-}
-
-/// Scheduling parameters of a greenlet are recorded (and validated as the kernel would) but do
-/// not change the cooperative order.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_setschedparam(t, policy, param) };
-    match target(h, t) {
-        Target::Native => real_fns::pthread_setschedparam(t, policy, param),
-        Target::Gone => libc::ESRCH,
-        Target::Greenlet(g) if g == (*h).main() => real_fns::pthread_setschedparam((*h).main_alias() as pthread_t, policy, param),
-        Target::Greenlet(g) => {
-            let prio = (*param).sched_priority;
-            let (lo, hi) = (libc::sched_get_priority_min(policy), libc::sched_get_priority_max(policy));
-            if lo < 0 || prio < lo || prio > hi {
-                return libc::EINVAL;
-            }
-            (*g).ext[EXT_SCHED] = ((policy as usize + 1) << 32) | prio as u32 as usize;
-            0
-        }
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_getschedparam(t, policy, param) };
-    match target(h, t) {
-        Target::Native => real_fns::pthread_getschedparam(t, policy, param),
-        Target::Gone => libc::ESRCH,
-        Target::Greenlet(g) if g == (*h).main() => real_fns::pthread_getschedparam((*h).main_alias() as pthread_t, policy, param),
-        Target::Greenlet(g) => {
-            let v = (*g).ext[EXT_SCHED];
-            *policy = if v == 0 { libc::SCHED_OTHER } else { ((v >> 32) - 1) as c_int };
-            (*param).sched_priority = (v & 0xffff_ffff) as u32 as c_int;
-            0
-        }
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_setschedprio(t, prio) };
-    match target(h, t) {
-        Target::Greenlet(g) if g != (*h).main() => {
-            let mut policy = 0;
-            let mut p: libc::sched_param = std::mem::zeroed();
-            pthread_getschedparam(t, &mut policy, &mut p);
-            p.sched_priority = prio;
-            pthread_setschedparam(t, policy, &p)
-        }
-        Target::Gone => libc::ESRCH,
-        _ => real_fns::pthread_setschedprio(os_thread_of(t).unwrap_or(t), prio),
-    }
-}
-
-/// Deferred cancellation: the request is recorded and acted on at the target's next
-/// cancellation point (a sleep, a join, `pthread_testcancel`), which a parked target reaches at
-/// once. Cleanup handlers pushed with `pthread_cleanup_push` are not run (see README).
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_cancel(t) };
-    match target(h, t) {
-        Target::Native => real_fns::pthread_cancel(t),
-        Target::Gone => libc::ESRCH,
-        Target::Greenlet(g) => {
-            if (*g).state == State::Dead {
-                return 0;
-            }
-            (*g).ext[EXT_CANCEL] |= CANCEL_PENDING;
-            if (*g).ext[EXT_CANCEL] & CANCEL_DISABLED == 0 {
-                if g == (*h).current() {
-                    if (*g).ext[EXT_CANCEL] & CANCEL_ASYNC != 0 {
-                        testcancel(h);
-                    }
-                } else {
-                    (*h).interrupt_greenlet(g);
-                }
-            }
-            0
-        }
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_setcancelstate(state, old) };
-    if state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE {
-        return libc::EINVAL;
-    }
-    let g = (*h).current();
-    let was = (*g).ext[EXT_CANCEL];
-    if !old.is_null() {
-        *old = if was & CANCEL_DISABLED != 0 { PTHREAD_CANCEL_DISABLE } else { PTHREAD_CANCEL_ENABLE };
-    }
-    (*g).ext[EXT_CANCEL] = if state == PTHREAD_CANCEL_DISABLE { was | CANCEL_DISABLED } else { was & !CANCEL_DISABLED };
-    0
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::pthread_setcanceltype(ty, old) };
-    if ty != PTHREAD_CANCEL_DEFERRED && ty != PTHREAD_CANCEL_ASYNCHRONOUS {
-        return libc::EINVAL;
-    }
-    let g = (*h).current();
-    let was = (*g).ext[EXT_CANCEL];
-    if !old.is_null() {
-        *old = if was & CANCEL_ASYNC != 0 { PTHREAD_CANCEL_ASYNCHRONOUS } else { PTHREAD_CANCEL_DEFERRED };
-    }
-    (*g).ext[EXT_CANCEL] = if ty == PTHREAD_CANCEL_ASYNCHRONOUS { was | CANCEL_ASYNC } else { was & !CANCEL_ASYNC };
-    0
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_testcancel() {
-    match any_hub() {
-        Some(h) => testcancel(h),
-        None => real_fns::pthread_testcancel(),
-    }
-}
-
-/// A cancellation point: end the running greenlet with PTHREAD_CANCELED if a cancel is pending
-/// and enabled.
-pub unsafe fn testcancel(h: *mut Hub) {
-    let g = (*h).current();
-    if (*g).ext[EXT_CANCEL] & (CANCEL_PENDING | CANCEL_DISABLED) == CANCEL_PENDING {
-        (*g).hook_depth = 0; // exiting: the destructors are user code, hooked as usual
-        (*g).ext[EXT_CANCEL] = CANCEL_DISABLED; // as glibc: no second cancellation while exiting
-        crate::thread::key::run_destructors(h);
-        hub::exit_current(h, PTHREAD_CANCELED);
-    }
-}
-
-/// Park for the sleep family: a cancellation point, interruptible by signals.
-pub unsafe fn park_sleep(h: *mut Hub, deadline: u64) -> Wake {
-    testcancel(h);
-    let why = hub::park(h, WaitOn::Sleep, Some(deadline), true);
-    testcancel(h);
-    why
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sched_yield() -> c_int {
-    match entry::hub() {
-        Some(h) => hook!(h, sched_yield, crate::hook::entry::nonneg, {
-            hub::yield_now(h);
-            0
-        }, |r, e| [], Ret::Int(r as i64, e)),
-        None => real_fns::sched_yield(),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_yield() -> c_int {
-    sched_yield()
-}

@@ -1,6 +1,10 @@
-//! Threads as greenlets: lifecycle, identity and cancellation (`lifecycle`), thread keys
-//! (`key`), and the sleep family (`sleep`).
+//! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`),
+//! scheduling and the OS thread's properties (`sched`), signals (`signal`), thread keys (`key`),
+//! and the sleep family (`sleep`).
 
+pub mod cancel;
 pub mod key;
 pub mod lifecycle;
+pub mod sched;
+pub mod signal;
 pub mod sleep;

@@ -15,7 +15,7 @@ use gs::sys;
 use libc::{clockid_t, timespec};
 
 use crate::hook::entry;
-use crate::thread::lifecycle::park_sleep;
+use crate::thread::cancel::park_sleep;
 use crate::diag::trace::CLOCKS;
 
 mod real_fns {
