@@ -30,6 +30,9 @@ pub enum Wake {
     Interrupted,
     /// The fd it waited on was closed by another greenlet (EBADF).
     Closed,
+    /// Made runnable only to run its signal handlers; the park goes on afterwards (internal to
+    /// the hub: a park never returns it).
+    Signal,
 }
 
 /// What a parked greenlet waits on: for the deadlock report and the greenlet dump.
@@ -95,5 +98,37 @@ pub struct Greenlet {
     pub parked_ns: u64,
     /// The last interposed call it made (the diagnostics layer's call number + 1; 0: none).
     pub last_call: u32,
+    /// Its signal mask (bit `sig - 1`), as a thread's natively. Change it only with
+    /// [`Hub::set_sigmask`](crate::hub::Hub::set_sigmask), which keeps the OS thread's mask right.
+    pub sigmask: u64,
+    /// Signals sent to it and not yet delivered (bit `sig - 1`); their infos are in `siginfo`.
+    pub sigpending: u64,
+    /// Infos of the pending signals: one per standard signal, in order for real-time ones.
+    pub siginfo: Vec<libc::siginfo_t>,
+    /// Signals a `sigwait`-family call of it accepts while it is parked there (0: none).
+    pub sigwaiting: u64,
+    /// Handlers run on it (the shim counts; `sigsuspend` and `pause` look for a change).
+    pub sig_handled: u64,
+    /// Depth of signal handlers the shim runs on it straight from its kernel handler: in that
+    /// context nothing may allocate (the interrupted code may be inside malloc).
+    pub sig_context: u32,
+    /// A handler without SA_RESTART ran during its current park (the restart decision of an
+    /// interrupted call).
+    pub sig_norestart: bool,
+    /// Token of its park that is suspended while its signal handlers run (0: none), and the
+    /// wakeup that park received meanwhile.
+    pub(crate) outer_token: u64,
+    pub(crate) outer_wake: Option<Wake>,
+    /// Last token handed out: tokens only grow, even when a park's token is restored after its
+    /// handlers parked in turn, so a stale wakeup can never match a later park.
+    pub(crate) token_seq: u64,
+}
+
+impl Greenlet {
+    /// Signals pending for it that it does not block: to be delivered when it next runs.
+    #[inline(always)]
+    pub fn deliverable(&self) -> u64 {
+        self.sigpending & !self.sigmask
+    }
 }
 

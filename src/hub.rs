@@ -87,8 +87,13 @@ pub struct Hub {
     round: usize,
     /// Scratch list of reactor wakeups (kept to avoid allocating per poll).
     woken: Vec<(Waiter, FdWake)>,
-    /// Greenlet a targeted signal (`pthread_kill`) was sent to; 0 if none.
-    pub signal_target: u64,
+    /// Per-signal counts of the greenlets' masks, and the OS thread's mask derived from them
+    /// (see [`crate::sigmask`]).
+    pub sigmasks: crate::sigmask::Counts,
+    /// Runs the pending, unblocked signals of the current greenlet, on its stack (the shim's
+    /// handler dispatch). Called when a greenlet resumes from a park or a yield with such
+    /// signals, and when it was made runnable only for them ([`Hub::signal_wake`]).
+    pub sig_deliver: Option<unsafe fn(*mut Hub)>,
     pub default_stack_size: usize,
     pub stats: Stats,
     /// Display number of the last greenlet created.
@@ -139,7 +144,8 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         live: 0,
         round: 0,
         woken: Vec::new(),
-        signal_target: 0,
+        sigmasks: crate::sigmask::Counts::new(crate::sigmask::get_real()),
+        sig_deliver: None,
         default_stack_size,
         stats: Stats::default(),
         last_seq: 0,
@@ -151,6 +157,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
     unsafe {
         let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
         (*main).state = State::Running;
+        (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
         (*hub).main = main;
         (*hub).current = main;
     }
@@ -182,9 +189,9 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     };
     let slot = &mut hh.slots[index as usize];
     let id = ID_TAG | ((slot.gen as u64 & 0x7fff_ffff) << 32) | index as u64;
-    let name = match hh.current.is_null() {
-        true => [0; 16],
-        false => (*hh.current).name,
+    let (name, sigmask) = match hh.current.is_null() {
+        true => ([0; 16], 0),
+        false => ((*hh.current).name, (*hh.current).sigmask),
     };
     hh.last_seq += 1;
     let g = Box::into_raw(Box::new(Greenlet {
@@ -214,7 +221,24 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         parks: 0,
         parked_ns: 0,
         last_call: 0,
+        sigmask,
+        sigpending: 0,
+        siginfo: Vec::new(),
+        sigwaiting: 0,
+        sig_handled: 0,
+        sig_context: 0,
+        sig_norestart: false,
+        outer_token: 0,
+        outer_wake: None,
+        token_seq: 0,
     }));
+    if !hh.current.is_null() {
+        // A new thread starts with its creator's mask (main's was counted by Counts::new).
+        hh.sigmasks.add(sigmask);
+        if sigmask != 0 {
+            hh.sigmasks.sync();
+        }
+    }
     slot.g = g;
     hh.live += 1;
     hh.stats.peak_live = hh.stats.peak_live.max(hh.live as u64);
@@ -314,19 +338,72 @@ impl Hub {
             (*g).state = State::Runnable;
             (*g).wake = why;
             self.runq.push_back(g);
+        } else if (*g).state == State::Runnable && (*g).wake == Wake::Signal {
+            (*g).wake = why; // queued for its handlers: the park ends after them
         }
     }
 
     /// Wake the greenlet `id` if it is still in the park identified by `token`.
     pub fn wake_token(&mut self, id: u64, token: u64, why: Wake) -> bool {
-        match self.lookup(id) {
-            // SAFETY: lookup returned a live greenlet.
-            Some(g) if unsafe { (*g).token == token && (*g).state == State::Parked } => {
-                // SAFETY: as above.
-                unsafe { self.unpark(g, why) };
-                true
+        let Some(g) = self.lookup(id) else { return false };
+        // SAFETY: lookup returned a live greenlet.
+        unsafe {
+            if (*g).token == token && matches!((*g).state, State::Parked | State::Runnable) {
+                if (*g).state == State::Parked || (*g).wake == Wake::Signal {
+                    self.unpark(g, why);
+                    return true;
+                }
+                return false;
             }
-            _ => false,
+            if (*g).outer_token == token && token != 0 {
+                // Its handlers run (and may park) inside this park: the park ends after them.
+                (*g).outer_wake.get_or_insert(why);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// End the join park of `j` (its target ended). If `j` is running signal handlers inside
+    /// that park, the park ends after them (a handler's own park must not be the one woken).
+    unsafe fn wake_joiner(&mut self, j: *mut Greenlet) {
+        if (*j).outer_token != 0 {
+            (*j).outer_wake.get_or_insert(Wake::Woken);
+        } else {
+            self.unpark(j, Wake::Woken);
+        }
+    }
+
+    /// Make greenlet `g` run its pending signals (see [`Hub::sig_deliver`]): a park that signals
+    /// interrupt ends with [`Wake::Interrupted`] (EINTR, unless the call restarts); any other
+    /// park is resumed for the handlers and then goes on, as a native futex wait does.
+    /// A runnable greenlet delivers when it next runs; the running one is the caller's business.
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn signal_wake(&mut self, g: *mut Greenlet) {
+        if (*g).state != State::Parked {
+            return;
+        }
+        if (*g).interruptible {
+            self.unpark(g, Wake::Interrupted);
+        } else {
+            (*g).state = State::Runnable;
+            (*g).wake = Wake::Signal;
+            self.runq.push_back(g);
+        }
+    }
+
+    /// Set greenlet `g`'s signal mask, keeping the OS thread's derived mask right.
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn set_sigmask(&mut self, g: *mut Greenlet, mask: u64) {
+        let mask = mask & !crate::sigmask::UNBLOCKABLE;
+        let old = std::mem::replace(&mut (*g).sigmask, mask);
+        if old != mask && (*g).state != State::Dead {
+            self.sigmasks.change(old, mask);
+            self.sigmasks.sync();
         }
     }
 
@@ -336,32 +413,13 @@ impl Hub {
         // SAFETY: current is always a live greenlet.
         unsafe {
             let g = self.current;
-            (*g).token += 1;
+            (*g).token_seq += 1;
+            (*g).token = (*g).token_seq;
             ((*g).id, (*g).token)
         }
     }
 
-    /// Deliver a signal's EINTR: to the greenlet it was aimed at, else main, else the greenlet
-    /// parked longest — if that one is parked interruptibly.
-    unsafe fn interrupt(&mut self) {
-        let aimed = std::mem::take(&mut self.signal_target);
-        let target = match self.lookup(aimed) {
-            Some(g) => Some(g),
-            None if (*self.main).state == State::Parked && (*self.main).interruptible => Some(self.main),
-            None => self
-                .greenlets()
-                .filter(|&g| (*g).state == State::Parked && (*g).interruptible)
-                .min_by_key(|&g| (*g).parked_since),
-        };
-        if let Some(g) = target {
-            if (*g).interruptible {
-                self.unpark(g, Wake::Interrupted);
-            }
-        }
-    }
-
-    /// Signal targeted at greenlet `g` was raised on the hub thread: interrupt it if it is parked
-    /// interruptibly (its handler has already run).
+    /// Interrupt greenlet `g` if it is parked interruptibly (a cancellation request).
     ///
     /// # Safety
     /// `g` is a live greenlet of this hub.
@@ -432,8 +490,12 @@ impl Hub {
         let mut woken = std::mem::take(&mut self.woken);
         match self.reactor.poll(timeout, |w, why| woken.push((w, why))) {
             // A diagnostics request (dump signal) is not a signal for the program's greenlets.
-            Err(libc::EINTR) if self.diag.is_some_and(|d| d.serve(self)) => {}
-            Err(libc::EINTR) => self.interrupt(),
+            // A signal: the shim's handler recorded it; the safe point below routes it.
+            Err(libc::EINTR) => {
+                if let Some(d) = self.diag {
+                    d.serve(self);
+                }
+            }
             Err(e) => {
                 let mut l = sys::LineBuf::new();
                 l.str("greenshim: epoll_wait on the hub failed with errno ").num(e as u64).str("\n");
@@ -477,6 +539,12 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
         // SAFETY: `g` outlives its coroutine: it is reaped only after the coroutine ended.
         unsafe {
             (*g).yielder = y;
+            if (*g).deliverable() != 0 {
+                let h = current_hub();
+                if let Some(deliver) = (*h).sig_deliver {
+                    deliver(h); // signals sent to it before it first ran
+                }
+            }
             let f = (*g).entry.take().expect("entry runs once");
             (*g).retval = f();
         }
@@ -520,17 +588,54 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
     // Only for reports (deadlocks, dumps) and for choosing which parked greenlet a signal's
     // EINTR goes to: the coarse clock (no rdtsc, a few ns) is precise enough.
     (*g).parked_since = now_coarse();
-    match (*h).diag {
-        Some(d) if d.measure_parks => {
-            let t0 = sys::now();
-            switch_out(h, g);
-            (*g).parks += 1;
-            (*g).parked_ns += sys::now() - t0;
+    (*g).sig_norestart = false;
+    loop {
+        match (*h).diag {
+            Some(d) if d.measure_parks => {
+                let t0 = sys::now();
+                switch_out(h, g);
+                (*g).parks += 1;
+                (*g).parked_ns += sys::now() - t0;
+            }
+            _ => switch_out(h, g),
         }
-        _ => switch_out(h, g),
+        if (*g).wake != Wake::Signal {
+            break;
+        }
+        // Resumed only for its handlers: run them inside the park, which goes on afterwards
+        // unless it was woken meanwhile.
+        run_signals(h, g);
+        if (*g).wake != Wake::Signal {
+            break;
+        }
+        (*g).state = State::Parked;
+        (*g).wake = Wake::Woken;
     }
+    // Signals that interrupted the park (or came with its wakeup) are run by the caller's hook
+    // when it leaves, after the park's registrations are gone (or before it restarts).
     (*g).wait = WaitOn::Nothing;
     (*g).wake
+}
+
+/// Run the running greenlet `g`'s deliverable signals inside its park: the park's token, wait
+/// and flags are kept for it (handlers may park in turn), and a wakeup of the park that
+/// arrives meanwhile is recorded and returned afterwards.
+#[cold]
+unsafe fn run_signals(h: *mut Hub, g: *mut Greenlet) {
+    let Some(deliver) = (*h).sig_deliver else { return };
+    let (token, wait, interruptible, wake) = ((*g).token, (*g).wait, (*g).interruptible, (*g).wake);
+    let (outer, outer_wake) = ((*g).outer_token, (*g).outer_wake.take());
+    (*g).outer_token = token;
+    deliver(h);
+    (*g).token = token;
+    (*g).wait = wait;
+    (*g).interruptible = interruptible;
+    (*g).wake = match (*g).outer_wake.take() {
+        Some(w) if wake == Wake::Signal => w,
+        _ => wake,
+    };
+    (*g).outer_token = outer;
+    (*g).outer_wake = outer_wake;
 }
 
 /// CLOCK_MONOTONIC_COARSE in ns (same epoch as [`sys::now`], millisecond resolution).
@@ -709,13 +814,15 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
     }
     (*g).state = State::Dead;
     hh.live -= 1;
+    hh.sigmasks.remove((*g).sigmask);
+    hh.sigmasks.sync();
     if let Some(f) = hh.diag.and_then(|d| d.on_exit) {
         f(g, (*g).retval);
     }
     if (*g).detached {
         reap(h, g);
     } else if let Some(j) = hh.lookup((*g).joiner) {
-        hh.unpark(j, Wake::Woken);
+        hh.wake_joiner(j);
     }
 }
 
@@ -730,11 +837,13 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
     if g == (*h).main {
         (*g).state = State::Dead;
         (*h).live -= 1;
+        (*h).sigmasks.remove((*g).sigmask);
+        (*h).sigmasks.sync();
         if let Some(f) = (*h).diag.and_then(|d| d.on_exit) {
             f(g, retval);
         }
         if let Some(j) = (*h).lookup((*g).joiner) {
-            (*h).unpark(j, Wake::Woken);
+            (*h).wake_joiner(j);
         }
         (*g).hook_depth += 1; // as in switch_out: the loop is hub code
         run_loop(h); // exits the process when the last greenlet ends
@@ -837,4 +946,11 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
         }
     }
     hh.live = 1;
+    // Only the forking thread's mask counts now: the child's OS thread gets it, as natively.
+    let mask = (*cur).sigmask;
+    let reserved = hh.sigmasks.reserved;
+    hh.sigmasks = crate::sigmask::Counts::new(crate::sigmask::get_real());
+    hh.sigmasks.reserved = reserved;
+    hh.sigmasks.change(hh.sigmasks.real, mask);
+    hh.sigmasks.sync();
 }

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod overflow;
 pub mod reactor;
 pub mod settings;
+pub mod sigmask;
 pub mod stack;
 pub mod timer;
 pub mod waitq;

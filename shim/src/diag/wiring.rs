@@ -90,6 +90,10 @@ pub unsafe fn init(h: *mut Hub, s: &Settings) -> Result<(), String> {
         libc::atexit(summary_at_exit);
     }
     if let Some(sig) = s.dump_signal {
+        // The shim's own signal: left to the kernel and never blocked on the OS thread.
+        crate::thread::sigact::reserve(sig);
+        (*h).sigmasks.reserved |= gs::sigmask::bit(sig);
+        (*h).sigmasks.sync();
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = on_dump_signal as *const () as usize;
         act.sa_flags = libc::SA_RESTART;

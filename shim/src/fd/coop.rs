@@ -82,10 +82,11 @@ pub unsafe fn run_from(
             Ok(Wake::Woken) => {}
             Ok(Wake::TimedOut) => return Err(libc::EAGAIN),
             Ok(Wake::Closed) => return Err(libc::EBADF),
+            Ok(Wake::Signal) => unreachable!("a park never returns Wake::Signal"),
             Ok(Wake::Interrupted) => {
                 // A cancellation request also interrupts: these calls are cancellation points.
                 crate::thread::cancel::testcancel(h);
-                if !fdtab::restart_after_signal(timeout) {
+                if !fdtab::restart_after_signal(h, timeout) {
                     return Err(libc::EINTR);
                 }
             }

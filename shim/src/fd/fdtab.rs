@@ -268,27 +268,16 @@ pub fn closing(h: *mut Hub, fd: i32) {
     unsafe { hub::fd_closing(h, fd) };
 }
 
-/// After a signal handler interrupted a park in an I/O call: restart it (SA_RESTART) or fail
-/// with EINTR? The hub does not learn which signal ran, so restart only if no installed handler
-/// lacks SA_RESTART. Socket calls with a timeout are never restarted (signal(7)).
-pub fn restart_after_signal(timeout_ns: u64) -> bool {
-    if timeout_ns != 0 {
-        return false;
-    }
-    for sig in 1..=64 {
-        // Uncatchable, or fault signals (our stack-overflow reporter handles SEGV/BUS): a
-        // handler for those never interrupts a blocking call.
-        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE) {
-            continue;
-        }
-        // SAFETY: querying an action; the out-pointer is valid.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
-            continue;
-        }
-        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN && old.sa_flags & libc::SA_RESTART == 0 {
+/// After signals interrupted a park in an I/O call: restart it (every handler about to run, or
+/// that ran, has SA_RESTART; the handlers then run first) or fail with EINTR (they run when the
+/// hook returns)? Socket calls with a timeout are never restarted (signal(7)).
+pub fn restart_after_signal(h: *mut Hub, timeout_ns: u64) -> bool {
+    // SAFETY: h is this thread's hub and the caller runs on it.
+    unsafe {
+        if timeout_ns != 0 || !crate::thread::signal::restart_after_signal(h) {
             return false;
         }
+        crate::thread::signal::deliver_now(h);
     }
     true
 }

@@ -66,7 +66,6 @@
 //! * An unreadable timeout pointer crashes where the kernel would return EFAULT (the timeout is
 //!   read in the shim to validate it first).
 
-use std::cell::RefCell;
 use std::ffi::c_int;
 
 use gs::hub::{self, Hub, Wake};
@@ -172,47 +171,34 @@ unsafe fn park_loop(
     h: *mut Hub,
     mut watch: Vec<(i32, Interest)>,
     deadline: Option<u64>,
-    mask: Option<u64>,
     attempt: &mut dyn FnMut() -> c_int,
     blocking: &mut dyn FnMut(Option<u64>) -> c_int,
 ) -> Out {
-    let mut masked = mask.map(|m| MaskPark::enter(h, m));
-    let shielded = masked.as_ref().is_some_and(|g| g.shielded);
+    if crate::thread::signal::due(h) {
+        return Out::Intr; // a signal this call's mask lets through is pending: EINTR at once
+    }
     let mut filtered = false;
-    let out = loop {
+    loop {
         match hub::wait_fds(h, &watch, deadline, true) {
             Err(_) if !filtered && drop_unwatchable(h, &mut watch) => filtered = true,
-            Err(_) => {
-                // The hub cannot watch some fd: the real call, blocking the whole thread.
-                drop(masked.take());
-                break Out::Ret(blocking(remaining(deadline)));
-            }
-            Ok(Wake::Interrupted) if shielded => {
-                // This call's mask blocks every signal: the EINTR was meant for another
-                // greenlet, unless it is a cancellation request (acted on here).
-                drop(masked.take());
-                testcancel(h);
-                masked = mask.map(|m| MaskPark::enter(h, m));
-            }
-            Ok(Wake::Interrupted) => break Out::Intr,
+            // The hub cannot watch some fd: the real call, blocking the whole thread.
+            Err(_) => return Out::Ret(blocking(remaining(deadline))),
+            Ok(Wake::Interrupted) => return Out::Intr,
             Ok(Wake::TimedOut) => {
                 let r = attempt();
-                break if r != 0 { Out::Ret(r) } else { Out::Timeout };
+                return if r != 0 { Out::Ret(r) } else { Out::Timeout };
             }
-            Ok(Wake::Woken) | Ok(Wake::Closed) => {
+            Ok(Wake::Woken) | Ok(Wake::Closed) | Ok(Wake::Signal) => {
                 let r = attempt();
                 if r != 0 {
-                    break Out::Ret(r);
+                    return Out::Ret(r);
                 }
                 if deadline.is_some_and(|d| sys::now() >= d) {
-                    break Out::Timeout;
+                    return Out::Timeout;
                 }
             }
         }
-    };
-    drop(masked);
-    drop(watch);
-    out
+    }
 }
 
 /// Finish a call: -1/EINTR after acting on a pending cancellation, the real call's answer, or
@@ -222,6 +208,8 @@ unsafe fn finish(h: *mut Hub, out: Out, saved_errno: c_int) -> c_int {
     match out {
         Out::Intr => {
             testcancel(h);
+            // The handlers run now, with the call's own mask in force (`ppoll`, `pselect`, ...).
+            crate::thread::signal::deliver_now(h);
             sys::set_errno(libc::EINTR);
             -1
         }
@@ -250,85 +238,9 @@ unsafe fn nothing_now(h: *mut Hub, saved_errno: c_int) -> c_int {
 // Sigmasks for the park
 // ---------------------------------------------------------------------------------------------
 
-/// Kernel sigset bit of signal `sig`.
-const fn bit(sig: c_int) -> u64 {
-    1 << (sig - 1)
-}
-
-/// Signals a mask can block and a program can catch: all but SIGKILL, SIGSTOP and glibc's
-/// internal SIGCANCEL/SIGSETXID (32, 33), which `sigfillset` leaves out.
-const USER_SIGS: u64 = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(32) | bit(33));
-
-thread_local! {
-    /// Greenlets parked with a sigmask: (greenlet id, mask). Only the hub thread uses it.
-    static MASKS: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The calling thread's signal mask (kernel view).
-fn sigmask_get() -> u64 {
-    let mut old = 0u64;
-    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_BLOCK, 0usize, &mut old as *mut u64, 8);
-    old
-}
-
 /// The first 64 signals of a program's `sigset_t` (the kernel's view of it).
 unsafe fn kernel_mask(m: *const sigset_t) -> Option<u64> {
     (!m.is_null()).then(|| *(m as *const u64))
-}
-
-/// Tell the reactor which mask to wait with: blocked where the thread's mask and every parked
-/// mask block (`None` when no greenlet parks with a mask).
-unsafe fn apply_wait_mask(h: *mut Hub) {
-    let masks = MASKS.with(|m| m.borrow().iter().fold(None, |acc: Option<u64>, &(_, mask)| Some(acc.unwrap_or(!0) & mask)));
-    (*h).reactor.wait_sigmask = masks.map(|m| m & sigmask_get());
-}
-
-/// One greenlet's mask, in force for the hub's waits while it is parked.
-struct MaskPark {
-    h: *mut Hub,
-    id: u64,
-    /// We asked the hub to aim the next EINTR at this greenlet.
-    targeted: bool,
-    /// The mask blocks every catchable signal: this park must not see EINTR.
-    shielded: bool,
-}
-
-impl MaskPark {
-    /// Apply `mask` to the hub's waits while the running greenlet is parked.
-    unsafe fn enter(h: *mut Hub, mask: u64) -> MaskPark {
-        let id = (*(*h).current()).id;
-        MASKS.with(|m| {
-            let mut m = m.borrow_mut();
-            // Entries of greenlets that no longer exist here (in a fork's child).
-            m.retain(|&(g, _)| (*h).lookup(g).is_some_and(|g| (*g).state != hub::State::Dead));
-            m.push((id, mask));
-        });
-        apply_wait_mask(h);
-        let base = sigmask_get();
-        let targeted = base & !mask & USER_SIGS != 0 && (*h).signal_target == 0;
-        if targeted {
-            (*h).signal_target = id;
-        }
-        MaskPark { h, id, targeted, shielded: mask & USER_SIGS == USER_SIGS }
-    }
-}
-
-impl Drop for MaskPark {
-    fn drop(&mut self) {
-        MASKS.with(|m| {
-            let mut m = m.borrow_mut();
-            if let Some(p) = m.iter().position(|&(id, _)| id == self.id) {
-                m.swap_remove(p);
-            }
-        });
-        // SAFETY: h is this thread's hub.
-        unsafe {
-            apply_wait_mask(self.h);
-            if self.targeted && (*self.h).signal_target == self.id {
-                (*self.h).signal_target = 0;
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +277,7 @@ unsafe fn poll_park(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, deadline: Optio
         let ts = rem.map(|ns| sys::ns_timespec(ns as i128));
         real_fns::ppoll(fds, nfds, ts.as_ref().map_or(std::ptr::null(), |t| t as *const timespec), mask)
     };
-    park_loop(h, watch, deadline, kernel_mask(mask), &mut attempt, &mut blocking)
+    park_loop(h, watch, deadline, &mut attempt, &mut blocking)
 }
 
 unsafe fn poll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
@@ -391,6 +303,10 @@ pub unsafe extern "C" fn __poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) 
 unsafe fn ppoll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
+    // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
+    // the park, and their handlers run under it); the real calls then need none.
+    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
+    let mask: *const sigset_t = std::ptr::null();
     let Ok(deadline) = timespec_deadline(tmo) else { return einval() };
     let r = real_fns::ppoll(fds, nfds, &ZERO_TS, mask);
     if r != 0 {
@@ -525,7 +441,6 @@ unsafe fn select_park(
     h: *mut Hub,
     sets: &Sets,
     deadline: Option<u64>,
-    mask: *const sigset_t,
     attempt: &mut dyn FnMut() -> c_int,
     blocking: &mut dyn FnMut(Option<u64>) -> c_int,
 ) -> Out {
@@ -537,7 +452,7 @@ unsafe fn select_park(
         sets.restore();
         blocking(rem)
     };
-    let out = park_loop(h, sets.watch(), deadline, kernel_mask(mask), &mut attempt, &mut blocking);
+    let out = park_loop(h, sets.watch(), deadline, &mut attempt, &mut blocking);
     if let Out::Intr = out {
         sets.restore(); // natively the sets are written only on success
     }
@@ -580,7 +495,7 @@ unsafe fn select_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: 
                     let mut t = rem.map(|ns| timeval { tv_sec: (ns / 1_000_000_000) as _, tv_usec: (ns % 1_000_000_000).div_ceil(1000) as _ });
                     real_fns::select(n, r, w, e, t.as_mut().map_or(std::ptr::null_mut(), |t| t as *mut timeval))
                 };
-                Ok(select_park(h, &sets, deadline, std::ptr::null(), &mut attempt, &mut blocking))
+                Ok(select_park(h, &sets, deadline, &mut attempt, &mut blocking))
             }
             _ => Ok(Out::Ret(res)),
         }
@@ -608,6 +523,10 @@ pub unsafe extern "C" fn __select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *
 unsafe fn pselect_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
+    // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
+    // the park, and their handlers run under it); the real calls then need none.
+    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
+    let mask: *const sigset_t = std::ptr::null();
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let out = {
         let sets = if is_zero_ts(ts) { None } else { Some(Sets::save(n, r, w, e)) };
@@ -620,7 +539,7 @@ unsafe fn pselect_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e:
                     let t = rem.map(|ns| sys::ns_timespec(ns as i128));
                     real_fns::pselect(n, r, w, e, t.as_ref().map_or(std::ptr::null(), |t| t as *const timespec), mask)
                 };
-                select_park(h, &sets, deadline, mask, &mut attempt, &mut blocking)
+                select_park(h, &sets, deadline, &mut attempt, &mut blocking)
             }
             _ => return res,
         }
@@ -655,7 +574,7 @@ unsafe fn epoll_core(
     let out = {
         let mut attempt = || real_fns::epoll_pwait(epfd, ev, max, 0, mask);
         let mut blocking = |rem: Option<u64>| real_fns::epoll_pwait(epfd, ev, max, ms_for(rem), mask);
-        park_loop(h, vec![(epfd, Interest::Read)], deadline, kernel_mask(mask), &mut attempt, &mut blocking)
+        park_loop(h, vec![(epfd, Interest::Read)], deadline, &mut attempt, &mut blocking)
     };
     finish(h, out, saved)
 }
@@ -671,6 +590,10 @@ unsafe fn epoll_wait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c
 unsafe fn epoll_pwait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
+    // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
+    // the park, and their handlers run under it); the real calls then need none.
+    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
+    let mask: *const sigset_t = std::ptr::null();
     let deadline = (timeout >= 0).then(|| deadline_after(timeout as u64 * 1_000_000));
     let first = real_fns::epoll_pwait(epfd, ev, max, 0, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, timeout == 0, saved)
@@ -679,6 +602,10 @@ unsafe fn epoll_pwait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: 
 unsafe fn epoll_pwait2_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let saved = sys::errno();
     testcancel(h);
+    // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
+    // the park, and their handlers run under it); the real calls then need none.
+    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
+    let mask: *const sigset_t = std::ptr::null();
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let first = real_fns::epoll_pwait2(epfd, ev, max, &ZERO_TS, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, is_zero_ts(ts), saved)

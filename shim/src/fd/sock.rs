@@ -146,8 +146,9 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
             Ok(Wake::Woken) => {}
             Ok(Wake::TimedOut) => return ret(Err(if again { libc::EAGAIN } else { libc::EINPROGRESS })) as c_int,
             Ok(Wake::Closed) => return ret(Err(libc::EBADF)) as c_int,
+            Ok(Wake::Signal) => unreachable!("a park never returns Wake::Signal"),
             Ok(Wake::Interrupted) => {
-                if !fdtab::restart_after_signal(info.sndtimeo) {
+                if !fdtab::restart_after_signal(h, info.sndtimeo) {
                     return ret(Err(libc::EINTR)) as c_int;
                 }
                 continue;

@@ -98,7 +98,8 @@ impl Boundary {
         Boundary { g, errno: gs::sys::errno() }
     }
 
-    /// Leave the hook: lower the depth and, when the call succeeded (`ok`), give the caller back
+    /// Leave the hook: lower the depth, run the signals that are due for the greenlet, and, when
+    /// the call succeeded (`ok`), give the caller back
     /// the errno it had (natively a successful call never touches errno; our attempts may have
     /// set EAGAIN, EINPROGRESS, ...).
     ///
@@ -107,6 +108,13 @@ impl Boundary {
     #[inline(always)]
     pub unsafe fn leave(self, ok: bool) {
         (*self.g).hook_depth -= 1;
+        if (*self.g).hook_depth == 0 && (crate::thread::signal::arrived() || (*self.g).deliverable() != 0) {
+            // Signals for this greenlet run on its way back to the program, as natively at the
+            // return of a system call.
+            if let Some(h) = any_hub() {
+                crate::thread::signal::at_hook_exit(h);
+            }
+        }
         if ok {
             gs::sys::set_errno(self.errno);
         }

@@ -68,6 +68,9 @@ fn greenshim_init() {
             // SAFETY: h is this thread's fresh hub; pthread_self is the real one.
             unsafe { (*h).set_main_alias(pthread_self() as u64) };
             crate::thread::lifecycle::init_main_name(h);
+            crate::thread::signal::init_text_range();
+            // SAFETY: h is this thread's fresh hub.
+            unsafe { (*h).sig_deliver = Some(crate::thread::signal::deliver) };
             // SAFETY: h is this thread's fresh hub.
             unsafe { crate::diag::deadlock::ensure_hooks(h) };
             // SAFETY: h is this thread's fresh hub.

@@ -194,6 +194,12 @@ unsafe fn notify(r: *mut RawSem) {
             }
         }
     }
+    kick();
+}
+
+/// Wake the hub if it sleeps (or is about to) in its reactor. Async-signal-safe: the signal
+/// dispatcher uses it too.
+pub fn kick() {
     if SLEEPING.load(SeqCst) {
         let fd = KICK_FD.load(SeqCst);
         if fd >= 0 && !KICKED.swap(true, SeqCst) {
@@ -241,10 +247,11 @@ unsafe fn drain(h: *mut Hub) {
 
 /// Register the eventfd that lets a post wake a sleeping hub (once, on the hub thread).
 #[cold]
-unsafe fn ensure_kick_fd(h: *mut Hub) {
+pub(crate) unsafe fn ensure_kick_fd(h: *mut Hub) {
     crate::diag::deadlock::ensure_hooks(h);
     if (*h).safe_point.is_none() {
-        (*h).safe_point = Some(safe_point); // wake the waiters of posted semaphores
+        // wake the waiters of posted semaphores, route the signals that arrived
+        (*h).safe_point = Some(crate::thread::signal::safe_point);
     }
     if KICK_FD.load(Relaxed) >= 0 {
         return;
@@ -345,9 +352,10 @@ unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
                 crate::thread::cancel::testcancel(h);
                 // As the kernel does for glibc's futex wait: an untimed wait is restarted after
                 // an SA_RESTART handler, a timed one never is.
-                if deadline.is_some() || !restart_after_signal() {
+                if deadline.is_some() || !crate::thread::signal::restart_after_signal(h) {
                     return libc::EINTR;
                 }
+                crate::thread::signal::deliver_now(h);
                 front = true;
             }
             Wake::TimedOut if !node.woken => return libc::ETIMEDOUT,
@@ -356,24 +364,6 @@ unsafe fn wait(h: *mut Hub, r: *mut RawSem, deadline: Option<u64>) -> c_int {
     }
 }
 
-/// Restart an untimed wait after a signal handler ran? Only if every installed handler that
-/// could have interrupted it has SA_RESTART (we do not learn which signal ran).
-fn restart_after_signal() -> bool {
-    for sig in 1..=64 {
-        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE) {
-            continue;
-        }
-        // SAFETY: querying an action into a valid out-pointer.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        if unsafe { libc::sigaction(sig, ptr::null(), &mut old) } != 0 {
-            continue;
-        }
-        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN && old.sa_flags & libc::SA_RESTART == 0 {
-            return false;
-        }
-    }
-    true
-}
 
 /// A waiter leaves: uncount it and make sure no wakeup for this semaphore stays pending (the
 /// program may free the semaphore once its waiters are gone).

@@ -1,10 +1,13 @@
 //! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`),
-//! scheduling and the OS thread's properties (`sched`), signals (`signal`), thread keys (`key`),
+//! scheduling and the OS thread's properties (`sched`), signals (`sigact` the actions, `signal`
+//! masks, sending and dispatch, `sigwait` waiting for them), thread keys (`key`),
 //! and the sleep family (`sleep`).
 
 pub mod cancel;
 pub mod key;
 pub mod lifecycle;
 pub mod sched;
+pub mod sigact;
 pub mod signal;
+pub mod sigwait;
 pub mod sleep;

@@ -1,0 +1,234 @@
+//! The program's signal actions: `sigaction`, `signal`, `bsd_signal`, `sysv_signal`,
+//! `siginterrupt`.
+//!
+//! # Why the shim keeps them
+//! Natively the kernel picks the thread a signal goes to and runs the handler there. Under the
+//! shim the kernel sees one thread, so for every signal the program handles, the kernel's action
+//! is greenshim's dispatcher (`signal::on_signal`), which picks the greenlet and runs the
+//! program's handler there, with that greenlet's mask (see `signal`). The program's actions live
+//! in [`ACTIONS`]; `sigaction` reads and writes them exactly as the kernel would its own.
+//!
+//! Ignored and default actions go to the kernel unchanged: the kernel ignores, stops or kills
+//! exactly as natively, since the OS thread blocks a signal only when every greenlet does.
+//!
+//! Not taken over: SIGKILL/SIGSTOP (the kernel refuses them), glibc's internal 32/33 (glibc
+//! refuses them), the synchronous fault signals SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and
+//! SIGSYS (raised by the faulting instruction in the running greenlet, so the kernel's choice is
+//! already right; the stack-overflow reporter chains to them), and the shim's own dump signal.
+//!
+//! The table is updated with every signal blocked on the OS thread, so the dispatcher never sees
+//! half an action.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gs::sigmask::bit;
+
+mod real_fns {
+    use super::*;
+    real! {
+        fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
+    }
+}
+
+/// The program's actions, index = signal number. Valid where [`LOADED`] has the bit.
+struct Table(UnsafeCell<[libc::sigaction; 65]>);
+// SAFETY: written only with every signal blocked on the writing thread; the dispatcher reads a
+// copy. Programs that change actions from several OS threads at once race as they would natively.
+unsafe impl Sync for Table {}
+
+static ACTIONS: Table = Table(UnsafeCell::new(unsafe { std::mem::zeroed() }));
+/// Signals whose entry in [`ACTIONS`] has been read from the kernel or set by the program.
+static LOADED: AtomicU64 = AtomicU64::new(0);
+/// Signals whose kernel action is the dispatcher.
+static DISPATCHED: AtomicU64 = AtomicU64::new(0);
+/// Signals the shim leaves to the kernel (see the module docs), beyond the fault signals.
+static RESERVED: AtomicU64 = AtomicU64::new(0);
+
+const FAULTS: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGILL) | bit(libc::SIGFPE) | bit(libc::SIGTRAP) | bit(libc::SIGSYS);
+
+/// Leave `sig` to the kernel from now on (the shim's own handler, e.g. the dump signal).
+pub fn reserve(sig: c_int) {
+    RESERVED.fetch_or(bit(sig), Ordering::Relaxed);
+}
+
+/// Does the shim dispatch `sig` when the program handles it?
+pub fn taken(sig: c_int) -> bool {
+    (1..=64).contains(&sig)
+        && !matches!(sig, libc::SIGKILL | libc::SIGSTOP | 32 | 33)
+        && (FAULTS | RESERVED.load(Ordering::Relaxed)) & bit(sig) == 0
+}
+
+/// The program's action for a taken signal (a copy).
+pub fn get(sig: c_int) -> libc::sigaction {
+    if LOADED.load(Ordering::Relaxed) & bit(sig) == 0 {
+        let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying into a valid out-pointer.
+        unsafe { real_fns::sigaction(sig, std::ptr::null(), &mut cur) };
+        return cur;
+    }
+    // SAFETY: see `Table`.
+    unsafe { (*ACTIONS.0.get())[sig as usize] }
+}
+
+/// The dispatcher's own kernel action for a handled signal: every signal blocked while it
+/// runs (it unblocks what it may before it calls the program's handler), SA_RESTART as the
+/// program asked (so that a call the kernel interrupts on the OS thread restarts as natively).
+unsafe fn dispatcher_action(flags: c_int) -> libc::sigaction {
+    let mut k: libc::sigaction = std::mem::zeroed();
+    k.sa_sigaction = crate::thread::signal::on_signal as *const () as usize;
+    k.sa_flags = libc::SA_SIGINFO | (flags & libc::SA_RESTART);
+    libc::sigfillset(&mut k.sa_mask);
+    k
+}
+
+fn is_handler(h: usize) -> bool {
+    h != libc::SIG_DFL && h != libc::SIG_IGN
+}
+
+/// Block every signal on the calling OS thread; the old mask.
+fn block_all() -> u64 {
+    let all = !0u64;
+    let mut old = 0u64;
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
+    old
+}
+
+fn restore(mask: u64) {
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &mask as *const u64, 0usize, 8);
+}
+
+/// `sigaction` for a taken signal.
+unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    let saved = block_all();
+    let cur = get(sig);
+    if !act.is_null() {
+        let new = *act;
+        let kernel = if is_handler(new.sa_sigaction) { dispatcher_action(new.sa_flags) } else { new };
+        if real_fns::sigaction(sig, &kernel, std::ptr::null_mut()) != 0 {
+            let e = gs::sys::errno();
+            restore(saved);
+            gs::sys::set_errno(e);
+            return -1;
+        }
+        (*ACTIONS.0.get())[sig as usize] = new;
+        LOADED.fetch_or(bit(sig), Ordering::Relaxed);
+        if is_handler(new.sa_sigaction) {
+            DISPATCHED.fetch_or(bit(sig), Ordering::Relaxed);
+            crate::thread::signal::prepare();
+        } else {
+            DISPATCHED.fetch_and(!bit(sig), Ordering::Relaxed);
+        }
+    } else if LOADED.load(Ordering::Relaxed) & bit(sig) == 0 {
+        (*ACTIONS.0.get())[sig as usize] = cur;
+        LOADED.fetch_or(bit(sig), Ordering::Relaxed);
+    }
+    restore(saved);
+    if !old.is_null() {
+        *old = cur;
+    }
+    0
+}
+
+/// SA_RESETHAND: the action becomes the default once a handler is entered.
+pub unsafe fn reset_to_default(sig: c_int) {
+    let saved = block_all();
+    let mut dfl: libc::sigaction = std::mem::zeroed();
+    dfl.sa_sigaction = libc::SIG_DFL;
+    real_fns::sigaction(sig, &dfl, std::ptr::null_mut());
+    (*ACTIONS.0.get())[sig as usize] = dfl;
+    DISPATCHED.fetch_and(!bit(sig), Ordering::Relaxed);
+    restore(saved);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    if !taken(sig) {
+        return real_fns::sigaction(sig, act, old);
+    }
+    set(sig, act, old)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    sigaction(sig, act, old)
+}
+
+/// Signals `siginterrupt(sig, 1)` made interrupting for `signal`/`bsd_signal` (glibc's
+/// `_sigintr`, which its own `signal` consults but we cannot see).
+static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
+
+/// BSD semantics, as glibc's `signal`: the handler stays, the signal is blocked while it runs,
+/// calls restart unless `siginterrupt` said otherwise.
+unsafe fn bsd(sig: c_int, handler: usize) -> usize {
+    if !(1..=64).contains(&sig) {
+        gs::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    let mut act: libc::sigaction = std::mem::zeroed();
+    act.sa_sigaction = handler;
+    libc::sigemptyset(&mut act.sa_mask);
+    libc::sigaddset(&mut act.sa_mask, sig);
+    act.sa_flags = if INTERRUPTING.load(Ordering::Relaxed) & bit(sig) != 0 { 0 } else { libc::SA_RESTART };
+    let mut old: libc::sigaction = std::mem::zeroed();
+    if sigaction(sig, &act, &mut old) < 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn signal(sig: c_int, handler: usize) -> usize {
+    bsd(sig, handler)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: usize) -> usize {
+    bsd(sig, handler)
+}
+
+/// System V semantics: the action resets to the default when the handler is entered, and the
+/// signal is not blocked meanwhile; calls are not restarted.
+#[no_mangle]
+pub unsafe extern "C" fn sysv_signal(sig: c_int, handler: usize) -> usize {
+    if !(1..=64).contains(&sig) {
+        gs::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    let mut act: libc::sigaction = std::mem::zeroed();
+    act.sa_sigaction = handler;
+    act.sa_flags = libc::SA_RESETHAND | libc::SA_NODEFER;
+    let mut old: libc::sigaction = std::mem::zeroed();
+    if sigaction(sig, &act, &mut old) < 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn siginterrupt(sig: c_int, flag: c_int) -> c_int {
+    if !(1..=64).contains(&sig) {
+        gs::sys::set_errno(libc::EINVAL);
+        return -1;
+    }
+    let mut act: libc::sigaction = std::mem::zeroed();
+    if sigaction(sig, std::ptr::null(), &mut act) < 0 {
+        return -1;
+    }
+    if flag != 0 {
+        INTERRUPTING.fetch_or(bit(sig), Ordering::Relaxed);
+        act.sa_flags &= !libc::SA_RESTART;
+    } else {
+        INTERRUPTING.fetch_and(!bit(sig), Ordering::Relaxed);
+        act.sa_flags |= libc::SA_RESTART;
+    }
+    sigaction(sig, &act, std::ptr::null_mut())
+}
+
+/// Would a delivery of `sig` now run a handler without SA_RESTART (so that an interrupted call
+/// fails with EINTR)?
+pub fn interrupts(sig: c_int) -> bool {
+    let a = get(sig);
+    is_handler(a.sa_sigaction) && a.sa_flags & libc::SA_RESTART == 0
+}

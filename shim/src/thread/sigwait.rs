@@ -1,0 +1,198 @@
+//! Waiting for signals parks only the caller: `sigwait`, `sigwaitinfo`, `sigtimedwait`,
+//! `sigsuspend`, `pause`.
+//!
+//! A `sigwait`-family call takes, in this order, a signal of its set pending for its greenlet,
+//! one pending for the process, then one the kernel holds (every greenlet blocks it: the OS
+//! thread does too, so the kernel keeps it queued). While it waits, its greenlet accepts the
+//! set as the kernel's waiting thread does (routing sends it such signals), and a `signalfd`
+//! for the set in the hub's reactor wakes it when the kernel queues one. A handler that runs
+//! for another signal meanwhile ends `sigwaitinfo`/`sigtimedwait` with EINTR (never restarted,
+//! signal(7)); glibc's `sigwait` waits on. All are cancellation points.
+//!
+//! `sigsuspend` puts its mask in force, runs the first signals it lets through (their
+//! handlers see that mask), restores the mask and fails with EINTR; `pause` is `sigsuspend`
+//! with the current mask.
+
+use std::ffi::c_int;
+
+use gs::hub::{self, Hub, WaitOn, Wake};
+use gs::reactor::Interest;
+use gs::sigmask::UNBLOCKABLE;
+use gs::sys;
+use libc::{siginfo_t, sigset_t, timespec};
+
+use crate::hook::entry;
+use crate::thread::cancel::testcancel;
+use crate::thread::signal::{self, take_from, take_proc, TempMask};
+
+mod real_fns {
+    use super::*;
+    real! {
+    fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int;
+    fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int;
+    fn sigtimedwait(set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int;
+    fn sigsuspend(set: *const sigset_t) -> c_int;
+    fn pause() -> c_int;
+    }
+}
+
+/// Take a signal of `set` for the running greenlet, if one is pending anywhere.
+unsafe fn take(h: *mut Hub, set: u64) -> Option<siginfo_t> {
+    let g = (*h).current();
+    let mine = (*g).sigpending & set;
+    if mine != 0 {
+        return take_from(g, mine.trailing_zeros() as c_int + 1);
+    }
+    let proc = signal::proc_pending() & set;
+    if proc != 0 {
+        return take_proc(proc.trailing_zeros() as c_int + 1);
+    }
+    if signal::kernel_pending() & set != 0 {
+        let zero = timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut info: siginfo_t = std::mem::zeroed();
+        if syscall!(SYS_rt_sigtimedwait, &set as *const u64, &mut info as *mut siginfo_t, &zero as *const timespec, 8).is_ok() {
+            return Some(info);
+        }
+    }
+    None
+}
+
+/// A signalfd for `set`, high and close-on-exec (the program must not see it).
+fn signalfd_for(set: u64) -> Option<i32> {
+    let fd = syscall!(SYS_signalfd4, -1, &set as *const u64, 8, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC).ok()?;
+    gs::reactor::move_high(fd as i32).ok()
+}
+
+/// The wait: `Ok(info)`, or `Err(errno)` (EAGAIN at the deadline, EINTR after a handler).
+unsafe fn wait(h: *mut Hub, set: u64, deadline: Option<u64>) -> Result<siginfo_t, c_int> {
+    let set = set & !UNBLOCKABLE;
+    let g = (*h).current();
+    testcancel(h);
+    loop {
+        signal::waiting_for(h, g, set);
+        if let Some(info) = take(h, set) {
+            (*g).sigwaiting = 0;
+            return Ok(info);
+        }
+        if (*g).deliverable() != 0 {
+            (*g).sigwaiting = 0;
+            return Err(libc::EINTR); // a handler is due: it runs when the call returns
+        }
+        if deadline.is_some_and(|d| sys::now() >= d) {
+            (*g).sigwaiting = 0;
+            return Err(libc::EAGAIN);
+        }
+        let why = match signalfd_for(set) {
+            Some(fd) => {
+                let why = hub::wait_fd(h, fd, Interest::Read, deadline, true);
+                hub::fd_closing(h, fd);
+                let _ = syscall!(SYS_close, fd);
+                why.unwrap_or(Wake::Woken)
+            }
+            None => hub::park(h, WaitOn::Signal, deadline.or(Some(sys::now() + 10_000_000)), true),
+        };
+        (*g).sigwaiting = 0;
+        if why == Wake::Interrupted {
+            testcancel(h);
+        }
+    }
+}
+
+unsafe fn deadline_of(ts: *const timespec) -> Result<Option<u64>, c_int> {
+    if ts.is_null() {
+        return Ok(None);
+    }
+    match sys::timespec_ns(&*ts) {
+        Some(ns) if ns >= 0 => Ok(Some(sys::now().saturating_add(ns.min(u64::MAX as i128) as u64))),
+        _ => Err(libc::EINVAL),
+    }
+}
+
+unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
+    let deadline = match deadline_of(ts) {
+        Ok(d) => d,
+        Err(e) => {
+            sys::set_errno(e);
+            return -1;
+        }
+    };
+    match wait(h, *(set as *const u64), deadline) {
+        Ok(i) => {
+            if !info.is_null() {
+                *info = i;
+            }
+            i.si_signo
+        }
+        Err(e) => {
+            sys::set_errno(e);
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigtimedwait(set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::sigtimedwait(set, info, ts) };
+    hook!(h, sigtimedwait, entry::nonneg, sigtimedwait_impl(h, set, info, ts), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64))], Ret::Int(r as i64, e))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::sigwaitinfo(set, info) };
+    hook!(h, sigwaitinfo, entry::nonneg, sigtimedwait_impl(h, set, info, std::ptr::null()), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64)], Ret::Int(r as i64, e))
+}
+
+unsafe fn sigwait_impl(h: *mut Hub, set: *const sigset_t, sig: *mut c_int) -> c_int {
+    loop {
+        match wait(h, *(set as *const u64), None) {
+            Ok(i) => {
+                *sig = i.si_signo;
+                return 0;
+            }
+            // glibc's sigwait waits on after a handler ran; the handler runs first.
+            Err(libc::EINTR) => signal::deliver_now(h),
+            Err(e) => return e,
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::sigwait(set, sig) };
+    hook!(h, sigwait, entry::always, sigwait_impl(h, set, sig), |r, e| [Arg::Hex(set as u64), Arg::Hex(sig as u64)], Ret::Code(r))
+}
+
+/// Wait until a handler has run with `mask` in force; always -1/EINTR.
+unsafe fn suspend(h: *mut Hub, mask: Option<u64>) -> c_int {
+    let g = (*h).current();
+    testcancel(h);
+    {
+        let _m = TempMask::enter(h, mask);
+        let before = (*g).sig_handled;
+        loop {
+            if signal::due(h) {
+                signal::deliver_now(h);
+            }
+            if (*g).sig_handled != before {
+                break;
+            }
+            if hub::park(h, WaitOn::Signal, None, true) == Wake::Interrupted {
+                testcancel(h);
+            }
+        }
+    }
+    sys::set_errno(libc::EINTR);
+    -1
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(set: *const sigset_t) -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::sigsuspend(set) };
+    hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(*(set as *const u64))), |r, e| [Arg::Hex(set as u64)], Ret::Int(r as i64, e))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pause() -> c_int {
+    let Some(h) = entry::hub() else { return real_fns::pause() };
+    hook!(h, pause, entry::nonneg, suspend(h, None), |r, e| [], Ret::Int(r as i64, e))
+}
