@@ -415,7 +415,7 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let r = raw(s);
     let Some(h) = sync_hub().filter(|_| ours(r)) else { return real_fns::sem_clockwait(s, clock, abs) };
     // glibc checks the clock and the timespec before looking at the value.
@@ -438,7 +438,7 @@ unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
 
 /// The hook boundary (see `entry`); the work is in `sem_wait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
+pub unsafe extern "C-unwind" fn sem_wait(s: *mut sem_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, sem_wait, crate::hook::entry::nonneg, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e)),
         None => sem_wait_impl(s),
@@ -447,7 +447,7 @@ pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
 
 /// The hook boundary (see `entry`); the work is in `sem_timedwait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, sem_timedwait, crate::hook::entry::nonneg, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e)),
         None => sem_timedwait_impl(s, abs),

@@ -8,3 +8,4 @@ pub mod lifecycle;
 pub mod sched;
 pub mod signal;
 pub mod sleep;
+pub mod unwind;
