@@ -27,14 +27,15 @@ static void slow_handler(void *arg) {
     note((const char *)arg);
 }
 
-static volatile int exit_depth = 1;
+static void inner_exit1(void) {
+    pthread_cleanup_push(handler, "h-inner1");
+    pthread_exit((void *)42);
+    pthread_cleanup_pop(0);
+}
 
-static void inner_exit(int depth) {
-    pthread_cleanup_push(handler, depth == 0 ? "h-inner0" : "h-inner1");
-    if (depth < exit_depth)
-        inner_exit(depth + 1);
-    else
-        pthread_exit((void *)42);
+static void inner_exit(void) {
+    pthread_cleanup_push(handler, "h-inner0");
+    inner_exit1();
     pthread_cleanup_pop(0);
 }
 
@@ -43,7 +44,7 @@ static void *t_exit(void *arg) {
     pthread_setspecific(key, "key-dtor");
     pthread_cleanup_push(handler, "h-outer");
     pthread_cleanup_push(slow_handler, "h-slow");
-    inner_exit(0);
+    inner_exit();
     pthread_cleanup_pop(0);
     pthread_cleanup_pop(0);
     return NULL;
