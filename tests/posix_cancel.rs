@@ -63,7 +63,8 @@ const CLEANUP_LINES: &[&str] = &[
 /// (`__pthread_register_cancel`), which greenshim keeps per greenlet; handlers run innermost
 /// first across frames, then key destructors; a handler that parks still finishes before the
 /// joiner returns; pop(1)/pop(0); disabled state; a cancellation point inside a handler does
-/// not act again; asynchronous self-cancel; push_defer_np/pop_restore_np.
+/// not act again; asynchronous self-cancel; push_defer_np/pop_restore_np; old-style
+/// `_pthread_cleanup_push` buffers (a second per-greenlet chain) mixed with the macro's.
 #[test]
 fn cleanup_handlers_plain_c() {
     let bin = compile("posix_cancel_cleanup");
@@ -72,6 +73,7 @@ fn cleanup_handlers_plain_c() {
         assert!(o.stdout.contains(l), "missing {l:?}\n{}", o.describe());
     }
     assert!(o.stdout.contains("defer: join=0 ret=CANCELED log=df-type=0 df-still-running \n"), "{}", o.describe());
+    assert!(o.stdout.contains("compat: join=0 ret=42 log=compat-popped compat-inner new-mid compat-outer \n"), "{}", o.describe());
 }
 
 /// C with -fexceptions: the macros are `__cleanup__` variables run by the forced unwind itself.
@@ -84,6 +86,9 @@ fn cleanup_handlers_fexceptions_c() {
     }
     // Here the handler's frame variable is still live when pop_restore acts on the cancel.
     assert!(o.stdout.contains("defer: join=0 ret=CANCELED log=df-type=0 df-still-running df-handler \n"), "{}", o.describe());
+    // The old-style buffers are run by the stop function as their frames' addresses are left;
+    // the macro's handler (a variable in the same frame) by the frame's landing pad after.
+    assert!(o.stdout.contains("compat: join=0 ret=42 log=compat-popped compat-inner compat-outer new-mid \n"), "{}", o.describe());
 }
 
 /// C++: destructors of every frame, cleanup handlers (a class) in between, a rethrowing

@@ -27,13 +27,13 @@ static void slow_handler(void *arg) {
     note((const char *)arg);
 }
 
-static void inner_exit1(void) {
+__attribute__((noinline)) static void inner_exit1(void) {
     pthread_cleanup_push(handler, "h-inner1");
     pthread_exit((void *)42);
     pthread_cleanup_pop(0);
 }
 
-static void inner_exit(void) {
+__attribute__((noinline)) static void inner_exit(void) {
     pthread_cleanup_push(handler, "h-inner0");
     inner_exit1();
     pthread_cleanup_pop(0);
@@ -138,6 +138,31 @@ static void *t_defer(void *arg) {
     return NULL;
 }
 
+/* Old-style handlers (_pthread_cleanup_push, glibc's second chain, run by its unwind_stop as
+ * their frames are left), mixed with the macro's: innermost first either way. */
+extern void _pthread_cleanup_push(struct _pthread_cleanup_buffer *, void (*)(void *), void *);
+extern void _pthread_cleanup_pop(struct _pthread_cleanup_buffer *, int);
+
+__attribute__((noinline)) static void compat_inner(void) {
+    struct _pthread_cleanup_buffer b;
+    _pthread_cleanup_push(&b, handler, "compat-inner");
+    pthread_exit((void *)42);
+    _pthread_cleanup_pop(&b, 0);
+}
+
+static void *t_compat(void *arg) {
+    (void)arg;
+    struct _pthread_cleanup_buffer b, p;
+    _pthread_cleanup_push(&p, handler, "compat-popped");
+    _pthread_cleanup_pop(&p, 1);
+    _pthread_cleanup_push(&b, handler, "compat-outer");
+    pthread_cleanup_push(handler, "new-mid");
+    compat_inner();
+    pthread_cleanup_pop(0);
+    _pthread_cleanup_pop(&b, 0);
+    return NULL;
+}
+
 static void run(const char *name, void *(*fn)(void *), int cancel_after_us) {
     pthread_t t;
     void *ret;
@@ -161,5 +186,6 @@ int main(void) {
     run("handler-point", t_handler_point, 10000);
     run("self-async", t_self_async, -1);
     run("defer", t_defer, -1);
+    run("compat", t_compat, -1);
     return 0;
 }

@@ -1,4 +1,5 @@
-//! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`),
+//! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`), exit by
+//! unwinding with per-greenlet cleanup handlers (`unwind`),
 //! scheduling and the OS thread's properties (`sched`), signals (`signal`), thread keys (`key`),
 //! and the sleep family (`sleep`).
 
