@@ -41,7 +41,7 @@
 //! frame would abort ("panic in a function that cannot unwind"). That is why the exports that
 //! are cancellation points are `extern "C-unwind"`.
 
-use std::cell::UnsafeCell;
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -106,32 +106,48 @@ extern "C" {
 const UA_END_OF_STACK: c_int = 16;
 const URC_NO_REASON: c_int = 0;
 
-/// An exiting greenlet: its exception object (first: the unwinder hands us its address) and
-/// the value it exits with.
+/// An exiting greenlet: its exception object (first: the unwinder hands us its address), the
+/// value it exits with, and the next record of [`EXITS`].
 #[repr(C)]
 struct Exit {
     exc: UnwindException,
     g: *mut Greenlet,
     retval: usize,
+    next: *mut Exit,
 }
-
-/// Exiting greenlets of this hub thread (few at a time: an exit parks only if a cleanup handler
-/// or destructor does).
-struct Exits(UnsafeCell<Vec<*mut Exit>>);
 
 thread_local! {
-    static EXITS: Exits = const { Exits(UnsafeCell::new(Vec::new())) };
-}
-
-fn with_exits<R>(f: impl FnOnce(&mut Vec<*mut Exit>) -> R) -> R {
-    // SAFETY: only this OS thread touches its list, and never re-entrantly (f does not call out).
-    EXITS.with(|e| f(unsafe { &mut *e.0.get() }))
+    /// Exiting greenlets of this hub thread, a list through `Exit::next` (few at a time: an exit
+    /// parks only if a cleanup handler or destructor does). A plain pointer: no TLS destructor,
+    /// so an exit during `exit()`'s own destructors still finds it.
+    static EXITS: Cell<*mut Exit> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// The exit record of `g`, if it is exiting.
 fn exit_of(g: *mut Greenlet) -> Option<*mut Exit> {
-    // SAFETY: the records are live boxes owned by the list.
-    with_exits(|v| v.iter().copied().find(|&e| unsafe { (*e).g } == g))
+    let mut e = EXITS.with(|l| l.get());
+    // SAFETY: the records are live boxes linked only here.
+    unsafe {
+        while !e.is_null() {
+            if (*e).g == g {
+                return Some(e);
+            }
+            e = (*e).next;
+        }
+    }
+    None
+}
+
+/// Unlink `e` from [`EXITS`].
+unsafe fn forget_exit(e: *mut Exit) {
+    let mut link: *mut *mut Exit = EXITS.with(|l| l.as_ptr());
+    while !(*link).is_null() {
+        if *link == e {
+            *link = (*e).next;
+            return;
+        }
+        link = &mut (**link).next;
+    }
 }
 
 /// Is `g` running its cleanup (no cancellation acts any more, as glibc's EXITING bit)?
@@ -161,8 +177,9 @@ pub unsafe fn exit(h: *mut Hub, retval: usize) -> ! {
                 exc: UnwindException { class: 0, cleanup: Some(exception_not_rethrown), private_1: 0, private_2: 0 },
                 g,
                 retval,
+                next: EXITS.with(|l| l.get()),
             }));
-            with_exits(|v| v.push(e));
+            EXITS.with(|l| l.set(e));
             e
         }
     };
@@ -230,12 +247,16 @@ unsafe extern "C" fn unwind_stop(_version: c_int, actions: c_int, _class: u64, e
 unsafe fn finish(e: *mut Exit) -> ! {
     let g = (*e).g;
     let retval = (*e).retval;
-    with_exits(|v| v.retain(|&x| x != e));
+    forget_exit(e);
     // SAFETY: allocated by `exit`; the unwinder that held it is abandoned (never returned to).
     drop(Box::from_raw(e));
     (*g).ext[EXT_JMP] = 0;
     set_compat_head(g, std::ptr::null_mut());
-    let h = any_hub().expect("an exiting greenlet runs on its hub");
+    let Some(h) = any_hub() else {
+        // Unreachable: only greenlets of a hub unwind with this stop function.
+        gs::sys::write_stderr(b"greenshim: a greenlet exit ended off its hub\n");
+        libc::abort();
+    };
     (*g).hook_depth = 0;
     crate::thread::key::run_destructors(h);
     hub::exit_current(h, retval)
