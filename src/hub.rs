@@ -886,9 +886,11 @@ pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) 
             if (*t).state == State::Dead {
                 break;
             }
-            if why == Wake::TimedOut {
+            if why == Wake::TimedOut || why == Wake::Interrupted {
                 (*t).joiner = 0;
-                return Err(libc::ETIMEDOUT);
+                // Interrupted: woken by a cancellation request (join is a cancellation point;
+                // signals never end a join). The caller acts on it; the target stays joinable.
+                return Err(if why == Wake::TimedOut { libc::ETIMEDOUT } else { libc::EINTR });
             }
         }
     }

@@ -81,7 +81,7 @@ fn new_fd(fd: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
     if let Some(h) = entry::hub() {
         if is_ours(h, fd) {
             return ebadf();
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 /// `close_range` must not close the shim's descriptors: the range is split around them.
 #[no_mangle]
-pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::close_range(first, last, flags) };
     close_range_around(h, first, last, flags, real_fns::close_range)
 }
@@ -157,7 +157,7 @@ unsafe fn sys_close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
 /// this one, `closefrom(3)` (varnishd does it at start) closes the hub's epoll fd. As glibc's:
 /// `close_range(lowfd, ~0U, 0)`, else close what `/proc/self/fd` lists, else abort.
 #[no_mangle]
-pub unsafe extern "C" fn closefrom(lowfd: c_int) {
+pub unsafe extern "C-unwind" fn closefrom(lowfd: c_int) {
     let Some(h) = entry::hub() else { return real_fns::closefrom(lowfd) };
     let low = lowfd.max(0) as c_uint;
     let saved = gs::sys::errno();
@@ -223,7 +223,7 @@ unsafe fn closefrom_fallback(h: *mut Hub, low: c_int) -> bool {
 /// stdio closes its fd with glibc's internal `close`, which we never see: `fclose(fdopen(sock))`
 /// is a classic way to close a socket. Forget the fd before glibc closes it.
 #[no_mangle]
-pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
+pub unsafe extern "C-unwind" fn fclose(f: *mut libc::FILE) -> c_int {
     if let Some(h) = entry::hub() {
         if !f.is_null() {
             fdtab::closing(h, libc::fileno(f));
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
 
 /// As `fclose`, for `popen`'s pipe.
 #[no_mangle]
-pub unsafe extern "C" fn pclose(f: *mut libc::FILE) -> c_int {
+pub unsafe extern "C-unwind" fn pclose(f: *mut libc::FILE) -> c_int {
     if let Some(h) = entry::hub() {
         if !f.is_null() {
             fdtab::closing(h, libc::fileno(f));
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn pclose(f: *mut libc::FILE) -> c_int {
 /// `freopen` closes the stream's fd with glibc's internal `close` (and may put the new file on
 /// the same number with its internal `dup3`): forget the old one first.
 #[no_mangle]
-pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, f: *mut libc::FILE) -> *mut libc::FILE {
+pub unsafe extern "C-unwind" fn freopen(path: *const c_char, mode: *const c_char, f: *mut libc::FILE) -> *mut libc::FILE {
     if let Some(h) = entry::hub() {
         if !f.is_null() {
             fdtab::closing(h, libc::fileno(f));
@@ -256,7 +256,7 @@ pub unsafe extern "C" fn freopen(path: *const c_char, mode: *const c_char, f: *m
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, f: *mut libc::FILE) -> *mut libc::FILE {
+pub unsafe extern "C-unwind" fn freopen64(path: *const c_char, mode: *const c_char, f: *mut libc::FILE) -> *mut libc::FILE {
     if let Some(h) = entry::hub() {
         if !f.is_null() {
             fdtab::closing(h, libc::fileno(f));
@@ -268,7 +268,7 @@ pub unsafe extern "C" fn freopen64(path: *const c_char, mode: *const c_char, f: 
 /// `daemon` puts /dev/null on 0, 1 and 2 with glibc's internal `dup2` (in the forked child that
 /// returns): what we knew of those numbers is stale.
 #[no_mangle]
-pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
     let r = real_fns::daemon(nochdir, noclose);
     if r == 0 && noclose == 0 {
         if let Some(h) = entry::hub() {
@@ -282,7 +282,7 @@ pub unsafe extern "C" fn daemon(nochdir: c_int, noclose: c_int) -> c_int {
 
 /// `login_tty` puts `fd` on 0, 1 and 2 and closes it, with glibc's internal calls.
 #[no_mangle]
-pub unsafe extern "C" fn login_tty(fd: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn login_tty(fd: c_int) -> c_int {
     if let Some(h) = entry::hub() {
         if is_ours(h, fd) {
             return ebadf();
@@ -301,7 +301,7 @@ pub unsafe extern "C" fn login_tty(fd: c_int) -> c_int {
 
 /// The `fstat` family: the shim's descriptors look closed.
 #[no_mangle]
-pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
+pub unsafe extern "C-unwind" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
     if hidden(fd) {
         return ebadf();
     }
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
+pub unsafe extern "C-unwind" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
     if hidden(fd) {
         return ebadf();
     }
@@ -317,7 +317,7 @@ pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::stat) -> c_int {
+pub unsafe extern "C-unwind" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::stat) -> c_int {
     if hidden(fd) {
         return ebadf();
     }
@@ -325,7 +325,7 @@ pub unsafe extern "C" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::stat) -
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int {
+pub unsafe extern "C-unwind" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int {
     if hidden(fd) {
         return ebadf();
     }
@@ -339,7 +339,7 @@ fn hidden(fd: c_int) -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn dup(fd: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::dup(fd) };
     if is_ours(h, fd) {
         return ebadf();
@@ -375,7 +375,7 @@ unsafe fn dup_onto(a: c_int, b: c_int, call: impl FnOnce() -> c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn dup2(a: c_int, b: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn dup2(a: c_int, b: c_int) -> c_int {
     dup_onto(a, b, || match entry::hub() {
         Some(h) => traced!(h, dup2, real_fns::dup2(a, b), |r, e| [Arg::Int(a as i64), Arg::Int(b as i64)], Ret::Int(r as i64, e)),
         None => real_fns::dup2(a, b),
@@ -383,7 +383,7 @@ pub unsafe extern "C" fn dup2(a: c_int, b: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn dup3(a: c_int, b: c_int, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn dup3(a: c_int, b: c_int, flags: c_int) -> c_int {
     dup_onto(a, b, || match entry::hub() {
         Some(h) => traced!(h, dup3, real_fns::dup3(a, b, flags), |r, e| [
             Arg::Int(a as i64), Arg::Int(b as i64), Arg::Flags(flags as u64, O_FLAGS)
@@ -446,17 +446,17 @@ unsafe fn dupfd_below_ours(h: *mut Hub, fd: c_int, cmd: c_int, arg: usize, mut r
 
 /// Variadic in C; the third argument is passed as one more register (x86_64 SysV).
 #[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+pub unsafe extern "C-unwind" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_common(fd, cmd, arg, real_fns::fcntl)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+pub unsafe extern "C-unwind" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_common(fd, cmd, arg, real_fns::fcntl64)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: usize) -> c_int {
+pub unsafe extern "C-unwind" fn ioctl(fd: c_int, req: c_ulong, arg: usize) -> c_int {
     if hidden(fd) {
         return ebadf();
     }
@@ -468,7 +468,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: usize) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pipe(p: *mut c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pipe(p: *mut c_int) -> c_int {
     let r = match entry::hub() {
         Some(h) => traced!(h, pipe, real_fns::pipe(p), |r, e| [Arg::Fds(p, r == 0)], Ret::Int(r as i64, e)),
         None => real_fns::pipe(p),
@@ -481,7 +481,7 @@ pub unsafe extern "C" fn pipe(p: *mut c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pipe2(p: *mut c_int, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pipe2(p: *mut c_int, flags: c_int) -> c_int {
     let r = match entry::hub() {
         Some(h) => traced!(h, pipe2, real_fns::pipe2(p, flags), |r, e| [Arg::Fds(p, r == 0), Arg::Flags(flags as u64, O_FLAGS)], Ret::Int(r as i64, e)),
         None => real_fns::pipe2(p, flags),
@@ -494,24 +494,24 @@ pub unsafe extern "C" fn pipe2(p: *mut c_int, flags: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn eventfd(init: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn eventfd(init: c_uint, flags: c_int) -> c_int {
     new_fd(real_fns::eventfd(init, flags))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_create(size: c_int) -> c_int {
     new_fd(real_fns::epoll_create(size))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_create1(flags: c_int) -> c_int {
     new_fd(real_fns::epoll_create1(flags))
 }
 
 /// Not a hook of the reactor (the program's epoll instances are its own): only keeps the shim's
 /// descriptors looking closed, on either side.
 #[no_mangle]
-pub unsafe extern "C" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int {
     if hidden(ep) || hidden(fd) {
         return ebadf();
     }
@@ -519,51 +519,51 @@ pub unsafe extern "C" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut lib
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     new_fd(real_fns::open(path, flags, mode))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     new_fd(real_fns::open64(path, flags, mode))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     new_fd(real_fns::openat(dir, path, flags, mode))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     new_fd(real_fns::openat64(dir, path, flags, mode))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
     new_fd(real_fns::__open_2(path, flags))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
     new_fd(real_fns::__open64_2(path, flags))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
     new_fd(real_fns::__openat_2(dir, path, flags))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
     new_fd(real_fns::__openat64_2(dir, path, flags))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn creat(path: *const c_char, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn creat(path: *const c_char, mode: c_uint) -> c_int {
     new_fd(real_fns::creat(path, mode))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn creat64(path: *const c_char, mode: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn creat64(path: *const c_char, mode: c_uint) -> c_int {
     new_fd(real_fns::creat64(path, mode))
 }

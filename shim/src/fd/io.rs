@@ -170,7 +170,7 @@ unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf, iov_len: n };
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
     if n > buflen {
         real_fns::__chk_fail();
     }
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_io(fd, iov_len(iov, cnt)) {
         Some((h, _)) => hook!(h, readv, entry::nonneg, readv_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
@@ -206,7 +206,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
@@ -224,7 +224,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     match coop_io(fd, iov_len(iov, cnt)) {
         Some((h, _)) => hook!(h, writev, entry::nonneg, writev_coop(h, fd, iov, cnt as usize), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
@@ -284,7 +284,7 @@ unsafe fn recvfrom_coop(h: *mut Hub, fd: c_int, buf: *mut c_void, n: size_t, fla
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, recvfrom, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
@@ -295,7 +295,7 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, recv, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
@@ -306,7 +306,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
     if n > buflen {
         real_fns::__chk_fail();
     }
@@ -314,7 +314,7 @@ pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(
+pub unsafe extern "C-unwind" fn __recvfrom_chk(
     fd: c_int,
     buf: *mut c_void,
     n: size_t,
@@ -350,7 +350,7 @@ unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) if !msg.is_null() => hook!(h, recvmsg, entry::nonneg, recvmsg_coop(h, fd, msg, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
@@ -374,7 +374,7 @@ unsafe fn sendto_coop(h: *mut Hub, fd: c_int, buf: *const c_void, n: size_t, fla
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, sendto, entry::nonneg, sendto_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64),
@@ -385,7 +385,7 @@ pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, send, entry::nonneg, sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0), |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
@@ -395,7 +395,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+pub unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) if !msg.is_null() => {
             let f = flags | libc::MSG_DONTWAIT;
@@ -430,7 +430,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
+pub unsafe extern "C-unwind" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, recvmmsg, entry::nonneg, recvmmsg_coop(h, fd, v, n, flags, t), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
@@ -465,7 +465,7 @@ unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
     match coop_fd(fd) {
         Some((h, Kind::Socket)) => hook!(h, sendmmsg, entry::nonneg, sendmmsg_coop(h, fd, v, n, flags), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
@@ -502,11 +502,11 @@ unsafe fn sendmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn eventfd_read(fd: c_int, value: *mut u64) -> c_int {
+pub unsafe extern "C-unwind" fn eventfd_read(fd: c_int, value: *mut u64) -> c_int {
     if read(fd, value.cast(), 8) == 8 { 0 } else { -1 }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn eventfd_write(fd: c_int, value: u64) -> c_int {
+pub unsafe extern "C-unwind" fn eventfd_write(fd: c_int, value: u64) -> c_int {
     if write(fd, (&value as *const u64).cast(), 8) == 8 { 0 } else { -1 }
 }

@@ -296,7 +296,7 @@ unsafe fn poll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, timeout: c_int)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     poll(fds, nfds, timeout)
 }
 
@@ -320,7 +320,7 @@ unsafe fn ppoll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, tmo: *const ti
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: usize) -> c_int {
+pub unsafe extern "C-unwind" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: usize) -> c_int {
     if fdslen / std::mem::size_of::<pollfd>() < nfds as usize {
         __chk_fail();
     }
@@ -328,7 +328,7 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: usize) -> c_int {
+pub unsafe extern "C-unwind" fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: usize) -> c_int {
     if fdslen / std::mem::size_of::<pollfd>() < nfds as usize {
         __chk_fail();
     }
@@ -516,7 +516,7 @@ unsafe fn select_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
+pub unsafe extern "C-unwind" fn __select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
     select(n, r, w, e, tv)
 }
 
@@ -613,49 +613,49 @@ unsafe fn epoll_pwait2_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max:
 
 /// The hook boundary (see `entry`); the work is in `poll_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::poll(fds, nfds, timeout) };
     hook!(h, poll, entry::nonneg, poll_impl(h, fds, nfds, timeout), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e))
 }
 
 /// The hook boundary (see `entry`); the work is in `ppoll_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::ppoll(fds, nfds, tmo, mask) };
     hook!(h, ppoll, entry::nonneg, ppoll_impl(h, fds, nfds, tmo, mask), |r, e| [Arg::Hex(fds as u64), Arg::Int(nfds as i64), Arg::Dur(tmo.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }
 
 /// The hook boundary (see `entry`); the work is in `select_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
+pub unsafe extern "C-unwind" fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::select(n, r, w, e, tv) };
     hook!(h, select, entry::nonneg, select_impl(h, n, r, w, e, tv), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Hex(tv as u64)], Ret::Int(ret as i64, err))
 }
 
 /// The hook boundary (see `entry`); the work is in `pselect_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pselect(n, r, w, e, ts, mask) };
     hook!(h, pselect, entry::nonneg, pselect_impl(h, n, r, w, e, ts, mask), |ret, err| [Arg::Int(n as i64), Arg::Hex(r as u64), Arg::Hex(w as u64), Arg::Hex(e as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(ret as i64, err))
 }
 
 /// The hook boundary (see `entry`); the work is in `epoll_wait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_wait(epfd, ev, max, timeout) };
     hook!(h, epoll_wait, entry::nonneg, epoll_wait_impl(h, epfd, ev, max, timeout), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64)], Ret::Int(r as i64, e))
 }
 
 /// The hook boundary (see `entry`); the work is in `epoll_pwait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait(epfd, ev, max, timeout, mask) };
     hook!(h, epoll_pwait, entry::nonneg, epoll_pwait_impl(h, epfd, ev, max, timeout, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Int(timeout as i64), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }
 
 /// The hook boundary (see `entry`); the work is in `epoll_pwait2_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
     hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }

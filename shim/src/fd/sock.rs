@@ -35,7 +35,7 @@ mod real_fns {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::socket(d, t, p) };
     let fd = hook!(h, socket, entry::nonneg, real_fns::socket(d, t, p), |r, e| [
         Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Int(p as i64)
@@ -45,7 +45,7 @@ pub unsafe extern "C" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int {
+pub unsafe extern "C-unwind" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int {
     let r = real_fns::socketpair(d, t, p, sv);
     if r == 0 {
         fdtab::created(entry::hub(), *sv);
@@ -83,7 +83,7 @@ fn listening(fd: c_int) -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     match entry::hub() {
         // Unknown flags fail at once natively (EINVAL): only valid ones may wait.
         Some(h) if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 && fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut sock
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
+pub unsafe extern "C-unwind" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
     match entry::hub() {
         Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept, entry::nonneg, accept_coop(h, fd, addr, alen, 0), |r, e| [
             Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
@@ -114,7 +114,7 @@ fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
+pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
     hook!(h, connect, entry::nonneg, connect_coop(h, fd, addr, alen), |r, e| [
         Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Int(alen as i64)
@@ -148,6 +148,7 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
             Ok(Wake::Closed) => return ret(Err(libc::EBADF)) as c_int,
             Ok(Wake::Signal) => unreachable!("a park never returns Wake::Signal"),
             Ok(Wake::Interrupted) => {
+                crate::thread::cancel::testcancel(h); // a cancellation point
                 if !fdtab::restart_after_signal(h, info.sndtimeo) {
                     return ret(Err(libc::EINTR)) as c_int;
                 }
@@ -175,7 +176,7 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int {
+pub unsafe extern "C-unwind" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int {
     let r = real_fns::setsockopt(fd, level, opt, val, len);
     if level == libc::SOL_SOCKET && (opt == libc::SO_RCVTIMEO || opt == libc::SO_SNDTIMEO || opt == 66 || opt == 67) {
         fdtab::flags_changed(); // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW are 66 / 67
@@ -225,11 +226,11 @@ unsafe fn sendfile_hook(out: c_int, inp: c_int, off: *mut off_t, n: size_t, real
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
     sendfile_hook(out, inp, off, n, real_fns::sendfile)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+pub unsafe extern "C-unwind" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
     sendfile_hook(out, inp, off, n, real_fns::sendfile64)
 }

@@ -156,7 +156,7 @@ unsafe extern "C" fn override_for(handle: *mut c_void, name: *const c_char, call
 /// caller's return address for the real `dlsym`'s `RTLD_NEXT` logic.
 #[unsafe(naked)]
 #[no_mangle]
-pub unsafe extern "C" fn dlsym(_handle: *mut c_void, _name: *const c_char) -> *mut c_void {
+pub unsafe extern "C-unwind" fn dlsym(_handle: *mut c_void, _name: *const c_char) -> *mut c_void {
     core::arch::naked_asm!(
         "push rdi",
         "push rsi",

@@ -50,7 +50,7 @@ extern "C" fn failed(neg: isize) -> c_int {
 /// `vfork()`. The stack at entry is 8 mod 16 (the return address).
 #[no_mangle]
 #[unsafe(naked)]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
+pub unsafe extern "C-unwind" fn vfork() -> libc::pid_t {
     std::arch::naked_asm!(
         "sub rsp, 8",          // align for the call
         "call {enter}",
@@ -83,6 +83,6 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
 /// glibc exports `vfork` under this name too.
 #[no_mangle]
 #[unsafe(naked)]
-pub unsafe extern "C" fn __vfork() -> libc::pid_t {
+pub unsafe extern "C-unwind" fn __vfork() -> libc::pid_t {
     std::arch::naked_asm!("jmp {v}", v = sym vfork)
 }

@@ -40,7 +40,7 @@ struct RawBarrier {
 const _: () = assert!(std::mem::size_of::<RawBarrier>() == std::mem::size_of::<pthread_barrier_t>());
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_barrier_init(b: *mut pthread_barrier_t, a: *const pthread_barrierattr_t, count: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_barrier_init(b: *mut pthread_barrier_t, a: *const pthread_barrierattr_t, count: c_uint) -> c_int {
     if count == 0 || count > i32::MAX as c_uint {
         return libc::EINVAL;
     }
@@ -58,7 +58,7 @@ pub unsafe extern "C" fn pthread_barrier_init(b: *mut pthread_barrier_t, a: *con
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_barrier_destroy(b: *mut pthread_barrier_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_barrier_destroy(b: *mut pthread_barrier_t) -> c_int {
     let r = b as *mut RawBarrier;
     if sync_hub().is_none() || (*r).shared != 0 {
         return real_fns::pthread_barrier_destroy(b);
@@ -89,7 +89,7 @@ unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
 
 /// The hook boundary (see `entry`); the work is in `pthread_barrier_wait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, pthread_barrier_wait, crate::hook::entry::always, pthread_barrier_wait_impl(b), |r, e| [Arg::Hex(b as u64)], Ret::Code(if r == -1 { 0 } else { r })),
         None => pthread_barrier_wait_impl(b),

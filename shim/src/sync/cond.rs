@@ -60,7 +60,7 @@ struct RawCond {
 const _: () = assert!(std::mem::size_of::<RawCond>() == std::mem::size_of::<pthread_cond_t>());
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_init(c: *mut pthread_cond_t, a: *const pthread_condattr_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_init(c: *mut pthread_cond_t, a: *const pthread_condattr_t) -> c_int {
     let mut flags = 0;
     if !a.is_null() {
         let (mut clock, mut ps) = (libc::CLOCK_REALTIME, 0);
@@ -85,7 +85,7 @@ unsafe fn native(c: *mut pthread_cond_t) -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
     if sync_hub().is_none() || native(c) {
         return real_fns::pthread_cond_destroy(c);
     }
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_cond_signal(c) };
     if native(c) {
         return real_fns::pthread_cond_signal(c);
@@ -106,7 +106,7 @@ pub unsafe extern "C" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_cond_broadcast(c) };
     if native(c) {
         return real_fns::pthread_cond_broadcast(c);
@@ -202,7 +202,7 @@ unsafe fn pthread_cond_timedwait_impl(c: *mut pthread_cond_t, m: *mut pthread_mu
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
     if sync_hub().is_none() || native(c) {
         return real_fns::pthread_cond_clockwait(c, m, clock, abs);
     }
@@ -211,7 +211,7 @@ pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut 
 
 /// The hook boundary (see `entry`); the work is in `pthread_cond_wait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, pthread_cond_wait, crate::hook::entry::always, pthread_cond_wait_impl(c, m), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64)], Ret::Code(r)),
         None => pthread_cond_wait_impl(c, m),
@@ -220,7 +220,7 @@ pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthre
 
 /// The hook boundary (see `entry`); the work is in `pthread_cond_timedwait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, pthread_cond_timedwait, crate::hook::entry::always, pthread_cond_timedwait_impl(c, m, abs), |r, e| [Arg::Hex(c as u64), Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r)),
         None => pthread_cond_timedwait_impl(c, m, abs),

@@ -169,6 +169,11 @@ unsafe fn lock_slow(h: *mut Hub, m: *mut RawMutex, me: u64, dl: Option<(clockid_
             // Handed over by the unlocker.
             return 0;
         }
+        if why == gs::hub::Wake::Interrupted {
+            // Woken by pthread_cancel: an asynchronous cancellation acts here (the node is
+            // already unlinked), as natively it interrupts the futex wait.
+            crate::thread::cancel::act_if_async(h);
+        }
         if (*m).owner == 0 {
             acquired(m, me);
             return 0;
@@ -226,7 +231,7 @@ unsafe fn hand_over(h: *mut Hub, m: *mut RawMutex) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
     let mut kind = NORMAL;
     if !a.is_null() {
         let (mut t, mut ps, mut rb, mut pr) = (0, 0, 0, 0);
@@ -252,7 +257,7 @@ pub unsafe extern "C" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const p
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
     let r = m as *mut RawMutex;
     if sync_hub().is_none() || is_native(r) {
         return real_fns::pthread_mutex_destroy(m);
@@ -276,7 +281,7 @@ pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_trylock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
@@ -306,7 +311,7 @@ pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_unlock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
@@ -316,7 +321,7 @@ pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_clocklock(m, clock, abs) };
     let r = m as *mut RawMutex;
     if is_native(r) {
@@ -341,23 +346,23 @@ unsafe fn pthread_mutex_timedlock_impl(m: *mut pthread_mutex_t, abs: *const time
 
 // glibc's old internal aliases, still exported and used by some libraries.
 #[no_mangle]
-pub unsafe extern "C" fn __pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn __pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
     pthread_mutex_lock(m)
 }
 #[no_mangle]
-pub unsafe extern "C" fn __pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn __pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
     pthread_mutex_unlock(m)
 }
 #[no_mangle]
-pub unsafe extern "C" fn __pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn __pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
     pthread_mutex_trylock(m)
 }
 #[no_mangle]
-pub unsafe extern "C" fn __pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
+pub unsafe extern "C-unwind" fn __pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
     pthread_mutex_init(m, a)
 }
 #[no_mangle]
-pub unsafe extern "C" fn __pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn __pthread_mutex_destroy(m: *mut pthread_mutex_t) -> c_int {
     pthread_mutex_destroy(m)
 }
 
@@ -374,7 +379,7 @@ unsafe fn holder(h: *mut Hub, addr: usize) -> deadlock::Holder {
 
 /// Traced entry (see `trace`); the work is in `pthread_mutex_lock_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
     if crate::diag::trace::on() {
         if let Some(h) = crate::hook::entry::hub() {
             return traced!(h, pthread_mutex_lock, pthread_mutex_lock_impl(m), |r, e| [Arg::Hex(m as u64)], Ret::Code(r));
@@ -385,7 +390,7 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
 
 /// Traced entry (see `trace`); the work is in `pthread_mutex_timedlock_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     if crate::diag::trace::on() {
         if let Some(h) = crate::hook::entry::hub() {
             return traced!(h, pthread_mutex_timedlock, pthread_mutex_timedlock_impl(m, abs), |r, e| [Arg::Hex(m as u64), Arg::Hex(abs as u64)], Ret::Code(r));

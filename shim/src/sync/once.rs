@@ -19,9 +19,10 @@
 //! the routine itself, after an exception. A waiter on `__once_proxy` therefore keeps its own
 //! values (read before it parks) and puts them back before it runs the routine.
 //!
-//! Not handled (as documented in the README): an init routine that ends its greenlet with
-//! `pthread_exit`/cancellation leaves the once in progress (glibc resets it); its waiters then
-//! wait forever and the deadlock report names the once.
+//! An init routine that ends its greenlet with `pthread_exit` or an acted-on cancellation
+//! unwinds too (a forced unwind, `thread::unwind`): the same guard puts the once back to "not
+//! run" and wakes its waiters, as glibc's cleanup handler does, so the next caller (or a
+//! waiter) runs the routine.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -48,8 +49,9 @@ unsafe fn real_pthread_once(o: *mut libc::pthread_once_t, init: InitFn) -> c_int
     f(o, init)
 }
 
-/// While the init routine runs: if it unwinds, put the once back to "not run" and wake its
-/// waiters (glibc's `clear_once_control`), then let the unwinding go on.
+/// While the init routine runs: if it unwinds (an exception, `pthread_exit`, a cancellation),
+/// put the once back to "not run" and wake its waiters (glibc's `clear_once_control`), then let
+/// the unwinding go on.
 struct ResetOnUnwind {
     h: *mut gs::hub::Hub,
     o: *mut libc::pthread_once_t,

@@ -89,7 +89,7 @@ unsafe fn hub_for(l: *mut pthread_rwlock_t) -> Option<*mut Hub> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_init(l: *mut pthread_rwlock_t, a: *const pthread_rwlockattr_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_init(l: *mut pthread_rwlock_t, a: *const pthread_rwlockattr_t) -> c_int {
     let mut kind = 0;
     if !a.is_null() {
         let mut ps = 0;
@@ -105,7 +105,7 @@ pub unsafe extern "C" fn pthread_rwlock_init(l: *mut pthread_rwlock_t, a: *const
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_destroy(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_destroy(l: *mut pthread_rwlock_t) -> c_int {
     match hub_for(l) {
         None => real_fns::pthread_rwlock_destroy(l),
         Some(_) => 0,
@@ -247,7 +247,7 @@ unsafe fn pthread_rwlock_wrlock_impl(l: *mut pthread_rwlock_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_t) -> c_int {
     let Some(_) = hub_for(l) else { return real_fns::pthread_rwlock_tryrdlock(l) };
     let r = raw(l);
     if read_ok(r) {
@@ -261,7 +261,7 @@ pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_t) -> c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_t) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_trywrlock(l) };
     let r = raw(l);
     if (*r).writer == 0 && (*r).readers == 0 {
@@ -273,7 +273,7 @@ pub unsafe extern "C" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_t) -> c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_clockrdlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_clockrdlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_clockrdlock(l, clock, abs) };
     match timed(clock, abs) {
         Ok(d) => rdlock(h, raw(l), Some(d)),
@@ -282,7 +282,7 @@ pub unsafe extern "C" fn pthread_rwlock_clockrdlock(l: *mut pthread_rwlock_t, cl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_clockwrlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_clockwrlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_clockwrlock(l, clock, abs) };
     match timed(clock, abs) {
         Ok(d) => wrlock(h, raw(l), Some(d)),
@@ -291,7 +291,7 @@ pub unsafe extern "C" fn pthread_rwlock_clockwrlock(l: *mut pthread_rwlock_t, cl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_timedrdlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_timedrdlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
     if hub_for(l).is_none() {
         return real_fns::pthread_rwlock_timedrdlock(l, abs);
     }
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn pthread_rwlock_timedrdlock(l: *mut pthread_rwlock_t, ab
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_timedwrlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_timedwrlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
     if hub_for(l).is_none() {
         return real_fns::pthread_rwlock_timedwrlock(l, abs);
     }
@@ -307,7 +307,7 @@ pub unsafe extern "C" fn pthread_rwlock_timedwrlock(l: *mut pthread_rwlock_t, ab
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_int {
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_unlock(l) };
     let r = raw(l);
     if (*r).writer != 0 && (*r).writer == mutex::me(h) {
@@ -325,7 +325,7 @@ pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_in
 
 /// The hook boundary (see `entry`); the work is in `pthread_rwlock_rdlock_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, pthread_rwlock_rdlock, crate::hook::entry::always, pthread_rwlock_rdlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
         None => pthread_rwlock_rdlock_impl(l),
@@ -334,7 +334,7 @@ pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_in
 
 /// The hook boundary (see `entry`); the work is in `pthread_rwlock_wrlock_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, pthread_rwlock_wrlock, crate::hook::entry::always, pthread_rwlock_wrlock_impl(l), |r, e| [Arg::Hex(l as u64)], Ret::Code(r)),
         None => pthread_rwlock_wrlock_impl(l),

@@ -100,7 +100,7 @@ unsafe fn ours(s: *mut RawSem) -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_init(s: *mut sem_t, pshared: c_int, value: c_uint) -> c_int {
+pub unsafe extern "C-unwind" fn sem_init(s: *mut sem_t, pshared: c_int, value: c_uint) -> c_int {
     if pshared != 0 {
         return real_fns::sem_init(s, pshared, value);
     }
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn sem_init(s: *mut sem_t, pshared: c_int, value: c_uint) 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_destroy(s: *mut sem_t) -> c_int {
+pub unsafe extern "C-unwind" fn sem_destroy(s: *mut sem_t) -> c_int {
     let r = raw(s);
     if !ours(r) {
         return real_fns::sem_destroy(s);
@@ -131,7 +131,7 @@ pub unsafe extern "C" fn sem_destroy(s: *mut sem_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_getvalue(s: *mut sem_t, v: *mut c_int) -> c_int {
+pub unsafe extern "C-unwind" fn sem_getvalue(s: *mut sem_t, v: *mut c_int) -> c_int {
     let r = raw(s);
     if !ours(r) {
         return real_fns::sem_getvalue(s, v);
@@ -155,7 +155,7 @@ unsafe fn try_take(r: *mut RawSem) -> bool {
 
 /// Async-signal-safe: atomics and, rarely, one `write` to an eventfd.
 #[no_mangle]
-pub unsafe extern "C" fn sem_post(s: *mut sem_t) -> c_int {
+pub unsafe extern "C-unwind" fn sem_post(s: *mut sem_t) -> c_int {
     let r = raw(s);
     if !ours(r) {
         return real_fns::sem_post(s);
@@ -392,7 +392,7 @@ unsafe fn sem_wait_impl(s: *mut sem_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
+pub unsafe extern "C-unwind" fn sem_trywait(s: *mut sem_t) -> c_int {
     let r = raw(s);
     if !ours(r) {
         return real_fns::sem_trywait(s);
@@ -405,7 +405,7 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let r = raw(s);
     let Some(h) = sync_hub().filter(|_| ours(r)) else { return real_fns::sem_clockwait(s, clock, abs) };
     // glibc checks the clock and the timespec before looking at the value.
@@ -428,7 +428,7 @@ unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
 
 /// The hook boundary (see `entry`); the work is in `sem_wait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
+pub unsafe extern "C-unwind" fn sem_wait(s: *mut sem_t) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, sem_wait, crate::hook::entry::nonneg, sem_wait_impl(s), |r, e| [Arg::Hex(s as u64)], Ret::Int(r as i64, e)),
         None => sem_wait_impl(s),
@@ -437,7 +437,7 @@ pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
 
 /// The hook boundary (see `entry`); the work is in `sem_timedwait_impl`.
 #[no_mangle]
-pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
     match crate::hook::entry::hub() {
         Some(h) => hook!(h, sem_timedwait, crate::hook::entry::nonneg, sem_timedwait_impl(s, abs), |r, e| [Arg::Hex(s as u64), Arg::Hex(abs as u64)], Ret::Int(r as i64, e)),
         None => sem_timedwait_impl(s, abs),

@@ -20,18 +20,18 @@ unsafe fn word<'a>(l: *mut libc::pthread_spinlock_t) -> &'a AtomicI32 {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_spin_init(l: *mut libc::pthread_spinlock_t, _pshared: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_spin_init(l: *mut libc::pthread_spinlock_t, _pshared: c_int) -> c_int {
     word(l).store(0, Ordering::Release);
     0
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_spin_destroy(_l: *mut libc::pthread_spinlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_spin_destroy(_l: *mut libc::pthread_spinlock_t) -> c_int {
     0
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) -> c_int {
     match word(l).compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => 0,
         Err(_) => libc::EBUSY,
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int {
     let w = word(l);
     if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
         return 0;
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_spin_unlock(l: *mut libc::pthread_spinlock_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_spin_unlock(l: *mut libc::pthread_spinlock_t) -> c_int {
     word(l).store(0, Ordering::Release);
     0
 }

@@ -53,7 +53,7 @@ struct Tsd {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_key_create(k: *mut pthread_key_t, d: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_key_create(k: *mut pthread_key_t, d: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int {
     let r = real_fns::pthread_key_create(k, d);
     if r == 0 {
         let i = *k as usize;
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn pthread_key_create(k: *mut pthread_key_t, d: Option<uns
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_key_delete(k: pthread_key_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_key_delete(k: pthread_key_t) -> c_int {
     let r = real_fns::pthread_key_delete(k);
     if r == 0 && (k as usize) < KEYS_MAX {
         let s = SEQ[k as usize].load(Ordering::Relaxed);
@@ -89,7 +89,7 @@ unsafe fn table_owner() -> Option<*mut gs::hub::Greenlet> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getspecific(k: pthread_key_t) -> *mut c_void {
+pub unsafe extern "C-unwind" fn pthread_getspecific(k: pthread_key_t) -> *mut c_void {
     let Some(g) = table_owner() else { return real_fns::pthread_getspecific(k) };
     let t = (*g).ext[EXT_TSD] as *const Tsd;
     let i = k as usize;
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn pthread_getspecific(k: pthread_key_t) -> *mut c_void {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setspecific(k: pthread_key_t, v: *const c_void) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_setspecific(k: pthread_key_t, v: *const c_void) -> c_int {
     let Some(g) = table_owner() else { return real_fns::pthread_setspecific(k, v) };
     let i = k as usize;
     if i >= KEYS_MAX {

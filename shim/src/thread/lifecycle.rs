@@ -136,7 +136,7 @@ unsafe fn spawn_opts(attr: *const pthread_attr_t) -> SpawnOpts {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pthread_create(t, attr, f, arg) };
     hook!(h, pthread_create, crate::hook::entry::always, create(h, t, attr, f, arg), |r, e| [
         Arg::Hex(t as u64), Arg::Hex(attr as u64), Arg::Hex(f as usize as u64), Arg::Hex(arg as u64)
@@ -174,23 +174,28 @@ unsafe fn join_common(t: pthread_t, ret: *mut *mut c_void, deadline: Option<u64>
     match target(h, t) {
         Target::Native => None,
         Target::Gone => Some(libc::ESRCH),
-        Target::Greenlet(_) => {
-            crate::thread::cancel::testcancel(h);
-            Some(match hub::join(h, t as u64, deadline, try_only) {
+        Target::Greenlet(_) => loop {
+            // A cancellation point (not tryjoin): a cancel ends the wait with EINTR (the
+            // target stays joinable), acted on here.
+            if !try_only {
+                crate::thread::cancel::testcancel(h);
+            }
+            break Some(match hub::join(h, t as u64, deadline, try_only) {
                 Ok(v) => {
                     if !ret.is_null() {
                         *ret = v as *mut c_void;
                     }
                     0
                 }
+                Err(libc::EINTR) => continue,
                 Err(e) => e,
-            })
-        }
+            });
+        },
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     match entry::hub() {
         Some(h) if !matches!(target(h, t), Target::Native) => hook!(h, pthread_join, crate::hook::entry::always, join_common(t, ret, None, false).unwrap_or(libc::ESRCH), |r, e| [
             Arg::Hex(t as u64), Arg::Hex(ret as u64)
@@ -200,17 +205,17 @@ pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     join_common(t, ret, None, true).unwrap_or_else(|| real_fns::pthread_tryjoin_np(t, ret))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abstime: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abstime: *const timespec) -> c_int {
     pthread_clockjoin_np(t, ret, libc::CLOCK_REALTIME, abstime)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: libc::clockid_t, abstime: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: libc::clockid_t, abstime: *const timespec) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_clockjoin_np(t, ret, clock, abstime) };
     if let Target::Native = target(h, t) {
         return real_fns::pthread_clockjoin_np(t, ret, clock, abstime);
@@ -230,7 +235,7 @@ pub unsafe extern "C" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_voi
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_detach(t: pthread_t) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_detach(t) };
     match target(h, t) {
         Target::Native => real_fns::pthread_detach(t),
@@ -243,14 +248,12 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 }
 
 /// End the calling greenlet (main included: the process then lives until the last greenlet
-/// ends). Thread-specific data destructors of the synchronisation layer run first.
+/// ends) by unwinding its stack: cleanup handlers and C++ destructors run, then the
+/// thread-specific data destructors (`thread::unwind`). `C-unwind`: the unwind passes this frame.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
+pub unsafe extern "C-unwind" fn pthread_exit(ret: *mut c_void) -> ! {
     match any_hub() {
-        Some(h) => {
-            crate::thread::key::run_destructors(h);
-            hub::exit_current(h, ret as usize)
-        }
+        Some(h) => crate::thread::unwind::exit(h, ret as usize),
         None => real_exit(ret),
     }
 }
@@ -261,12 +264,13 @@ unsafe fn real_exit(ret: *mut c_void) -> ! {
     if p == 0 {
         p = crate::hook::real::resolve("pthread_exit\0", &CACHE);
     }
-    let f: unsafe extern "C" fn(*mut c_void) -> ! = std::mem::transmute(p);
+    // SAFETY: p is libc's pthread_exit, which unwinds the real thread through our frame.
+    let f: unsafe extern "C-unwind" fn(*mut c_void) -> ! = std::mem::transmute(p);
     f(ret)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_self() -> pthread_t {
+pub unsafe extern "C-unwind" fn pthread_self() -> pthread_t {
     let h = hub::current_hub();
     if !h.is_null() {
         let g = (*h).current();
@@ -278,7 +282,7 @@ pub unsafe extern "C" fn pthread_self() -> pthread_t {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_setname_np(t, name) };
     match target(h, t) {
         Target::Native => real_fns::pthread_setname_np(t, name),
@@ -310,7 +314,7 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: size_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: size_t) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_getname_np(t, buf, len) };
     match target(h, t) {
         Target::Native => real_fns::pthread_getname_np(t, buf, len),
@@ -327,7 +331,7 @@ pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_getattr_np(t, attr) };
     match target(h, t) {
         Target::Native => real_fns::pthread_getattr_np(t, attr),

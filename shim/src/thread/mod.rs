@@ -1,6 +1,7 @@
-//! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`),
-//! scheduling and the OS thread's properties (`sched`), signals (`sigact` the actions, `signal`
-//! masks, sending and dispatch, `sigwait` waiting for them), thread keys (`key`),
+//! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`), exit by
+//! unwinding with per-greenlet cleanup handlers (`unwind`), scheduling and the OS thread's
+//! properties (`sched`), signals (`sigact` the actions, `signal` masks, sending and dispatch,
+//! `sigwait` waiting for them), thread keys (`key`),
 //! and the sleep family (`sleep`).
 
 pub mod cancel;
@@ -11,3 +12,4 @@ pub mod sigact;
 pub mod signal;
 pub mod sigwait;
 pub mod sleep;
+pub mod unwind;

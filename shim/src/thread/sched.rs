@@ -40,7 +40,7 @@ unsafe fn os_thread_of(t: pthread_t) -> Result<pthread_t, c_int> {
 
 /// A greenlet's CPU-time clock is that of the OS thread all greenlets share.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getcpuclockid(t: pthread_t, clk: *mut libc::clockid_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_getcpuclockid(t: pthread_t, clk: *mut libc::clockid_t) -> c_int {
     match os_thread_of(t) {
         Ok(r) => real_fns::pthread_getcpuclockid(r, clk),
         Err(e) => e,
@@ -49,7 +49,7 @@ pub unsafe extern "C" fn pthread_getcpuclockid(t: pthread_t, clk: *mut libc::clo
 
 /// Affinity is a property of the OS thread all greenlets share.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const libc::cpu_set_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set: *const libc::cpu_set_t) -> c_int {
     match os_thread_of(t) {
         Ok(r) => real_fns::pthread_setaffinity_np(r, size, set),
         Err(e) => e,
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn pthread_setaffinity_np(t: pthread_t, size: size_t, set:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut libc::cpu_set_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set: *mut libc::cpu_set_t) -> c_int {
     match os_thread_of(t) {
         Ok(r) => real_fns::pthread_getaffinity_np(r, size, set),
         Err(e) => e,
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn pthread_getaffinity_np(t: pthread_t, size: size_t, set:
 /// Scheduling parameters of a greenlet are recorded (and validated as the kernel would) but do
 /// not change the cooperative order.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_setschedparam(t, policy, param) };
     match target(h, t) {
         Target::Native => real_fns::pthread_setschedparam(t, policy, param),
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, para
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_getschedparam(t, policy, param) };
     match target(h, t) {
         Target::Native => real_fns::pthread_getschedparam(t, policy, param),
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int,
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_setschedprio(t, prio) };
     match target(h, t) {
         Target::Greenlet(g) if g != (*h).main() => {
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_in
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sched_yield() -> c_int {
+pub unsafe extern "C-unwind" fn sched_yield() -> c_int {
     match entry::hub() {
         Some(h) => hook!(h, sched_yield, crate::hook::entry::nonneg, {
             hub::yield_now(h);
@@ -129,6 +129,6 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_yield() -> c_int {
+pub unsafe extern "C-unwind" fn pthread_yield() -> c_int {
     sched_yield()
 }

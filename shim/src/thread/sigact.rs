@@ -143,7 +143,7 @@ pub unsafe fn reset_to_default(sig: c_int) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+pub unsafe extern "C-unwind" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if !taken(sig) {
         return real_fns::sigaction(sig, act, old);
     }
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+pub unsafe extern "C-unwind" fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     sigaction(sig, act, old)
 }
 
@@ -179,19 +179,19 @@ unsafe fn bsd(sig: c_int, handler: usize) -> usize {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn signal(sig: c_int, handler: usize) -> usize {
+pub unsafe extern "C-unwind" fn signal(sig: c_int, handler: usize) -> usize {
     bsd(sig, handler)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: usize) -> usize {
+pub unsafe extern "C-unwind" fn bsd_signal(sig: c_int, handler: usize) -> usize {
     bsd(sig, handler)
 }
 
 /// System V semantics: the action resets to the default when the handler is entered, and the
 /// signal is not blocked meanwhile; calls are not restarted.
 #[no_mangle]
-pub unsafe extern "C" fn sysv_signal(sig: c_int, handler: usize) -> usize {
+pub unsafe extern "C-unwind" fn sysv_signal(sig: c_int, handler: usize) -> usize {
     if !(1..=64).contains(&sig) {
         gs::sys::set_errno(libc::EINVAL);
         return libc::SIG_ERR;
@@ -207,7 +207,7 @@ pub unsafe extern "C" fn sysv_signal(sig: c_int, handler: usize) -> usize {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn siginterrupt(sig: c_int, flag: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn siginterrupt(sig: c_int, flag: c_int) -> c_int {
     if !(1..=64).contains(&sig) {
         gs::sys::set_errno(libc::EINVAL);
         return -1;

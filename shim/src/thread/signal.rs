@@ -446,7 +446,7 @@ unsafe fn in_shim(uc: *mut c_void) -> bool {
 
 /// The kernel's handler for every signal the program handles (every signal blocked while it
 /// runs). See the module docs.
-pub unsafe extern "C" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
+pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     let e = gs::sys::errno();
     let h = gs::hub::current_hub();
     if h.is_null() {
@@ -538,7 +538,7 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
     match any_hub() {
         Some(h) => change_mask(h, how, set, old),
         None => real_fns::pthread_sigmask(how, set, old),
@@ -546,7 +546,7 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const sigset_t, old: 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
     let Some(h) = any_hub() else { return real_fns::sigprocmask(how, set, old) };
     match change_mask(h, how, set, old) {
         0 => 0,
@@ -565,7 +565,7 @@ pub fn kernel_pending() -> u64 {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigpending(set: *mut sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn sigpending(set: *mut sigset_t) -> c_int {
     let Some(h) = any_hub() else { return real_fns::sigpending(set) };
     let g = (*h).current();
     if (*g).hook_depth == 0 && (*g).sig_context == 0 {
@@ -615,7 +615,7 @@ fn block_all() -> u64 {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_kill(t, sig) };
     match target(h, t) {
         Target::Native => real_fns::pthread_kill(t, sig),
@@ -625,7 +625,7 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: libc::sigval) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: libc::sigval) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_sigqueue(t, sig, val) };
     match target(h, t) {
         Target::Native => real_fns::pthread_sigqueue(t, sig, val),
@@ -638,7 +638,7 @@ pub unsafe extern "C" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: libc::s
 
 /// `raise` is `pthread_kill(pthread_self(), sig)`.
 #[no_mangle]
-pub unsafe extern "C" fn raise(sig: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn raise(sig: c_int) -> c_int {
     let Some(h) = any_hub() else { return real_fns::raise(sig) };
     let g = (*h).current();
     match kill_greenlet(h, g, info_for(sig, libc::SI_TKILL, 0), |_| real_fns::raise(sig)) {

@@ -131,13 +131,13 @@ unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginf
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigtimedwait(set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn sigtimedwait(set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigtimedwait(set, info, ts) };
     hook!(h, sigtimedwait, entry::nonneg, sigtimedwait_impl(h, set, info, ts), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64))], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
+pub unsafe extern "C-unwind" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigwaitinfo(set, info) };
     hook!(h, sigwaitinfo, entry::nonneg, sigtimedwait_impl(h, set, info, std::ptr::null()), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64)], Ret::Int(r as i64, e))
 }
@@ -157,7 +157,7 @@ unsafe fn sigwait_impl(h: *mut Hub, set: *const sigset_t, sig: *mut c_int) -> c_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int {
+pub unsafe extern "C-unwind" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigwait(set, sig) };
     hook!(h, sigwait, entry::always, sigwait_impl(h, set, sig), |r, e| [Arg::Hex(set as u64), Arg::Hex(sig as u64)], Ret::Code(r))
 }
@@ -186,13 +186,13 @@ unsafe fn suspend(h: *mut Hub, mask: Option<u64>) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigsuspend(set: *const sigset_t) -> c_int {
+pub unsafe extern "C-unwind" fn sigsuspend(set: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigsuspend(set) };
     hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(*(set as *const u64))), |r, e| [Arg::Hex(set as u64)], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pause() -> c_int {
+pub unsafe extern "C-unwind" fn pause() -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pause() };
     hook!(h, pause, entry::nonneg, suspend(h, None), |r, e| [], Ret::Int(r as i64, e))
 }

@@ -65,7 +65,7 @@ unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Res
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
     hook!(h, nanosleep, entry::nonneg, nanosleep_impl(h, req, rem), |r, e| [Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e))
 }
@@ -84,13 +84,13 @@ unsafe fn nanosleep_impl(h: *mut Hub, req: *const timespec, rem: *mut timespec) 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn __nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     nanosleep(req, rem)
 }
 
 /// C11: 0 slept, -1 interrupted, other negative on error.
 #[no_mangle]
-pub unsafe extern "C" fn thrd_sleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn thrd_sleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::thrd_sleep(req, rem) };
     if req.is_null() {
         return real_fns::thrd_sleep(req, rem);
@@ -108,7 +108,7 @@ fn hub_clock(clock: clockid_t) -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
     hook!(h, clock_nanosleep, entry::always, clock_nanosleep_impl(h, clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r))
 }
@@ -151,7 +151,7 @@ unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req:
 
 /// Returns the whole seconds not slept when a signal interrupts it (glibc truncates).
 #[no_mangle]
-pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+pub unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
     let Some(h) = entry::hub() else { return real_fns::sleep(secs) };
     hook!(h, sleep, |r: c_uint| r == 0, sleep_impl(h, secs), |r, e| [Arg::Int(secs as i64)], Ret::Int(r as i64, 0))
 }
@@ -171,7 +171,7 @@ unsafe fn sleep_impl(h: *mut Hub, secs: c_uint) -> c_uint {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+pub unsafe extern "C-unwind" fn usleep(us: libc::useconds_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::usleep(us) };
     hook!(h, usleep, entry::nonneg, usleep_impl(h, us), |r, e| [Arg::Int(us as i64)], Ret::Int(r as i64, e))
 }
