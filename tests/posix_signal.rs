@@ -3,7 +3,7 @@
 //! sets are per thread and inherited; a process-directed signal goes to a thread that accepts
 //! it or stays pending; EINTR and SA_RESTART per signal(7); the sigwait family, sigsuspend and
 //! pause park only their greenlet; a handler may block while the others run; SA_RESETHAND;
-//! a stop/continue does not interrupt sleeps.
+//! a stop/continue does not interrupt sleeps; a handler may end its thread with cleanup.
 //!
 //! Run `cargo build --release` first (the preload library is another package's cdylib).
 
@@ -55,4 +55,9 @@ fn handlers_may_block_and_reset() {
 #[test]
 fn stop_and_continue_do_not_interrupt_sleeps() {
     same_as_native("stopcont", "nanosleep across stop/cont=0");
+}
+
+#[test]
+fn a_handler_may_end_its_thread() {
+    same_as_native("exit", "join=0 value=7");
 }

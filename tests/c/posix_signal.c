@@ -227,6 +227,8 @@ static void run_interrupted(void *(*fn)(void *), int feed) {
 static void sec_restart(void) {
     pipe(pfd);
     sem_init(&rs, 0, 0);
+    /* Another signal's handler lacks SA_RESTART: only the handler that ran decides. */
+    set_handler(SIGUSR2, on_usr2, 0);
     for (int restart = 0; restart < 2; restart++) {
         set_handler(SIGUSR1, on_usr1, restart ? SA_RESTART : 0);
         printf("%s SA_RESTART:\n", restart ? "with" : "without");
@@ -342,12 +344,20 @@ static void sec_suspend(void) {
 }
 
 /* ---- a handler that blocks: the other threads go on */
+static volatile pthread_t sleeper_target;
 static void on_usr1_sleeps(int sig) {
     (void)sig;
     int before = ticks;
     ms(150);
-    printf("handler slept, ticks went on=%d\n", ticks - before >= 5);
+    printf("handler slept in its target=%d, ticks went on=%d\n", pthread_equal(pthread_self(), sleeper_target), ticks - before >= 5);
     handled++;
+}
+static sem_t hs;
+static void *sem_sleeper(void *x) {
+    (void)x;
+    int r = sem_wait(&hs);
+    printf("target: sem_wait=%d after its handler\n", r);
+    return NULL;
 }
 static void sec_blocking_handler(void) {
     struct sigaction sa;
@@ -355,9 +365,18 @@ static void sec_blocking_handler(void) {
     sa.sa_handler = on_usr1_sleeps;
     sigfillset(&sa.sa_mask); /* every signal blocked while it runs */
     sigaction(SIGUSR1, &sa, NULL);
-    pthread_t t;
+    pthread_t t, w;
+    sem_init(&hs, 0, 0);
     pthread_create(&t, NULL, ticker, NULL);
+    pthread_create(&w, NULL, sem_sleeper, NULL);
+    sleeper_target = w;
     ms(20);
+    pthread_kill(w, SIGUSR1);
+    ms(300);
+    printf("main: handled=%d\n", handled);
+    sem_post(&hs);
+    pthread_join(w, NULL);
+    sleeper_target = pthread_self();
     raise(SIGUSR1);
     stop_ticker = 1;
     pthread_join(t, NULL);
@@ -401,6 +420,32 @@ static void sec_stopcont(void) {
     waitpid(kid, NULL, 0);
 }
 
+/* ---- a handler that ends its thread: cleanup handlers run, the joiner gets the value */
+static void on_usr1_exits(int sig) {
+    (void)sig;
+    pthread_exit((void *)7);
+}
+static void cleanup(void *arg) { printf("cleanup ran: %s\n", (const char *)arg); }
+static void *exiter(void *x) {
+    (void)x;
+    pthread_cleanup_push(cleanup, "exiter");
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+    printf("not reached\n");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+static void sec_exit(void) {
+    set_handler(SIGUSR1, on_usr1_exits, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, exiter, NULL);
+    ms(50);
+    pthread_kill(t, SIGUSR1);
+    void *v = NULL;
+    int r = pthread_join(t, &v);
+    printf("join=%d value=%ld\n", r, (long)v);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *s = argc > 1 ? argv[1] : "";
@@ -411,6 +456,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "suspend")) sec_suspend();
     else if (!strcmp(s, "blocking")) sec_blocking_handler();
     else if (!strcmp(s, "stopcont")) sec_stopcont();
+    else if (!strcmp(s, "exit")) sec_exit();
     else { fprintf(stderr, "unknown section\n"); return 2; }
     return 0;
 }
