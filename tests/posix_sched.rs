@@ -1,0 +1,42 @@
+//! Scheduling attributes per greenlet (policy and priority through attributes, inherited, set
+//! and read back; the kernel's EINVAL/EPERM checks), mutex priority ceilings, and `sched_yield`
+//! giving the CPU to other processes. Each C program runs natively and under the preload
+//! library; the outputs must be the same (native is the specification).
+//!
+//! Run `cargo build --release` first (the preload library is another package's cdylib).
+
+mod common;
+
+use common::{compile, run_native, run_shim, Output};
+
+fn ok(o: &Output) {
+    assert_eq!(o.code(), Some(0), "run failed\n{}", o.describe());
+}
+
+/// Run `bin` natively and under the shim; both must exit 0 with the same stdout.
+fn same_as_native(bin: &std::path::Path, args: &[&str]) -> Output {
+    let n = run_native(bin, args);
+    ok(&n);
+    let s = run_shim(bin, args, &[]);
+    ok(&s);
+    assert!(s.greenshim_lines().is_empty(), "unexpected greenshim messages\n{}", s.describe());
+    assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
+    s
+}
+
+/// Policies and priorities given through attributes (explicit, inherited, only one of the two
+/// set), through pthread_setschedparam/pthread_setschedprio on other threads and on the calling
+/// one, SCHED_IDLE and SCHED_RESET_ON_FORK rules, inheritance by children: what
+/// pthread_getschedparam and pthread_getattr_np report and every error, first with the
+/// privileges the test runs with, then without CAP_SYS_NICE (EPERM for real-time policies).
+#[test]
+fn sched_attributes_match_native() {
+    let bin = compile("posix_sched_attrs");
+    let o = same_as_native(&bin, &[]);
+    // The unprivileged phase always runs, whatever the machine allows the test.
+    assert!(o.stdout.contains("unprivileged explicit FIFO 10: create: EPERM"), "{}", o.describe());
+    assert!(o.stdout.contains("unprivileged target: set 0x3/0: EPERM"), "{}", o.describe());
+    assert!(o.stdout.contains("explicit nothing set attr: getattr=0 inherit=explicit"), "{}", o.describe());
+    assert!(o.stdout.contains("self reset-on-fork/child: get=0 policy=0x40000003"), "{}", o.describe());
+    assert!(o.stdout.ends_with("done\n"), "{}", o.describe());
+}
