@@ -51,3 +51,18 @@ fn sched_yield_alone_reaches_the_kernel() {
     assert!(o.stdout.contains("alone: 100 of 100 yields reached the kernel, failures=0"), "{}", o.describe());
     assert!(o.stdout.contains("with a sleeping thread: 100 of 100"), "{}", o.describe());
 }
+
+/// The priority ceiling of a priority-protect mutex survives pthread_mutex_init (glibc's
+/// default when unset) and is read and changed as natively: EINVAL for other protocols (static,
+/// plain, inheritance) and ceilings outside SCHED_FIFO's range, EDEADLK for the owner of an
+/// error-checking mutex, a wait while another thread holds the mutex; process-shared ones are
+/// glibc's. Before, the shim's mutex layout made glibc's getter fail and its setter hang.
+#[test]
+fn mutex_priority_ceiling_matches_native() {
+    let bin = compile("posix_sched_mutex");
+    let o = same_as_native(&bin, &[]);
+    assert!(o.stdout.contains("protect default: getprioceiling=0 ceiling=1"), "{}", o.describe());
+    assert!(o.stdout.contains("contended: setprioceiling=0 old=4 after release=1"), "{}", o.describe());
+    assert!(o.stdout.contains("errorcheck owner: setprioceiling(8)=EDEADLK"), "{}", o.describe());
+    assert!(o.stdout.ends_with("done\n"), "{}", o.describe());
+}
