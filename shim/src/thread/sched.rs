@@ -247,7 +247,26 @@ unsafe fn store(g: *mut Greenlet, s: Sched) {
 /// The scheduling records of a thread the running greenlet creates with `attr`, or the error
 /// `pthread_create` returns natively (EPERM, EINVAL from the kernel's check of an explicit
 /// policy). Mirrors glibc's `pthread_create`/`collect_default_sched`/`create_thread`.
+#[inline]
 pub(crate) unsafe fn for_new_thread(h: *mut Hub, attr: *const pthread_attr_t) -> Result<usize, c_int> {
+    const KNOWN: usize = 1 << 17;
+    const RESET: usize = 1 << 16;
+    const NOTINHERIT: usize = (ATTR_FLAG_NOTINHERITSCHED as usize) << 40;
+    let cur = (*h).current();
+    let w = (*cur).ext[EXT_SCHED];
+    if (attr.is_null() || (*(attr as *const GlibcAttr)).flags & ATTR_FLAG_NOTINHERITSCHED == 0)
+        && w & RESET == 0
+        && (w & KNOWN != 0 || cur != (*h).main())
+    {
+        // The common case, inherited as is: the creator's records, minus main's "known" mark
+        // and the creator's own "created explicit" flag.
+        return Ok(w & !(KNOWN | NOTINHERIT));
+    }
+    new_thread_slow(h, attr)
+}
+
+#[inline(never)]
+unsafe fn new_thread_slow(h: *mut Hub, attr: *const pthread_attr_t) -> Result<usize, c_int> {
     let parent = load(h, (*h).current());
     // The kernel's record, through clone.
     let mut c = Sched { kpolicy: parent.kpolicy, kprio: parent.kprio, ..Sched::default() };
