@@ -42,6 +42,21 @@ static void show(const char *what, pthread_t t) {
     printf("%s: get=%s policy=%#x prio=%d\n", what, en(r), pol, sp.sched_priority);
 }
 
+/* What the kernel says about the calling thread. */
+static void show_kernel(const char *what) {
+    struct sched_param sp = {.sched_priority = -7};
+    int pol = sched_getscheduler(0);
+    int r = sched_getparam(0, &sp);
+    printf("%s: sched_getscheduler=%#x sched_getparam=%d prio=%d\n", what, pol, r, sp.sched_priority);
+}
+
+static void raw_set(const char *what, int policy, int prio) {
+    struct sched_param sp = {.sched_priority = prio};
+    errno = 0;
+    int r = sched_setscheduler(0, policy, &sp);
+    printf("%s: sched_setscheduler(0, %#x, %d)=%d %s\n", what, policy, prio, r, r ? en(errno) : "");
+}
+
 /* What pthread_getattr_np says about t. */
 static void show_attr(const char *what, pthread_t t) {
     pthread_attr_t a;
@@ -65,6 +80,7 @@ struct job {
     const char *name;
     int child;
     int self_set; /* >= 0: pthread_setschedparam(self, self_set, 0) */
+    int raw;      /* change itself with sched_setscheduler(0, ..) behind glibc's cache */
     sem_t start, reported, go, cstart; /* main printed the create; the worker reported; worker may end */
 };
 
@@ -87,6 +103,22 @@ static void *worker(void *arg) {
     snprintf(b, sizeof b, "%s attr", j->name);
     show_attr(b, pthread_self());
     show(j->name, pthread_self());
+    show_kernel(j->name);
+    if (j->raw) {
+        raw_set(j->name, SCHED_BATCH, 0);
+        show(j->name, pthread_self()); /* glibc's cache: stale */
+        show_kernel(j->name);
+        raw_set(j->name, SCHED_OTHER, 3);
+        raw_set(j->name, SCHED_FIFO, 10);
+        show_kernel(j->name);
+        struct sched_param sp = {.sched_priority = 0};
+        errno = 0;
+        int r = sched_setparam(0, &sp);
+        printf("%s: sched_setparam(0, 0)=%d %s\n", j->name, r, r ? en(errno) : "");
+        raw_set(j->name, SCHED_OTHER, 0);
+        show_kernel(j->name);
+        show(j->name, pthread_self());
+    }
     if (j->self_set >= 0) {
         struct sched_param sp = {0};
         int r = pthread_setschedparam(pthread_self(), j->self_set, &sp);
@@ -127,6 +159,7 @@ static int spawn(pthread_t *t, struct job *j, const char *name, int explicit_, i
     j->name = name;
     j->child = kid;
     j->self_set = -1;
+    j->raw = 0;
     init_job(j);
     if (explicit_) pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
     if (policy >= 0) {
@@ -217,11 +250,23 @@ static void scenarios(const char *ph) {
         finish(t, &j);
     }
 
+    /* A thread that changes its kernel record behind glibc. */
+    snprintf(n, sizeof n, "%s self raw", ph);
+    j.name = n;
+    j.child = 0;
+    j.self_set = -1;
+    j.raw = 1;
+    init_job(&j);
+    printf("%s: create: %s\n", n, en(pthread_create(&t, NULL, worker, &j)));
+    started(&j);
+    finish(t, &j);
+
     /* A thread that changes itself, then creates a child that inherits. */
     snprintf(n, sizeof n, "%s self idle", ph);
     j.name = n;
     j.child = 1;
     j.self_set = SCHED_IDLE;
+    j.raw = 0;
     init_job(&j);
     printf("%s: create: %s\n", n, en(pthread_create(&t, NULL, worker, &j)));
     started(&j);
@@ -234,6 +279,7 @@ static void scenarios(const char *ph) {
     j.name = n;
     j.child = 1;
     j.self_set = SCHED_BATCH | SCHED_RESET_ON_FORK;
+    j.raw = 0;
     init_job(&j);
     printf("%s: create: %s\n", n, en(pthread_create(&t, NULL, worker, &j)));
     started(&j);

@@ -496,3 +496,94 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
 pub unsafe extern "C" fn pthread_yield() -> c_int {
     sched_yield()
 }
+
+/// The running greenlet if it is not main (calls about "the calling thread", pid 0, then mean
+/// its own records; main's are the real thread's).
+unsafe fn self_greenlet() -> Option<(*mut Hub, *mut Greenlet)> {
+    let h = any_hub()?;
+    let g = (*h).current();
+    (g != (*h).main()).then_some((h, g))
+}
+
+/// -1 with errno `e` (the libc convention of the `sched_*` calls).
+unsafe fn fail(e: c_int) -> c_int {
+    *libc::__errno_location() = e;
+    -1
+}
+
+/// `sched_setscheduler(0, ..)` in a greenlet changes its kernel record only (glibc's cache, read
+/// by `pthread_getschedparam`, stays as it was, as natively).
+#[no_mangle]
+pub unsafe extern "C" fn sched_setscheduler(pid: libc::pid_t, policy: c_int, param: *const libc::sched_param) -> c_int {
+    let Some((h, g)) = (if pid == 0 { self_greenlet() } else { None }) else {
+        let r = libc::syscall(libc::SYS_sched_setscheduler, pid, policy, param) as c_int;
+        if r == 0 && pid == 0 {
+            main_kernel_changed();
+        }
+        return r;
+    };
+    if policy < 0 || param.is_null() {
+        return fail(libc::EINVAL);
+    }
+    match kernel_set(load(h, g), Some(policy), (*param).sched_priority) {
+        Ok(s) => {
+            store(g, s);
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sched_setparam(pid: libc::pid_t, param: *const libc::sched_param) -> c_int {
+    let Some((h, g)) = (if pid == 0 { self_greenlet() } else { None }) else {
+        let r = libc::syscall(libc::SYS_sched_setparam, pid, param) as c_int;
+        if r == 0 && pid == 0 {
+            main_kernel_changed();
+        }
+        return r;
+    };
+    if param.is_null() {
+        return fail(libc::EINVAL);
+    }
+    match kernel_set(load(h, g), None, (*param).sched_priority) {
+        Ok(s) => {
+            store(g, s);
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sched_getscheduler(pid: libc::pid_t) -> c_int {
+    match if pid == 0 { self_greenlet() } else { None } {
+        Some((h, g)) => load(h, g).kernel_policy(),
+        None => libc::syscall(libc::SYS_sched_getscheduler, pid) as c_int,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sched_getparam(pid: libc::pid_t, param: *mut libc::sched_param) -> c_int {
+    match if pid == 0 { self_greenlet() } else { None } {
+        Some(_) if param.is_null() => fail(libc::EINVAL),
+        Some((h, g)) => {
+            (*param).sched_priority = load(h, g).kprio;
+            0
+        }
+        None => libc::syscall(libc::SYS_sched_getparam, pid, param) as c_int,
+    }
+}
+
+/// Main's kernel record changed behind glibc (a raw `sched_set*` from main): reload it when next
+/// needed.
+unsafe fn main_kernel_changed() {
+    if let Some(h) = any_hub() {
+        let main = (*h).main();
+        if (*h).current() == main {
+            let mut s = Sched::unpack((*main).ext[EXT_SCHED]);
+            s.known = false;
+            store(main, s);
+        }
+    }
+}
