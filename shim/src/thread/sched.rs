@@ -21,7 +21,9 @@
 //! updates them as glibc and the kernel would, with the kernel's checks made here against the
 //! process's real capabilities and limits, so results and errors are those of native threads.
 //! The main greenlet is the real thread: calls about it go to glibc and the kernel, and its
-//! word only mirrors them (for the greenlets it creates to inherit).
+//! word only mirrors them (for the greenlets it creates to inherit). `sched_setscheduler`,
+//! `sched_setparam`, `sched_getscheduler` and `sched_getparam` with pid 0 in a greenlet act on
+//! its kernel record alone, as the system calls do natively.
 //!
 //! A greenlet's policy is **recorded, not applied**: all greenlets run on one OS thread, in the
 //! hub's FIFO order, whatever their priorities (a priority run queue would make every switch
