@@ -12,6 +12,7 @@
 //! | 8..12 | `__owner`        | recursion count                                    |
 //! | 12..16| `__nusers`       | `__nusers`: acquisitions minus releases, as glibc  |
 //! | 16..20| `__kind`         | `__kind` (type bits 0-1, robust 16, PI 32, PP 64, pshared 128) |
+//! | 20..24| `__spins`, `__elision` | priority ceiling of a priority-protect mutex     |
 //! | 24..32| `__list.__prev`  | wait queue (first waiter, see `gs::waitq`)          |
 //!
 //! Uncontended lock and unlock are a few loads and stores: no atomic, no syscall, no lookup.
@@ -58,6 +59,9 @@ mod real_fns {
         fn pthread_mutexattr_getpshared(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
         fn pthread_mutexattr_getrobust(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
         fn pthread_mutexattr_getprotocol(a: *const pthread_mutexattr_t, t: *mut c_int) -> c_int;
+        fn pthread_mutexattr_getprioceiling(a: *const pthread_mutexattr_t, c: *mut c_int) -> c_int;
+        fn pthread_mutex_getprioceiling(m: *const pthread_mutex_t, c: *mut c_int) -> c_int;
+        fn pthread_mutex_setprioceiling(m: *mut pthread_mutex_t, c: c_int, old: *mut c_int) -> c_int;
     }
 }
 
@@ -81,7 +85,8 @@ pub struct RawMutex {
     /// glibc's `__nusers`: only `pthread_mutex_destroy` looks at it.
     nusers: u32,
     kind: i32,
-    _pad2: u32,
+    /// Priority ceiling (`PTHREAD_PRIO_PROTECT`; glibc keeps it in the high bits of `__lock`).
+    ceiling: u32,
     queue: Queue,
     _pad3: u64,
 }
@@ -233,6 +238,7 @@ unsafe fn hand_over(h: *mut Hub, m: *mut RawMutex) {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *const pthread_mutexattr_t) -> c_int {
     let mut kind = NORMAL;
+    let mut ceiling = 0;
     if !a.is_null() {
         let (mut t, mut ps, mut rb, mut pr) = (0, 0, 0, 0);
         real_fns::pthread_mutexattr_gettype(a, &mut t);
@@ -246,13 +252,72 @@ pub unsafe extern "C-unwind" fn pthread_mutex_init(m: *mut pthread_mutex_t, a: *
         match pr {
             libc::PTHREAD_PRIO_INHERIT => kind |= PI_BIT,
             libc::PTHREAD_PRIO_PROTECT if rb != 0 => return libc::ENOTSUP,
-            libc::PTHREAD_PRIO_PROTECT => kind |= PP_BIT,
+            libc::PTHREAD_PRIO_PROTECT => {
+                kind |= PP_BIT;
+                // glibc's getter answers the lowest SCHED_FIFO priority for an unset ceiling,
+                // which is what glibc's init gives the mutex too.
+                real_fns::pthread_mutexattr_getprioceiling(a, &mut ceiling);
+            }
             _ => {}
         }
     }
     // The zero state is valid for glibc too (for OS threads without a hub).
     std::ptr::write_bytes(m as *mut u8, 0, std::mem::size_of::<pthread_mutex_t>());
     (*(m as *mut RawMutex)).kind = kind;
+    (*(m as *mut RawMutex)).ceiling = ceiling as u32;
+    0
+}
+
+/// The ceiling of a priority-protect mutex; EINVAL for any other, as glibc.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_getprioceiling(m: *const pthread_mutex_t, ceiling: *mut c_int) -> c_int {
+    let r = m as *mut RawMutex;
+    if sync_hub().is_none() || is_native(r) {
+        return real_fns::pthread_mutex_getprioceiling(m, ceiling);
+    }
+    if (*r).kind & PP_BIT == 0 {
+        return libc::EINVAL;
+    }
+    *ceiling = (*r).ceiling as c_int;
+    0
+}
+
+/// Change the ceiling of a priority-protect mutex as glibc does: EINVAL for another protocol or
+/// a ceiling outside SCHED_FIFO's priorities; the mutex is taken for the change (waiting while
+/// another greenlet holds it; the owner of an error-checking one gets EDEADLK, of a recursive
+/// one changes it in place, of a normal one waits forever, as natively).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_setprioceiling(m: *mut pthread_mutex_t, ceiling: c_int, old: *mut c_int) -> c_int {
+    let r = m as *mut RawMutex;
+    let Some(h) = sync_hub() else { return real_fns::pthread_mutex_setprioceiling(m, ceiling, old) };
+    if is_native(r) {
+        return real_fns::pthread_mutex_setprioceiling(m, ceiling, old);
+    }
+    if (*r).kind & PP_BIT == 0 {
+        return libc::EINVAL;
+    }
+    let (lo, hi) = (libc::sched_get_priority_min(libc::SCHED_FIFO), libc::sched_get_priority_max(libc::SCHED_FIFO));
+    if ceiling < lo || ceiling > hi {
+        return libc::EINVAL;
+    }
+    let me = me(h);
+    let held = (*r).owner == me && (*r).kind & KIND_MASK == RECURSIVE;
+    if (*r).owner == me && (*r).kind & KIND_MASK == ERRORCHECK {
+        return libc::EDEADLK;
+    }
+    if !held {
+        let e = lock(h, r, me);
+        if e != 0 {
+            return e;
+        }
+    }
+    if !old.is_null() {
+        *old = (*r).ceiling as c_int;
+    }
+    (*r).ceiling = ceiling as u32;
+    if !held {
+        unlock(h, r, me);
+    }
     0
 }
 

@@ -145,6 +145,12 @@ pub unsafe extern "C-unwind" fn pthread_create(t: *mut pthread_t, attr: *const p
 
 unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int {
     let opts = spawn_opts(attr);
+    // Scheduling policy and priority: inherited, or the attribute's, checked by the kernel's
+    // rules (natively an explicit real-time policy fails here with EPERM when unprivileged).
+    let sched = match crate::thread::sched::for_new_thread(h, attr) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     let arg = arg as usize;
     let entry = Box::new(move || {
         // SAFETY: f is the program's start routine; stack_root only calls thread_body(f, arg).
@@ -152,6 +158,9 @@ unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f:
     });
     match hub::spawn(h, entry, opts) {
         Ok(id) => {
+            if let Some(g) = (*h).lookup(id) {
+                crate::thread::sched::set_new_thread(g, sched);
+            }
             *t = id as pthread_t;
             0
         }
@@ -345,6 +354,7 @@ pub unsafe extern "C-unwind" fn pthread_getattr_np(t: pthread_t, attr: *mut pthr
             if (*g).detached {
                 real_fns::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);
             }
+            crate::thread::sched::fill_attr(g, attr);
             0
         }
     }
