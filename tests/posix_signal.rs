@@ -61,3 +61,10 @@ fn stop_and_continue_do_not_interrupt_sleeps() {
 fn a_handler_may_end_its_thread() {
     same_as_native("exit", "join=0 value=7");
 }
+
+/// A vfork child (which shares the hub's memory) sets its own mask and actions before exec, as
+/// Python's subprocess does: the parent's mask and handlers stay as they were.
+#[test]
+fn a_vfork_child_does_not_change_ours() {
+    same_as_native("vfork", "handler still ours=1");
+}

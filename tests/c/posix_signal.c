@@ -446,6 +446,36 @@ static void sec_exit(void) {
     printf("join=%d value=%ld\n", r, (long)v);
 }
 
+/* ---- a vfork child changes its own mask and actions (as _posixsubprocess does), not ours */
+static void sec_vfork(void) {
+    set_handler(SIGUSR1, on_usr1, 0);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t kid = vfork();
+    if (kid == 0) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGUSR1, &dfl, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int st;
+    waitpid(kid, &st, 0);
+    char l[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (fgets(l, sizeof l, f))
+        if (!strncmp(l, "SigBlk", 6))
+            printf("after vfork: %s", l);
+    fclose(f);
+    handled = 0;
+    raise(SIGUSR1);
+    printf("handler still ours=%d\n", handled);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *s = argc > 1 ? argv[1] : "";
@@ -457,6 +487,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "blocking")) sec_blocking_handler();
     else if (!strcmp(s, "stopcont")) sec_stopcont();
     else if (!strcmp(s, "exit")) sec_exit();
+    else if (!strcmp(s, "vfork")) sec_vfork();
     else { fprintf(stderr, "unknown section\n"); return 2; }
     return 0;
 }

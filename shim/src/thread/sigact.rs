@@ -144,7 +144,9 @@ pub unsafe fn reset_to_default(sig: c_int) {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    if !taken(sig) {
+    // A vfork child shares our memory but not our actions: it must not touch the table.
+    let in_vfork_child = crate::hook::entry::any_hub().is_some_and(|h| (*(*h).current()).hook_depth != 0);
+    if !taken(sig) || in_vfork_child {
         return real_fns::sigaction(sig, act, old);
     }
     set(sig, act, old)

@@ -507,6 +507,9 @@ unsafe fn on_foreign_thread(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
 // ---------------------------------------------------------------------------------------------
 // Masks
 // ---------------------------------------------------------------------------------------------
+//
+// Calls from inside greenshim, and from a `vfork` child (which shares the hub's memory but has
+// its own mask: see `hook::vfork`), go to the kernel unchanged.
 
 /// The calling greenlet's mask change (`how` as sigprocmask). Returns an errno value.
 unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
@@ -539,7 +542,7 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
-    match any_hub() {
+    match crate::hook::entry::hub() {
         Some(h) => change_mask(h, how, set, old),
         None => real_fns::pthread_sigmask(how, set, old),
     }
@@ -547,7 +550,7 @@ pub unsafe extern "C-unwind" fn pthread_sigmask(how: c_int, set: *const sigset_t
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::sigprocmask(how, set, old) };
+    let Some(h) = crate::hook::entry::hub() else { return real_fns::sigprocmask(how, set, old) };
     match change_mask(h, how, set, old) {
         0 => 0,
         e => {
@@ -566,7 +569,7 @@ pub fn kernel_pending() -> u64 {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigpending(set: *mut sigset_t) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::sigpending(set) };
+    let Some(h) = crate::hook::entry::hub() else { return real_fns::sigpending(set) };
     let g = (*h).current();
     if (*g).hook_depth == 0 && (*g).sig_context == 0 {
         at_hook_exit(h);
@@ -593,6 +596,13 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         return real((*h).main_alias() as pthread_t);
     }
     let cur = (*h).current();
+    if g == cur && (*g).sigmask & bit(sig) == 0 && (*g).hook_depth == 0 {
+        // To itself, unblocked: the handler runs before the call returns, as natively (also
+        // from inside a handler: a chained handler re-raises for the previous action).
+        let mut info = info;
+        run_action(h, g, &mut info, std::ptr::null_mut());
+        return 0;
+    }
     if (*cur).sig_context != 0 {
         // Inside a handler the dispatcher runs: nothing may allocate; route it later.
         let saved = block_all();
@@ -601,9 +611,6 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         return 0;
     }
     send_to(h, g, info);
-    if g == cur && (*g).hook_depth == 0 {
-        deliver(h); // natively the handler runs before pthread_kill returns
-    }
     0
 }
 
@@ -639,7 +646,7 @@ pub unsafe extern "C-unwind" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: 
 /// `raise` is `pthread_kill(pthread_self(), sig)`.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn raise(sig: c_int) -> c_int {
-    let Some(h) = any_hub() else { return real_fns::raise(sig) };
+    let Some(h) = crate::hook::entry::hub() else { return real_fns::raise(sig) };
     let g = (*h).current();
     match kill_greenlet(h, g, info_for(sig, libc::SI_TKILL, 0), |_| real_fns::raise(sig)) {
         0 => 0,
@@ -727,3 +734,4 @@ pub unsafe fn waiting_for(h: *mut Hub, g: *mut Greenlet, set: u64) {
     drain(h);
     adopt_proc(h, g);
 }
+
