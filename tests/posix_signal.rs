@@ -68,3 +68,10 @@ fn a_handler_may_end_its_thread() {
 fn a_vfork_child_does_not_change_ours() {
     same_as_native("vfork", "handler still ours=1");
 }
+
+/// Signals of an interval timer reach a thread that does nothing but lock and unlock a mutex
+/// (so they mostly interrupt greenshim's own code, where they cannot run at once).
+#[test]
+fn signals_reach_a_thread_that_never_parks() {
+    same_as_native("busy", "busy locker saw the timer: 1");
+}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -476,6 +477,25 @@ static void sec_vfork(void) {
     printf("handler still ours=%d\n", handled);
 }
 
+/* ---- a timer's signals reach a thread that only locks and unlocks a mutex */
+static void sec_busy(void) {
+    set_handler(SIGALRM, on_usr1, 0);
+    struct itimerval it = {{0, 10000}, {0, 10000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 1000; i++) {
+            pthread_mutex_lock(&mtx);
+            pthread_mutex_unlock(&mtx);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (handled < 5 && t.tv_sec - t0.tv_sec < 5);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("busy locker saw the timer: %d\n", handled >= 5);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *s = argc > 1 ? argv[1] : "";
@@ -488,6 +508,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "stopcont")) sec_stopcont();
     else if (!strcmp(s, "exit")) sec_exit();
     else if (!strcmp(s, "vfork")) sec_vfork();
+    else if (!strcmp(s, "busy")) sec_busy();
     else { fprintf(stderr, "unknown section\n"); return 2; }
     return 0;
 }

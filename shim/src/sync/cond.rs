@@ -102,6 +102,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c
     if !q.is_null() && !waitq::wake_one(h, q).is_null() {
         crate::diag::deadlock::progress();
     }
+    crate::thread::signal::after_export(h);
     0
 }
 
@@ -115,6 +116,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -
     if !q.is_null() && waitq::wake_all(h, q) != 0 {
         crate::diag::deadlock::progress();
     }
+    crate::thread::signal::after_export(h);
     0
 }
 

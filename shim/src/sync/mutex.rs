@@ -342,7 +342,9 @@ pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
     if is_native(r) {
         return real_fns::pthread_mutex_lock(m);
     }
-    lock(h, r, me(h))
+    let ret = lock(h, r, me(h));
+    crate::thread::signal::after_export(h);
+    ret
 }
 
 #[no_mangle]
@@ -382,7 +384,9 @@ pub unsafe extern "C-unwind" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) ->
     if is_native(r) {
         return real_fns::pthread_mutex_unlock(m);
     }
-    unlock(h, r, me(h))
+    let ret = unlock(h, r, me(h));
+    crate::thread::signal::after_export(h);
+    ret
 }
 
 #[no_mangle]

@@ -383,6 +383,25 @@ pub unsafe fn at_hook_exit(h: *mut Hub) {
     }
 }
 
+/// Exports without the hook boundary (the mutex and condition fast paths) call this on their
+/// way out: a signal the dispatcher deferred because it interrupted greenshim's code there runs
+/// now rather than at the next hook or park, which a computing loop may never reach.
+#[inline(always)]
+pub unsafe fn after_export(h: *mut Hub) {
+    if arrived() {
+        after_export_slow(h);
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn after_export_slow(h: *mut Hub) {
+    let g = (*h).current();
+    if (*g).hook_depth == 0 && (*g).sig_context == 0 {
+        at_hook_exit(h);
+    }
+}
+
 /// The hub's safe point: the semaphore layer's, then route the signals that arrived.
 pub unsafe fn safe_point(h: *mut Hub, sleeping: bool) {
     crate::sync::sem::safe_point(h, sleeping);
