@@ -12,9 +12,11 @@
 //! exactly as natively, since the OS thread blocks a signal only when every greenlet does.
 //!
 //! Not taken over: SIGKILL/SIGSTOP (the kernel refuses them), glibc's internal 32/33 (glibc
-//! refuses them), the synchronous fault signals SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and
-//! SIGSYS (raised by the faulting instruction in the running greenlet, so the kernel's choice is
-//! already right; the stack-overflow reporter chains to them), and the shim's own dump signal.
+//! refuses them) and the shim's own dump signal. The fault signals SIGSEGV, SIGBUS, SIGILL,
+//! SIGFPE, SIGTRAP and SIGSYS are dispatched like the others when they are sent (`kill`,
+//! `raise`); when an instruction faults, the dispatcher runs the handler at once, where the
+//! kernel would (the stack-overflow reporter's handler is one of them until the program sets
+//! its own).
 //!
 //! The table is updated with every signal blocked on the OS thread, so the dispatcher never sees
 //! half an action.
@@ -57,7 +59,12 @@ pub fn reserve(sig: c_int) {
 pub fn taken(sig: c_int) -> bool {
     (1..=64).contains(&sig)
         && !matches!(sig, libc::SIGKILL | libc::SIGSTOP | 32 | 33)
-        && (FAULTS | RESERVED.load(Ordering::Relaxed)) & bit(sig) == 0
+        && RESERVED.load(Ordering::Relaxed) & bit(sig) == 0
+}
+
+/// A synchronous fault signal (left to the kernel when it is a fault).
+pub fn fault(sig: c_int) -> bool {
+    (1..=64).contains(&sig) && FAULTS & bit(sig) != 0
 }
 
 /// The program's action for a taken signal (a copy).
@@ -78,7 +85,11 @@ pub fn get(sig: c_int) -> libc::sigaction {
 unsafe fn dispatcher_action(flags: c_int) -> libc::sigaction {
     let mut k: libc::sigaction = std::mem::zeroed();
     k.sa_sigaction = crate::thread::signal::on_signal as *const () as usize;
-    k.sa_flags = libc::SA_SIGINFO | (flags & libc::SA_RESTART);
+    // What the kernel itself acts on passes through: SA_RESTART for calls it interrupts on the
+    // OS thread, SIGCHLD's SA_NOCLDSTOP/SA_NOCLDWAIT (which change what the kernel sends and
+    // reaps), SA_ONSTACK (the dispatcher, and a handler it runs at once, use the alternate
+    // stack the program set).
+    k.sa_flags = libc::SA_SIGINFO | (flags & (libc::SA_RESTART | libc::SA_NOCLDSTOP | libc::SA_NOCLDWAIT | libc::SA_ONSTACK));
     libc::sigfillset(&mut k.sa_mask);
     k
 }
@@ -233,4 +244,47 @@ pub unsafe extern "C-unwind" fn siginterrupt(sig: c_int, flag: c_int) -> c_int {
 pub fn interrupts(sig: c_int) -> bool {
     let a = get(sig);
     is_handler(a.sa_sigaction) && a.sa_flags & libc::SA_RESTART == 0
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigignore(sig: c_int) -> c_int {
+    let mut act: libc::sigaction = std::mem::zeroed();
+    act.sa_sigaction = libc::SIG_IGN;
+    sigaction(sig, &act, std::ptr::null_mut())
+}
+
+/// glibc's `SIG_HOLD`.
+const SIG_HOLD: usize = 2;
+
+/// System V `sigset`: `SIG_HOLD` blocks the signal and keeps its action; anything else becomes
+/// the action and unblocks it. Returns `SIG_HOLD` if it was blocked, else the old action.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigset(sig: c_int, disp: usize) -> usize {
+    if !(1..=64).contains(&sig) {
+        gs::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    let mut old: libc::sigaction = std::mem::zeroed();
+    if disp == SIG_HOLD {
+        if sigaction(sig, std::ptr::null(), &mut old) < 0 {
+            return libc::SIG_ERR;
+        }
+    } else {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = disp;
+        libc::sigemptyset(&mut act.sa_mask);
+        if sigaction(sig, &act, &mut old) < 0 {
+            return libc::SIG_ERR;
+        }
+    }
+    let was_blocked = crate::thread::signal::current_mask() & bit(sig) != 0;
+    let r = if disp == SIG_HOLD { crate::thread::signal::sighold(sig) } else { crate::thread::signal::sigrelse(sig) };
+    if r < 0 {
+        return libc::SIG_ERR;
+    }
+    if was_blocked {
+        SIG_HOLD
+    } else {
+        old.sa_sigaction
+    }
 }

@@ -326,15 +326,26 @@ type Handler = unsafe extern "C-unwind" fn(c_int, *mut siginfo_t, *mut c_void);
 /// Run the action for `info` on `g`, the running greenlet, on its stack. `uc`: the kernel's
 /// context when called from the dispatcher, else null (a context is made up, with the mask).
 unsafe fn run_action(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc: *mut c_void) {
+    run_action_in(h, g, info, uc, false)
+}
+
+/// [`run_action`]; `from_kernel`: called by the dispatcher, with every signal blocked on the OS
+/// thread: the OS thread's mask opens only once the handler's mask is the greenlet's (else the
+/// kernel would deliver the next queued signal at once, nested, before this handler runs).
+unsafe fn run_action_in(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc: *mut c_void, from_kernel: bool) {
     let sig = signo(&*info);
     let a = sigact::get(sig);
-    if a.sa_sigaction == libc::SIG_IGN {
+    if a.sa_sigaction == libc::SIG_IGN || (a.sa_sigaction == libc::SIG_DFL && default_ignores(sig)) {
+        if from_kernel {
+            gs::sigmask::set_real((*h).sigmasks.real);
+        }
         return;
     }
     if a.sa_sigaction == libc::SIG_DFL {
-        if !default_ignores(sig) {
-            default_action(sig);
+        if from_kernel {
+            gs::sigmask::set_real((*h).sigmasks.real);
         }
+        default_action(sig);
         return;
     }
     let old = (*g).sigmask;
@@ -346,6 +357,9 @@ unsafe fn run_action(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc: *m
         sigact::reset_to_default(sig);
     }
     (*h).set_sigmask(g, during);
+    if from_kernel {
+        gs::sigmask::set_real((*h).sigmasks.real);
+    }
     if a.sa_flags & libc::SA_RESTART == 0 {
         (*g).sig_norestart = true;
     }
@@ -364,6 +378,10 @@ unsafe fn run_action(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc: *m
     gs::sys::set_errno(e);
     (*g).hook_depth = depth;
     (*h).set_sigmask(g, old);
+    if (*g).deliverable() != 0 {
+        // As at a native sigreturn: what the handler's mask held back runs now.
+        deliver(h);
+    }
 }
 
 /// The default action of `sig` (terminate, dump core, stop): the kernel performs it on the OS
@@ -473,8 +491,15 @@ pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: 
         gs::sys::set_errno(e);
         return;
     }
-    let g = (*h).current();
     let code = (*info).si_code;
+    if sigact::fault(sig) && code > 0 {
+        // A fault of the instruction the running greenlet executes: its handler, right here
+        // (on the alternate stack if it asked for one), as the kernel would.
+        on_foreign_thread(sig, info, uc);
+        gs::sys::set_errno(e);
+        return;
+    }
+    let g = (*h).current();
     let own = info_pid(&*info) == getpid();
     // Thread-directed at the OS thread: by this process (glibc's raise/abort, SIGPIPE from a
     // write) it is for the running greenlet; from elsewhere, for main (the OS thread's identity).
@@ -491,9 +516,8 @@ pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: 
         && (target == 0 || target == (*g).id)
         && !in_shim(uc);
     if here {
-        gs::sigmask::set_real((*h).sigmasks.real);
         (*g).sig_context += 1;
-        run_action(h, g, info, uc);
+        run_action_in(h, g, info, uc, true);
         (*g).sig_context -= 1;
         // sigreturn restores the mask saved in the context: make it the mask the OS thread
         // should have now.
@@ -504,7 +528,8 @@ pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: 
     gs::sys::set_errno(e);
 }
 
-/// A handled signal on an OS thread without a hub: the program's handler, as natively.
+/// A handled signal on an OS thread without a hub, or a fault: the program's handler, as the
+/// kernel runs it.
 unsafe fn on_foreign_thread(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     let a = sigact::get(sig);
     if a.sa_sigaction == libc::SIG_DFL || a.sa_sigaction == libc::SIG_IGN {
@@ -542,7 +567,11 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
             libc::SIG_SETMASK => s,
             _ => return libc::EINVAL,
         };
+        // Signals the kernel delivers as the OS thread's mask opens wait in the inbox (in their
+        // order) and run below, not nested inside the change.
+        (*g).hook_depth += 1;
         (*h).set_sigmask(g, new);
+        (*g).hook_depth -= 1;
     }
     if !old.is_null() {
         write_set(old, was);
@@ -611,7 +640,7 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         return 0; // glibc: a joinable thread that ended still accepts signals, as a no-op
     }
     if !sigact::taken(sig) {
-        // SIGKILL, SIGSTOP, fault and reserved signals: the kernel acts on the OS thread.
+        // SIGKILL, SIGSTOP and reserved signals: the kernel acts on the OS thread.
         return real((*h).main_alias() as pthread_t);
     }
     let cur = (*h).current();
@@ -754,3 +783,68 @@ pub unsafe fn waiting_for(h: *mut Hub, g: *mut Greenlet, set: u64) {
     adopt_proc(h, g);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// The System V and BSD mask calls: glibc implements them with its internal sigprocmask, which
+// never reaches the export above, so each is taken over here.
+// ---------------------------------------------------------------------------------------------
+
+/// `sigprocmask(how, {set})` with a mask value; the old mask, or `Err(errno)`.
+unsafe fn mask_call(how: c_int, set: u64) -> Result<u64, c_int> {
+    let mut s: sigset_t = std::mem::zeroed();
+    let mut old: sigset_t = std::mem::zeroed();
+    write_set(&mut s, set);
+    match pthread_sigmask(how, &s, &mut old) {
+        0 => Ok(read_set(&old)),
+        e => Err(e),
+    }
+}
+
+fn one(sig: c_int) -> Result<u64, c_int> {
+    if (1..=64).contains(&sig) {
+        Ok(bit(sig))
+    } else {
+        Err(libc::EINVAL)
+    }
+}
+
+fn ret_int(r: Result<u64, c_int>) -> c_int {
+    match r {
+        Ok(_) => 0,
+        Err(e) => {
+            gs::sys::set_errno(e);
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sighold(sig: c_int) -> c_int {
+    ret_int(one(sig).and_then(|b| mask_call(libc::SIG_BLOCK, b)))
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigrelse(sig: c_int) -> c_int {
+    ret_int(one(sig).and_then(|b| mask_call(libc::SIG_UNBLOCK, b)))
+}
+
+/// BSD masks are the first 32 signals as an int.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigblock(mask: c_int) -> c_int {
+    mask_call(libc::SIG_BLOCK, mask as u32 as u64).map_or(-1, |old| old as u32 as c_int)
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigsetmask(mask: c_int) -> c_int {
+    mask_call(libc::SIG_SETMASK, mask as u32 as u64).map_or(-1, |old| old as u32 as c_int)
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn siggetmask() -> c_int {
+    mask_call(libc::SIG_BLOCK, 0).map_or(-1, |old| old as u32 as c_int)
+}
+
+/// The calling greenlet's mask (for `sigset` and `sigpause`).
+pub unsafe fn current_mask() -> u64 {
+    mask_call(libc::SIG_BLOCK, 0).unwrap_or(0)
+}

@@ -117,7 +117,13 @@ unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginf
         }
     };
     match wait(h, *(set as *const u64), deadline) {
-        Ok(i) => {
+        Ok(mut i) => {
+            // As glibc's wrapper: the kernel says SI_TKILL for tgkill (raise, pthread_kill),
+            // POSIX wants SI_USER.
+            if i.si_code == libc::SI_TKILL {
+                let k = &mut i as *mut siginfo_t as *mut c_int;
+                *k.add(2) = libc::SI_USER;
+            }
             if !info.is_null() {
                 *info = i;
             }
@@ -195,4 +201,39 @@ pub unsafe extern "C-unwind" fn sigsuspend(set: *const sigset_t) -> c_int {
 pub unsafe extern "C-unwind" fn pause() -> c_int {
     let Some(h) = entry::hub() else { return real_fns::pause() };
     hook!(h, pause, entry::nonneg, suspend(h, None), |r, e| [], Ret::Int(r as i64, e))
+}
+
+/// XSI `sigpause`: remove `sig` from the mask and suspend.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn __xpg_sigpause(sig: c_int) -> c_int {
+    let Some(h) = entry::hub() else { return real_xpg_sigpause(sig) };
+    if !(1..=64).contains(&sig) {
+        sys::set_errno(libc::EINVAL);
+        return -1;
+    }
+    let mask = (*(*h).current()).sigmask & !gs::sigmask::bit(sig);
+    hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(mask)), |r, e| [Arg::Int(sig as i64)], Ret::Int(r as i64, e))
+}
+
+/// BSD `sigpause`: suspend with the first 32 signals' mask `mask`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigpause(mask: c_int) -> c_int {
+    let Some(h) = entry::hub() else { return real_sigpause(mask) };
+    hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(mask as u32 as u64)), |r, e| [Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
+}
+
+unsafe fn real_xpg_sigpause(sig: c_int) -> c_int {
+    mod r {
+        use super::*;
+        real! { fn __xpg_sigpause(sig: c_int) -> c_int; }
+    }
+    r::__xpg_sigpause(sig)
+}
+
+unsafe fn real_sigpause(mask: c_int) -> c_int {
+    mod r {
+        use super::*;
+        real! { fn sigpause(mask: c_int) -> c_int; }
+    }
+    r::sigpause(mask)
 }
