@@ -65,6 +65,18 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
     // Returning re-runs the faulting instruction under the restored action.
 }
 
+/// The alternate signal stack greenshim set for the reporter (0: none): the shim's
+/// `sigaltstack` hides it from the program, which natively has none until it sets one.
+pub static OWN_ALT_STACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The reporter's alternate stack: (address, size), if greenshim set one.
+pub fn own_alt_stack() -> Option<(usize, usize)> {
+    match OWN_ALT_STACK.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        p => Some((p, ALT_STACK)),
+    }
+}
+
 /// Install the overflow handler and an alternate signal stack on the calling (hub) thread.
 /// Leaves an alternate stack the program already set alone.
 pub fn install() {
@@ -84,7 +96,9 @@ pub fn install() {
             );
             if mem != libc::MAP_FAILED {
                 let ss = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: ALT_STACK };
-                libc::sigaltstack(&ss, ptr::null_mut());
+                if libc::sigaltstack(&ss, ptr::null_mut()) == 0 {
+                    OWN_ALT_STACK.store(mem as usize, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
         for (sig, slot) in [(libc::SIGSEGV, ptr::addr_of_mut!(OLD_SEGV)), (libc::SIGBUS, ptr::addr_of_mut!(OLD_BUS))] {

@@ -288,3 +288,74 @@ pub unsafe extern "C-unwind" fn sigset(sig: c_int, disp: usize) -> usize {
         old.sa_sigaction
     }
 }
+
+/// What `signal` is in a strict-standard build (glibc's <signal.h> redirects it here).
+#[no_mangle]
+pub unsafe extern "C-unwind" fn __sysv_signal(sig: c_int, handler: usize) -> usize {
+    sysv_signal(sig, handler)
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn ssignal(sig: c_int, handler: usize) -> usize {
+    bsd(sig, handler)
+}
+
+/// `gsignal` is glibc's other name for `raise`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn gsignal(sig: c_int) -> c_int {
+    crate::thread::signal::raise(sig)
+}
+
+mod real_alt {
+    use super::*;
+    real! {
+        fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
+    }
+}
+
+/// The alternate signal stack as the program sees it: greenshim's own (for the stack-overflow
+/// report) is hidden, as if none were set; a stack the program sets replaces it, and when the
+/// program disables its own, greenshim's comes back, hidden again.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
+    let own = gs::overflow::own_alt_stack();
+    let mut cur: libc::stack_t = std::mem::zeroed();
+    if real_alt::sigaltstack(std::ptr::null(), &mut cur) != 0 {
+        return real_alt::sigaltstack(ss, old);
+    }
+    let ours = own.is_some_and(|(p, _)| cur.ss_sp as usize == p) && cur.ss_flags & libc::SS_DISABLE == 0;
+    if !ss.is_null() {
+        // The kernel's rule: the mode (flags without SS_AUTODISARM) is 0, SS_ONSTACK or
+        // SS_DISABLE; anything else is EINVAL, which the real call reports.
+        let disable = (*ss).ss_flags & !(1 << 31) == libc::SS_DISABLE;
+        let r = match own {
+            Some((p, size)) if disable && (ours || cur.ss_flags & libc::SS_ONSTACK == 0) => {
+                // Put ours back instead of none.
+                let mine = libc::stack_t { ss_sp: p as *mut libc::c_void, ss_flags: 0, ss_size: size };
+                real_alt::sigaltstack(&mine, std::ptr::null_mut())
+            }
+            _ => real_alt::sigaltstack(ss, std::ptr::null_mut()),
+        };
+        if r != 0 {
+            return r;
+        }
+    }
+    if !old.is_null() {
+        *old = if ours && cur.ss_flags & libc::SS_ONSTACK == 0 {
+            libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 }
+        } else {
+            cur
+        };
+    }
+    0
+}
+
+/// Has the program an alternate stack of its own (for SA_ONSTACK handlers)?
+pub fn program_alt_stack() -> bool {
+    let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: querying into a valid out-pointer.
+    if unsafe { real_alt::sigaltstack(std::ptr::null(), &mut cur) } != 0 || cur.ss_flags & libc::SS_DISABLE != 0 {
+        return false;
+    }
+    gs::overflow::own_alt_stack().is_none_or(|(p, _)| cur.ss_sp as usize != p)
+}

@@ -647,6 +647,11 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
     if g == cur && (*g).sigmask & bit(sig) == 0 && (*g).hook_depth == 0 {
         // To itself, unblocked: the handler runs before the call returns, as natively (also
         // from inside a handler: a chained handler re-raises for the previous action).
+        if sigact::get(sig).sa_flags & libc::SA_ONSTACK != 0 && sigact::program_alt_stack() && (*g).sig_context == 0 {
+            // It asked for the alternate stack: let the kernel deliver it to the dispatcher,
+            // which then runs on that stack and calls the handler there.
+            return real((*h).main_alias() as pthread_t);
+        }
         let mut info = info;
         run_action(h, g, &mut info, std::ptr::null_mut());
         return 0;
