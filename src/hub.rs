@@ -611,8 +611,14 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
         (*g).state = State::Parked;
         (*g).wake = Wake::Woken;
     }
-    // Signals that interrupted the park (or came with its wakeup) are run by the caller's hook
-    // when it leaves, after the park's registrations are gone (or before it restarts).
+    if !interruptible && (*g).deliverable() != 0 {
+        // Woken for real while queued for its handlers (or a signal came with the wakeup): a
+        // non-interruptible park runs them before it returns, as a native futex wait would.
+        run_signals(h, g);
+    }
+    // Signals that interrupted an interruptible park (or came with its wakeup) are run by the
+    // caller's hook when it leaves, after the park's registrations are gone (or before it
+    // restarts).
     (*g).wait = WaitOn::Nothing;
     (*g).wake
 }

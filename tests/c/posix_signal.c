@@ -76,6 +76,13 @@ static void *locker(void *a) {
     pthread_mutex_unlock(&mtx);
     return NULL;
 }
+static void *locker2(void *a) {
+    (void)a;
+    pthread_mutex_lock(&mtx);
+    printf("locker2: handler ran before the lock returned=%d\n", handled);
+    pthread_mutex_unlock(&mtx);
+    return NULL;
+}
 static void *bystander(void *a) {
     (void)a;
     struct timespec ts = {0, 300 * 1000 * 1000};
@@ -100,6 +107,14 @@ static void sec_target(void) {
     pthread_kill(l, SIGUSR1);
     ms(50);
     printf("main: handler ran while locker waited=%d\n", handler_self != 0);
+    pthread_mutex_unlock(&mtx);
+    pthread_join(l, NULL);
+    /* a signal, then at once the unlock: the handler still runs before the lock returns */
+    pthread_mutex_lock(&mtx);
+    pthread_create(&l, NULL, locker2, NULL);
+    ms(50);
+    handled = 0;
+    pthread_kill(l, SIGUSR1);
     pthread_mutex_unlock(&mtx);
     pthread_join(l, NULL);
     /* raise: the handler runs in the caller before raise returns */
