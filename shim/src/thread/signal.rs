@@ -406,7 +406,7 @@ pub unsafe fn at_hook_exit(h: *mut Hub) {
 /// now rather than at the next hook or park, which a computing loop may never reach.
 #[inline(always)]
 pub unsafe fn after_export(h: *mut Hub) {
-    if arrived() || (*(*h).current()).deliverable() != 0 {
+    if arrived() {
         after_export_slow(h);
     }
 }
