@@ -224,6 +224,15 @@ impl Reactor {
         }
     }
 
+    /// Forget a drain seen by a call other than a read (an `accept` on a listener: a `read` of
+    /// it fails at once with ENOTCONN and must not park as if waiting for data).
+    #[inline]
+    pub fn clear_drained(&mut self, fd: i32) {
+        if let Some(s) = self.fds.get_mut(fd as usize) {
+            s.drained = false;
+        }
+    }
+
     /// True if `fd` is registered with our epoll (so its readiness is already being tracked).
     pub fn is_registered(&self, fd: i32) -> bool {
         self.fds.get(fd as usize).is_some_and(|s| s.registered)

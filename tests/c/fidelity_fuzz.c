@@ -16,6 +16,11 @@
  * prints "skip". TCP and UDP delivery on loopback is settled (SIOCOUTQ drained, peer readable)
  * after each send, so the transcript does not depend on softirq timing.
  *
+ * Signal operations (a few percent) change the mask, send signals to the process or to the
+ * thread itself (raise, pthread_kill, pthread_sigqueue, kill, sigqueue), switch actions, read
+ * the pending set and take pending signals with a zero-timeout sigtimedwait; the handlers print
+ * what they received, in the order they ran.
+ *
  * VERBOSE=1 prints fd numbers on stderr (never in the transcript), for debugging. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -24,6 +29,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -992,6 +998,105 @@ static int new_object(int which) {
     }
 }
 
+/* ---- signals: a handful sent only by this thread to itself or its process, so that every
+ * delivery happens at a defined point (before the sending call returns, or when unblocked). */
+static int fsigs[4];
+static const char *fsname[] = {"USR1", "USR2", "RT0", "RT1"};
+static int fsig_index(int sig) {
+    for (int i = 0; i < 4; i++)
+        if (fsigs[i] == sig) return i;
+    return -1;
+}
+static void on_fsig(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    int i = fsig_index(sig);
+    printf(" [h %s code=%d val=%d]", i < 0 ? "?" : fsname[i], si->si_code, si->si_code == SI_QUEUE ? si->si_value.sival_int : 0);
+}
+static void p_fset(const sigset_t *s) {
+    out(" {");
+    for (int i = 0; i < 4; i++)
+        if (sigismember(s, fsigs[i])) out(" %s", fsname[i]);
+    out(" }");
+}
+static void random_fset(sigset_t *s) {
+    sigemptyset(s);
+    for (int i = 0; i < 4; i++)
+        if (chance(40)) sigaddset(s, fsigs[i]);
+}
+static void set_fsig_action(int i, int which) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (which == 0) {
+        sa.sa_sigaction = on_fsig;
+        sa.sa_flags = SA_SIGINFO | (i == 0 ? SA_RESTART : 0);
+        if (i == 3) sigaddset(&sa.sa_mask, fsigs[2]);
+    } else {
+        sa.sa_handler = SIG_IGN;
+    }
+    sigaction(fsigs[i], &sa, NULL);
+}
+static void setup_signals(void) {
+    fsigs[0] = SIGUSR1, fsigs[1] = SIGUSR2, fsigs[2] = SIGRTMIN, fsigs[3] = SIGRTMIN + 1;
+    for (int i = 0; i < 4; i++) set_fsig_action(i, 0);
+}
+static void op_signal(void) {
+    int i = rnd(4), sig = fsigs[i], r, e;
+    sigset_t set, old;
+    union sigval v;
+    v.sival_int = (int)rnd(1000);
+    out("%d ", opno);
+    errno = 0;
+    switch (rnd(9)) {
+    case 0: case 1: {
+        static const int hows[] = {SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK};
+        static const char *hn[] = {"BLOCK", "UNBLOCK", "SETMASK"};
+        int h = rnd(3);
+        random_fset(&set);
+        out("sigprocmask %s", hn[h]);
+        p_fset(&set);
+        r = sigprocmask(hows[h], &set, &old);
+        e = errno;
+        out(" old");
+        p_fset(&old);
+        p_res(r, e);
+        break;
+    }
+    case 2: out("raise %s", fsname[i]); r = raise(sig); e = errno; p_res(r, e); break;
+    case 3: out("pthread_kill %s", fsname[i]); r = pthread_kill(pthread_self(), sig); out(" = %d", r); break;
+    case 4: out("pthread_sigqueue %s %d", fsname[i], v.sival_int); r = pthread_sigqueue(pthread_self(), sig, v); out(" = %d", r); break;
+    case 5: out("kill %s", fsname[i]); r = kill(getpid(), sig); e = errno; p_res(r, e); break;
+    case 6: {
+        out("sigpending");
+        r = sigpending(&set);
+        p_fset(&set);
+        out(" = %d", r);
+        break;
+    }
+    case 7: {
+        struct timespec zero = {0, 0};
+        siginfo_t si;
+        random_fset(&set);
+        out("sigtimedwait");
+        p_fset(&set);
+        r = sigtimedwait(&set, &si, &zero);
+        e = errno;
+        if (r > 0)
+            out(" = %s code=%d val=%d", fsig_index(r) < 0 ? "?" : fsname[fsig_index(r)], si.si_code, si.si_code == SI_QUEUE ? si.si_value.sival_int : 0);
+        else
+            p_res(r, e);
+        break;
+    }
+    default: {
+        int w = rnd(2);
+        out("sigaction %s %s", fsname[i], w ? "IGN" : "handler");
+        set_fsig_action(i, w);
+        break;
+    }
+    }
+    endline();
+}
+
 static void op_new(void) {
     if (nlive() >= MAXLIVE - 4) {
         out("%d new skip (pool full)", opno);
@@ -1078,6 +1183,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("fidelity_fuzz seed=%llu nops=%d\n", seed, nops);
     setup();
+    setup_signals();
     for (opno = 0; opno < nops; opno++) {
         unsigned r = rnd(100);
         if (r < 22) op_read();
@@ -1091,8 +1197,9 @@ int main(int argc, char **argv) {
         else if (r < 77) op_timeo();
         else if (r < 84) op_poll();
         else if (r < 91) op_epoll();
-        else if (r < 97) op_new();
-        else op_reuse();
+        else if (r < 95) op_new();
+        else if (r < 97) op_reuse();
+        else op_signal();
     }
     printf("done\n");
     return 0;

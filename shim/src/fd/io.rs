@@ -446,22 +446,43 @@ unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint
         // As in recv_coop: nothing to receive on a stream never waits natively.
         return ret(syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize)) as c_int;
     }
-    let mut dl = match t.as_ref() {
+    // The kernel checks the timeout only after each datagram it received (recvmmsg(2), BUGS):
+    // a blocking call waits for all `n` (for one with MSG_WAITFORONE), however long.
+    let end = match t.as_ref() {
         Some(ts) => match gs::sys::timespec_ns(ts) {
             Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
             _ => return ret(Err(libc::EINVAL)) as c_int,
         },
         None => None,
     };
-    let f = flags | libc::MSG_DONTWAIT;
-    let r = coop::run(h, fd, Interest::Read, flags & libc::MSG_DONTWAIT != 0, &mut dl, || {
-        syscall!(SYS_recvmmsg, fd, v, n, f, 0usize).map(|n| n as usize)
-    });
-    let r = match r {
-        Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize),
-        r => r,
-    };
-    ret(r) as c_int
+    let once = flags & (libc::MSG_DONTWAIT | libc::MSG_WAITFORONE) != 0;
+    let f = (flags & !libc::MSG_WAITFORONE) | libc::MSG_DONTWAIT;
+    let mut got = 0usize;
+    loop {
+        let (rest, left) = (v.add(got), n - got as c_uint);
+        let mut dl = None;
+        let r = coop::run(h, fd, Interest::Read, flags & libc::MSG_DONTWAIT != 0, &mut dl, || {
+            syscall!(SYS_recvmmsg, fd, rest, left, f, 0usize).map(|n| n as usize)
+        });
+        let r = match r {
+            // A shut-down datagram socket: the real call returns at once (empty datagrams).
+            Err(FALLBACK) => syscall!(SYS_recvmmsg, fd, rest, left, flags, 0usize).map(|n| n as usize),
+            r => r,
+        };
+        match r {
+            Ok(k) => {
+                got += k;
+                let oob = k > 0 && (*v.add(got - 1)).msg_hdr.msg_flags & libc::MSG_OOB != 0;
+                if got >= n as usize || once || oob || k == 0 || end.is_some_and(|e| gs::sys::now() >= e) {
+                    break;
+                }
+            }
+            // An error after some datagrams ends the call with their count, as natively.
+            Err(_) if got > 0 => break,
+            Err(e) => return ret(Err(e)) as c_int,
+        }
+    }
+    ret(Ok(got)) as c_int
 }
 
 #[no_mangle]

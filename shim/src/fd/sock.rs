@@ -68,6 +68,8 @@ unsafe fn accept_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *mut sockaddr, alen
         Err(FALLBACK) => syscall!(SYS_accept4, fd, addr, alen, flags).map(|n| n as usize),
         r => r,
     };
+    // The attempt's EAGAIN marked the listener drained for reads; a read of it is ENOTCONN.
+    (*h).reactor.clear_drained(fd);
     let nfd = ret(r) as c_int;
     fdtab::created(Some(h), nfd);
     nfd

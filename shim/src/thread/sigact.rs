@@ -125,6 +125,12 @@ unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction
         }
         (*ACTIONS.0.get())[sig as usize] = new;
         LOADED.fetch_or(bit(sig), Ordering::Relaxed);
+        if new.sa_sigaction == libc::SIG_IGN
+            || (new.sa_sigaction == libc::SIG_DFL && matches!(sig, libc::SIGCHLD | libc::SIGCONT | libc::SIGURG | libc::SIGWINCH))
+        {
+            // Setting "ignore" discards the signal where it is pending, blocked or not.
+            crate::thread::signal::discard(sig);
+        }
         if is_handler(new.sa_sigaction) {
             DISPATCHED.fetch_or(bit(sig), Ordering::Relaxed);
             crate::thread::signal::prepare();

@@ -194,24 +194,38 @@ pub fn take_proc(sig: c_int) -> Option<siginfo_t> {
 // Per-greenlet pending signals
 // ---------------------------------------------------------------------------------------------
 
-/// Queue `info` on `g` (a standard signal already pending merges).
-unsafe fn queue_on(g: *mut Greenlet, info: siginfo_t) {
+/// Which pending set a queued info belongs to, kept in the padding word after `si_code` of our
+/// own copy (as the kernel, a standard signal can be pending once for the thread and once for
+/// the process; the thread's goes first).
+unsafe fn class(i: &siginfo_t) -> c_int {
+    (*(i as *const siginfo_t as *const KillInfo))._pad
+}
+
+unsafe fn set_class(i: &mut siginfo_t, shared: bool) {
+    (*(i as *mut siginfo_t as *mut KillInfo))._pad = shared as c_int;
+}
+
+/// Queue `info` on `g`, as directed at it (`shared` false) or routed to it from the process's
+/// set. A standard signal already pending in the same set merges.
+unsafe fn queue_on(g: *mut Greenlet, mut info: siginfo_t, shared: bool) {
     let sig = signo(&info);
-    if merges(sig) && (*g).sigpending & bit(sig) != 0 {
+    if merges(sig) && (*g).siginfo.iter().any(|i| signo(i) == sig && class(i) == shared as c_int) {
         return;
     }
+    set_class(&mut info, shared);
     (*g).siginfo.push(info);
     (*g).sigpending |= bit(sig);
 }
 
-/// Take `g`'s oldest pending `sig`.
+/// Take `g`'s pending `sig`: the oldest directed at it, else the oldest routed to it.
 pub unsafe fn take_from(g: *mut Greenlet, sig: c_int) -> Option<siginfo_t> {
     let v = &mut (*g).siginfo;
-    let k = v.iter().position(|i| signo(i) == sig)?;
-    let info = v.remove(k);
+    let k = v.iter().position(|i| signo(i) == sig && class(i) == 0).or_else(|| v.iter().position(|i| signo(i) == sig))?;
+    let mut info = v.remove(k);
     if !v.iter().any(|i| signo(i) == sig) {
         (*g).sigpending &= !bit(sig);
     }
+    set_class(&mut info, false);
     Some(info)
 }
 
@@ -233,7 +247,7 @@ unsafe fn accepts(g: *mut Greenlet, sig: c_int) -> bool {
 
 /// A signal for greenlet `g`. Hub thread, outside signal handlers. The running greenlet
 /// delivers at its caller's next step; any other is woken if the signal is for it now.
-unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t) {
+unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, shared: bool) {
     let sig = signo(&info);
     if !accepts(g, sig) && (*g).state == State::Dead {
         return;
@@ -241,7 +255,7 @@ unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t) {
     if (*g).sigmask & bit(sig) == 0 && (*g).sigwaiting & bit(sig) == 0 && ignored(sig) {
         return; // discarded when generated, as the kernel does for an unblocked ignored signal
     }
-    queue_on(g, info);
+    queue_on(g, info, shared);
     if (*g).state != State::Running && accepts(g, sig) {
         (*h).signal_wake(g);
     }
@@ -260,7 +274,7 @@ unsafe fn route(h: *mut Hub, info: siginfo_t) {
         (*h).greenlets().find(|&g| accepts(g, sig))
     };
     match target {
-        Some(g) => send_to(h, g, info),
+        Some(g) => send_to(h, g, info, true),
         None if ignored(sig) => {}
         None => {
             let v = &mut *PROC.0.get();
@@ -271,6 +285,17 @@ unsafe fn route(h: *mut Hub, info: siginfo_t) {
     }
 }
 
+/// The action of `sig` became "ignore": like the kernel, drop it wherever it is pending (every
+/// greenlet's set, the process's). Hub thread only.
+pub unsafe fn discard(sig: c_int) {
+    let Some(h) = any_hub() else { return };
+    drain(h);
+    for g in (*h).greenlets() {
+        while take_from(g, sig).is_some() {}
+    }
+    while take_proc(sig).is_some() {}
+}
+
 /// Route everything in the inbox. Hub thread, outside signal handlers.
 pub unsafe fn drain(h: *mut Hub) {
     if !ARRIVED.swap(false, Ordering::AcqRel) {
@@ -278,7 +303,7 @@ pub unsafe fn drain(h: *mut Hub) {
     }
     while let Some((info, target)) = pop() {
         match (*h).lookup(target) {
-            Some(g) if target != 0 && (*g).state != State::Dead => send_to(h, g, info),
+            Some(g) if target != 0 && (*g).state != State::Dead => send_to(h, g, info, false),
             _ => route(h, info),
         }
     }
@@ -295,7 +320,7 @@ unsafe fn adopt_proc(h: *mut Hub, g: *mut Greenlet) {
     while k < v.len() {
         if accepts(g, signo(&v[k])) {
             let info = v.remove(k);
-            send_to(h, g, info);
+            send_to(h, g, info, true);
         } else {
             k += 1;
         }
@@ -364,6 +389,11 @@ unsafe fn run_action_in(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc:
         (*g).sig_norestart = true;
     }
     (*g).sig_handled += 1;
+    if (*g).deliverable() != 0 && (*g).sig_context == 0 {
+        // As the kernel stacks frames: another signal this handler's mask lets through is set
+        // up on top of it, so it runs first (and so on), then this handler runs.
+        deliver(h);
+    }
     let depth = std::mem::replace(&mut (*g).hook_depth, 0);
     let e = gs::sys::errno();
     let mut made: libc::ucontext_t = std::mem::zeroed();
@@ -663,7 +693,7 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         gs::sigmask::set_real(saved);
         return 0;
     }
-    send_to(h, g, info);
+    send_to(h, g, info, false);
     0
 }
 
