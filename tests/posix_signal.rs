@@ -75,3 +75,10 @@ fn a_vfork_child_does_not_change_ours() {
 fn signals_reach_a_thread_that_never_parks() {
     same_as_native("busy", "busy locker saw the timer: 1");
 }
+
+/// A program started by posix_spawn, vfork+execve or fork+execve from a thread that blocks a
+/// signal starts with that signal blocked (the starting thread's mask), the others' not.
+#[test]
+fn exec_and_spawn_carry_the_callers_mask() {
+    same_as_native("exec", "posix_spawn from the blocking thread: SigBlk:\t0000000000000200");
+}

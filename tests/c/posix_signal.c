@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -511,6 +512,49 @@ static void sec_busy(void) {
     printf("busy locker saw the timer: %d\n", handled >= 5);
 }
 
+/* ---- a program started from a thread gets that thread's mask (not another thread's) */
+extern char **environ;
+static void child_mask(const char *how, int use_vfork, int use_spawn) {
+    int p[2];
+    pipe(p);
+    char *argv[] = {"posix_signal", "printmask", NULL};
+    pid_t kid;
+    if (use_spawn) {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+        posix_spawn(&kid, "/proc/self/exe", &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    } else {
+        kid = use_vfork ? vfork() : fork();
+        if (kid == 0) {
+            dup2(p[1], 1);
+            execve("/proc/self/exe", argv, environ);
+            _exit(127);
+        }
+    }
+    close(p[1]);
+    char buf[256] = {0};
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    close(p[0]);
+    waitpid(kid, NULL, 0);
+    printf("%s: %s", how, n > 0 ? buf : "?\n");
+}
+static void *masked_spawner(void *x) {
+    (void)x;
+    block(SIGUSR1);
+    child_mask("posix_spawn from the blocking thread", 0, 1);
+    child_mask("vfork+execve from the blocking thread", 1, 0);
+    child_mask("fork+execve from the blocking thread", 0, 0);
+    return NULL;
+}
+static void sec_exec(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, masked_spawner, NULL);
+    pthread_join(t, NULL);
+    child_mask("posix_spawn from main", 0, 1);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *s = argc > 1 ? argv[1] : "";
@@ -524,6 +568,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "exit")) sec_exit();
     else if (!strcmp(s, "vfork")) sec_vfork();
     else if (!strcmp(s, "busy")) sec_busy();
+    else if (!strcmp(s, "exec")) sec_exec();
+    else if (!strcmp(s, "printmask")) {
+        char l[256];
+        FILE *f = fopen("/proc/self/status", "r");
+        while (fgets(l, sizeof l, f))
+            if (!strncmp(l, "SigBlk", 6)) printf("%s", l);
+        fclose(f);
+    }
     else { fprintf(stderr, "unknown section\n"); return 2; }
     return 0;
 }

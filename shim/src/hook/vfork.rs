@@ -29,6 +29,8 @@ extern "C" fn enter() -> *mut Greenlet {
     unsafe {
         let g = (*h).current();
         (*g).hook_depth += 1;
+        // The child starts with the caller's signal mask, as natively (see `thread::exec`).
+        crate::thread::exec::vfork_enter();
         g
     }
 }
@@ -36,8 +38,14 @@ extern "C" fn enter() -> *mut Greenlet {
 /// In the parent, once the child has exec'd or exited: undo [`enter`].
 extern "C" fn leave(g: *mut Greenlet) {
     if !g.is_null() {
-        // SAFETY: g is the greenlet that called vfork (still running: it is us).
-        unsafe { (*g).hook_depth -= 1 };
+        // SAFETY: g is the greenlet that called vfork (still running: it is us); the hub's
+        // derived mask is the OS thread's again.
+        unsafe {
+            if let Some(h) = crate::hook::entry::any_hub() {
+                gs::sigmask::set_real((*h).sigmasks.real);
+            }
+            (*g).hook_depth -= 1
+        };
     }
 }
 

@@ -1,10 +1,12 @@
 //! Threads as greenlets: lifecycle and identity (`lifecycle`), cancellation (`cancel`), exit by
 //! unwinding with per-greenlet cleanup handlers (`unwind`), scheduling and the OS thread's
 //! properties (`sched`), signals (`sigact` the actions, `signal` masks, sending and dispatch,
-//! `sigwait` waiting for them), thread keys (`key`),
+//! `sigwait` waiting for them; `exec` carries a greenlet's mask into exec and spawn), thread keys
+//! (`key`),
 //! and the sleep family (`sleep`).
 
 pub mod cancel;
+pub mod exec;
 pub mod key;
 pub mod lifecycle;
 pub mod sched;
