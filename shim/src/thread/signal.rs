@@ -297,10 +297,19 @@ pub unsafe fn discard(sig: c_int) {
 }
 
 /// Route everything in the inbox. Hub thread, outside signal handlers.
+#[inline]
 pub unsafe fn drain(h: *mut Hub) {
-    if !ARRIVED.swap(false, Ordering::AcqRel) {
+    // A plain load first: this runs at every scheduling round, and a swap is a locked
+    // instruction.
+    if !ARRIVED.load(Ordering::Relaxed) || !ARRIVED.swap(false, Ordering::AcqRel) {
         return;
     }
+    drain_slow(h);
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn drain_slow(h: *mut Hub) {
     while let Some((info, target)) = pop() {
         match (*h).lookup(target) {
             Some(g) if target != 0 && (*g).state != State::Dead => send_to(h, g, info, false),
