@@ -69,6 +69,11 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
 /// `sigaltstack` hides it from the program, which natively has none until it sets one.
 pub static OWN_ALT_STACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Is `handler` greenshim's own fault reporter (installed through the program's `sigaction`)?
+pub fn is_reporter(handler: usize) -> bool {
+    handler == on_fault as *const () as usize
+}
+
 /// The reporter's alternate stack: (address, size), if greenshim set one.
 pub fn own_alt_stack() -> Option<(usize, usize)> {
     match OWN_ALT_STACK.load(std::sync::atomic::Ordering::Relaxed) {

@@ -133,7 +133,12 @@ unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction
         }
         if is_handler(new.sa_sigaction) {
             DISPATCHED.fetch_or(bit(sig), Ordering::Relaxed);
-            crate::thread::signal::prepare();
+            if !gs::overflow::is_reporter(new.sa_sigaction) {
+                // The hub's safe point and wakeup fd cost every scheduling round a few loads:
+                // only once the program handles a signal (not for greenshim's own reporter, a
+                // fault handler that runs where the fault is).
+                crate::thread::signal::prepare();
+            }
         } else {
             DISPATCHED.fetch_and(!bit(sig), Ordering::Relaxed);
         }
