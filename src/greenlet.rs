@@ -64,6 +64,9 @@ pub struct Greenlet {
     pub(crate) errno: i32,
     /// Re-entrancy depth of the shim's hooks for this greenlet (0: running program code).
     pub hook_depth: u32,
+    /// It may have signal work (signals to route or deliver) when its hook returns to the
+    /// program: the one flag a hook's exit reads.
+    pub sig_attention: bool,
     /// NUL-terminated name (`pthread_setname_np`), at most 15 bytes.
     pub name: [u8; 16],
     pub detached: bool,

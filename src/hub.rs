@@ -202,6 +202,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         state: State::Runnable,
         errno: 0,
         hook_depth: 0,
+        sig_attention: false,
         name,
         detached: false,
         retval: 0,

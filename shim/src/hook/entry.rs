@@ -108,7 +108,7 @@ impl Boundary {
     #[inline(always)]
     pub unsafe fn leave(self, ok: bool) {
         (*self.g).hook_depth -= 1;
-        if (*self.g).hook_depth == 0 && (crate::thread::signal::arrived() || (*self.g).deliverable() != 0) && (*self.g).sig_context == 0 {
+        if (*self.g).sig_attention && (*self.g).hook_depth == 0 && (*self.g).sig_context == 0 {
             // Signals for this greenlet run on its way back to the program, as natively at the
             // return of a system call.
             if let Some(h) = any_hub() {

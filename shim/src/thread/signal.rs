@@ -256,8 +256,11 @@ unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, shared: bool) 
         return; // discarded when generated, as the kernel does for an unblocked ignored signal
     }
     queue_on(g, info, shared);
-    if (*g).state != State::Running && accepts(g, sig) {
-        (*h).signal_wake(g);
+    if accepts(g, sig) {
+        (*g).sig_attention = true;
+        if (*g).state != State::Running {
+            (*h).signal_wake(g);
+        }
     }
 }
 
@@ -434,6 +437,7 @@ unsafe fn default_action(sig: c_int) {
 /// then run the greenlet's deliverable signals.
 #[cold]
 pub unsafe fn at_hook_exit(h: *mut Hub) {
+    (*(*h).current()).sig_attention = false;
     drain(h);
     if (*(*h).current()).deliverable() != 0 {
         deliver(h);
@@ -563,6 +567,8 @@ pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: 
         write_set(&mut (*(uc as *mut libc::ucontext_t)).uc_sigmask, (*h).sigmasks.real);
     } else {
         push(&*info, target);
+        // The running greenlet's hook (if it is in one) routes it on its way out.
+        (*g).sig_attention = true;
     }
     gs::sys::set_errno(e);
 }
@@ -700,6 +706,7 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         let saved = block_all();
         push(&info, (*g).id);
         gs::sigmask::set_real(saved);
+        (*cur).sig_attention = true; // routed at its next hook exit after the handler
         return 0;
     }
     send_to(h, g, info, false);
@@ -814,7 +821,12 @@ impl Drop for TempMask {
     fn drop(&mut self) {
         if let Some(old) = self.old {
             // SAFETY: same hub and greenlet as at enter.
-            unsafe { (*self.h).set_sigmask(self.g, old) };
+            unsafe {
+                (*self.h).set_sigmask(self.g, old);
+                if (*self.g).deliverable() != 0 {
+                    (*self.g).sig_attention = true;
+                }
+            }
         }
     }
 }
