@@ -54,11 +54,6 @@ pub struct Reactor {
     events: Vec<libc::epoll_event>,
     /// None until probed; Some(false) if the kernel lacks epoll_pwait2.
     have_pwait2: Option<bool>,
-    /// Signal mask (the kernel's 64-bit sigset) swapped in atomically for the duration of each
-    /// wait, as `epoll_pwait` does; `None`: the thread's own mask. Set by the shim while
-    /// greenlets park in `ppoll`/`pselect`/`epoll_pwait` with a mask, so that the signals
-    /// those masks let through interrupt the hub's wait, and only it.
-    pub wait_sigmask: Option<u64>,
 }
 
 /// Lowest fd number the hub's own descriptors may take.
@@ -112,7 +107,6 @@ impl Reactor {
             waiting: 0,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 1024],
             have_pwait2: None,
-            wait_sigmask: None,
         })
     }
 
@@ -138,7 +132,6 @@ impl Reactor {
         let _ = syscall!(SYS_close, fd);
         self.fds.clear();
         self.waiting = 0;
-        self.wait_sigmask = None; // set for greenlets the child does not have
         Ok(())
     }
 
@@ -269,8 +262,8 @@ impl Reactor {
 
     fn wait(&mut self, timeout_ns: Option<u64>) -> Result<usize, i32> {
         let (ptr, max) = (self.events.as_mut_ptr(), self.events.len());
-        let mask = self.wait_sigmask;
-        let maskp = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        // The OS thread's own mask (the greenlets' masks are in the shim's hands).
+        let maskp: *const u64 = std::ptr::null();
         if self.have_pwait2 != Some(false) {
             let ts = timeout_ns.map(|ns| sys::ns_timespec(ns as i128));
             let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);

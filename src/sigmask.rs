@@ -108,6 +108,14 @@ pub fn get_real() -> u64 {
     old
 }
 
+/// Block every signal on the calling OS thread; returns the mask it had (for [`set_real`]).
+pub fn block_all() -> u64 {
+    let all = !0u64;
+    let mut old = 0u64;
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
+    old
+}
+
 /// Set the OS thread's mask (raw: glibc's wrapper would be the shim's own export).
 pub fn set_real(mask: u64) {
     let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &mask as *const u64, 0usize, 8);

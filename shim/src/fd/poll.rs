@@ -30,28 +30,18 @@
 //!   EINTR, errors), except for a zero timeout, as Linux does; `ppoll`/`pselect` leave theirs
 //!   alone (glibc's wrappers hide the kernel's update). On timeout select's sets are cleared; on
 //!   EINTR they are left as the program passed them (the kernel writes them only on success).
-//! * A signal handler that runs while the caller is parked ([`Wake::Interrupted`]) gives
+//! * A signal whose handler runs while the caller is parked ([`Wake::Interrupted`]) gives
 //!   -1/EINTR; these calls are never restarted, even with `SA_RESTART`. They are cancellation
 //!   points.
 //!
 //! # Sigmasks (`ppoll`, `pselect`, `epoll_pwait`, `epoll_pwait2`)
-//! Natively the mask is swapped in atomically for the duration of the call. The fast path is
-//! exact (the real call gets the mask). For the park, the mask is handed to the hub's reactor,
-//! which swaps it in atomically for each of its own `epoll_pwait2` waits
-//! ([`gs::reactor::Reactor::wait_sigmask`]) — the moments when, natively, the calling thread
-//! would be asleep in the kernel. Other greenlets keep running with the thread's own mask, so
-//! the "wait for a signal" idiom (block a signal, let it through only in `pselect`) works: a
-//! signal sent meanwhile stays pending until the hub waits, is delivered there, and the hub's
-//! EINTR goes to the parked caller (it asks for it through `signal_target`, which the hub
-//! honours once). Approximations, since every greenlet shares the one OS thread:
-//! * while several greenlets park with masks, the hub waits with a signal blocked only if the
-//!   thread's mask and every parked mask block it (a parked mask can let signals through, never
-//!   hold back one another greenlet would accept);
-//! * the EINTR of a signal delivered during the hub's wait goes to one greenlet (the first
-//!   masked park that asked for it, else the hub's usual choice), not necessarily the one whose
-//!   mask let it through; a `pthread_kill` meanwhile clears the request;
-//! * a mask that blocks every catchable signal makes the park ignore interrupts (they are meant
-//!   for other greenlets) except cancellation requests: natively such a call cannot see EINTR.
+//! Natively the mask is swapped in for the duration of the call. Here it becomes the calling
+//! greenlet's own mask for the call (`signal::TempMask`; masks are per greenlet, see
+//! `thread::signal`), and the real calls get none. A signal the call's mask lets through that
+//! is pending at entry, or arrives while it is parked, ends it with EINTR after its handler
+//! ran under that mask, as natively; the previous mask comes back afterwards. So the "wait for
+//! a signal" idiom (block a signal, let it through only in `pselect`) works, for the greenlet
+//! that uses it only.
 //!
 //! # Limits
 //! * fds the hub cannot watch: regular files and others without poll support (EPERM from

@@ -98,28 +98,16 @@ fn is_handler(h: usize) -> bool {
     h != libc::SIG_DFL && h != libc::SIG_IGN
 }
 
-/// Block every signal on the calling OS thread; the old mask.
-fn block_all() -> u64 {
-    let all = !0u64;
-    let mut old = 0u64;
-    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
-    old
-}
-
-fn restore(mask: u64) {
-    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &mask as *const u64, 0usize, 8);
-}
-
 /// `sigaction` for a taken signal.
 unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    let saved = block_all();
+    let saved = gs::sigmask::block_all();
     let cur = get(sig);
     if !act.is_null() {
         let new = *act;
         let kernel = if is_handler(new.sa_sigaction) { dispatcher_action(new.sa_flags) } else { new };
         if real_fns::sigaction(sig, &kernel, std::ptr::null_mut()) != 0 {
             let e = gs::sys::errno();
-            restore(saved);
+            gs::sigmask::set_real(saved);
             gs::sys::set_errno(e);
             return -1;
         }
@@ -146,7 +134,7 @@ unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction
         (*ACTIONS.0.get())[sig as usize] = cur;
         LOADED.fetch_or(bit(sig), Ordering::Relaxed);
     }
-    restore(saved);
+    gs::sigmask::set_real(saved);
     if !old.is_null() {
         *old = cur;
     }
@@ -155,13 +143,13 @@ unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction
 
 /// SA_RESETHAND: the action becomes the default once a handler is entered.
 pub unsafe fn reset_to_default(sig: c_int) {
-    let saved = block_all();
+    let saved = gs::sigmask::block_all();
     let mut dfl: libc::sigaction = std::mem::zeroed();
     dfl.sa_sigaction = libc::SIG_DFL;
     real_fns::sigaction(sig, &dfl, std::ptr::null_mut());
     (*ACTIONS.0.get())[sig as usize] = dfl;
     DISPATCHED.fetch_and(!bit(sig), Ordering::Relaxed);
-    restore(saved);
+    gs::sigmask::set_real(saved);
 }
 
 #[no_mangle]

@@ -703,7 +703,7 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
     }
     if (*cur).sig_context != 0 {
         // Inside a handler the dispatcher runs: nothing may allocate; route it later.
-        let saved = block_all();
+        let saved = gs::sigmask::block_all();
         push(&info, (*g).id);
         gs::sigmask::set_real(saved);
         (*cur).sig_attention = true; // routed at its next hook exit after the handler
@@ -713,12 +713,6 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
     0
 }
 
-fn block_all() -> u64 {
-    let all = !0u64;
-    let mut old = 0u64;
-    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
-    old
-}
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
