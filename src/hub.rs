@@ -68,7 +68,15 @@ pub struct Stats {
     pub peak_live: u64,
     pub switches: u64,
     pub epoll_waits: u64,
+    /// Yields forced on a greenlet that ran past its time slice ([`Hub::fair_tick`]).
+    pub slice_yields: u64,
+    /// Yields at a yield point: a failed trylock, a signal sent to another greenlet.
+    pub point_yields: u64,
 }
+
+/// Default time slice: a greenlet that keeps making interposed calls this long without a switch
+/// yields at its next one (`GREENSHIM_TIME_SLICE_MS`).
+pub const DEFAULT_TIME_SLICE_NS: u64 = 5_000_000;
 
 pub struct Hub {
     current: *mut Greenlet,
@@ -111,6 +119,13 @@ pub struct Hub {
     pub safe_point: Option<unsafe fn(*mut Hub, bool)>,
     /// Diagnostics (trace, summary, monitor); `None` costs one branch on spawn, park, switch.
     pub diag: Option<&'static Diag>,
+    /// Time slice in ns (see [`Hub::fair_tick`]).
+    pub slice_ns: u64,
+    /// Interposed calls counted by [`Hub::fair_tick`]; the clock is read every 128th.
+    fair_calls: u32,
+    /// `stats.switches` and the coarse time when the running stretch was last seen to start.
+    fair_switches: u64,
+    fair_since: u64,
 }
 
 thread_local! {
@@ -152,6 +167,10 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         on_stall: None,
         safe_point: None,
         diag: None,
+        slice_ns: DEFAULT_TIME_SLICE_NS,
+        fair_calls: 0,
+        fair_switches: 0,
+        fair_since: 0,
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
@@ -393,6 +412,33 @@ impl Hub {
             (*g).wake = Wake::Signal;
             self.runq.push_back(g);
         }
+    }
+
+    /// An interposed call of the running greenlet: true when it has run longer than its time
+    /// slice without a switch while another greenlet could run or a timer or fd may be due (the
+    /// caller then yields, see [`fair_yield`]). Counts calls; reads the coarse clock every 128th,
+    /// so a greenlet that busy-polls for another's progress through calls (`pthread_kill`,
+    /// `cond_signal`, an uncontended lock...) cannot keep the others from running.
+    #[inline(always)]
+    pub fn fair_tick(&mut self) -> bool {
+        self.fair_calls = self.fair_calls.wrapping_add(1);
+        if self.fair_calls & 127 != 0 {
+            return false;
+        }
+        self.fair_check()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fair_check(&mut self) -> bool {
+        let now = now_coarse();
+        if self.stats.switches != self.fair_switches || self.fair_since == 0 {
+            self.fair_switches = self.stats.switches;
+            self.fair_since = now;
+            return false;
+        }
+        now.saturating_sub(self.fair_since) >= self.slice_ns
+            && !(self.runq.is_empty() && self.reactor.waiting() == 0 && self.timers.is_empty())
     }
 
     /// Set greenlet `g`'s signal mask, keeping the OS thread's derived mask right.
@@ -649,6 +695,23 @@ unsafe fn run_signals(h: *mut Hub, g: *mut Greenlet) {
 #[inline]
 fn now_coarse() -> u64 {
     sys::clock_ns(libc::CLOCK_MONOTONIC_COARSE).unwrap_or(0) as u64
+}
+
+/// Yield because the running greenlet used up its time slice (`slice`) or reached a yield
+/// point; its next slice starts when it runs again.
+///
+/// # Safety
+/// `h` is the calling thread's hub; the caller is at a point where the program could be
+/// preempted natively (outside greenshim's bookkeeping).
+pub unsafe fn fair_yield(h: *mut Hub, slice: bool) {
+    if slice {
+        (*h).stats.slice_yields += 1;
+    } else {
+        (*h).stats.point_yields += 1;
+    }
+    yield_now(h);
+    (*h).fair_switches = (*h).stats.switches;
+    (*h).fair_since = now_coarse();
 }
 
 /// Let every other runnable greenlet run once, then continue.

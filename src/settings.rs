@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_blocking_ms: Option<u64>,
     /// `GREENSHIM_DUMP_SIGNAL`: signal number that prints every greenlet.
     pub dump_signal: Option<i32>,
+    /// `GREENSHIM_TIME_SLICE_MS`: a greenlet making interposed calls without a switch for this
+    /// long yields at its next one (`None`: the default, 5 ms).
+    pub time_slice_ms: Option<u64>,
 }
 
 /// What the hub does on a deadlock (every greenlet waits on a primitive or a join, no timer, no
@@ -98,6 +101,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_SUMMARY", "1 = print a table of calls and the hub's figures at exit (greenshim -c)"),
     ("GREENSHIM_MAX_BLOCKING_MS", "report a greenlet that runs this many ms without yielding, 1..3600000 (greenshim --max-blocking-time MS; off by default)"),
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
+    ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
     (
         "GREENSHIM_ON_DEADLOCK",
         "on a deadlock (every greenlet waits, nothing can wake them) print a report and: report = keep waiting (default), abort = exit with status 86",
@@ -196,7 +200,7 @@ where
 
 fn diag_setting(name: &str) -> bool {
     name.starts_with("GREENSHIM_TRACE")
-        || matches!(name, "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL")
+        || matches!(name, "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL" | "GREENSHIM_TIME_SLICE_MS")
 }
 
 /// A boolean setting: `1`/`0` (also `on`/`off`, `true`/`false`, `yes`/`no`).
@@ -273,6 +277,13 @@ fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), String> {
             s.max_blocking_ms = Some(n);
         }
         "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| bad(&form, "USR2"))?),
+        "GREENSHIM_TIME_SLICE_MS" => {
+            let n: u64 = value.parse().map_err(|_| bad("expected milliseconds from 1 to 60000", "5"))?;
+            if !(1..=60_000).contains(&n) {
+                return Err(bad("expected milliseconds from 1 to 60000", "5"));
+            }
+            s.time_slice_ms = Some(n);
+        }
         _ => return Err(unknown(name)),
     }
     Ok(())
@@ -495,6 +506,15 @@ mod tests {
     #[test]
     fn vars_launcher_only_ignored() {
         assert_eq!(from_vars([("GREENSHIM_LIB", "/x/libgreenshim.so")]), Ok(Settings::default()));
+    }
+
+    #[test]
+    fn vars_time_slice() {
+        assert_eq!(from_vars([("GREENSHIM_TIME_SLICE_MS", "20")]).unwrap().time_slice_ms, Some(20));
+        for v in ["0", "60001", "5ms", "-1"] {
+            let e = from_vars([("GREENSHIM_TIME_SLICE_MS", v)]).unwrap_err();
+            assert!(e.contains("GREENSHIM_TIME_SLICE_MS"), "{e}");
+        }
     }
 
     #[test]

@@ -617,7 +617,8 @@ pub unsafe fn print_summary(h: *mut Hub) {
     let mut l = Line::new();
     l.s("hub: greenlets spawned ").int(st.spawned as i64).s(", peak live ").int(st.peak_live as i64);
     l.s(", switches ").int(st.switches as i64).s(", epoll waits ").int(st.epoll_waits as i64);
-    l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64).s("\n");
+    l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64);
+    l.s(", time-slice yields ").int(st.slice_yields as i64).s(", yield points ").int(st.point_yields as i64).s("\n");
     l.emit();
 }
 

@@ -79,6 +79,7 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
 /// The caller's errno, saved when a hook starts, and the greenlet whose hook depth the hook
 /// raised. Every export that reaches the hub goes through [`hook!`], which builds one.
 pub struct Boundary {
+    h: *mut Hub,
     g: *mut gs::hub::Greenlet,
     errno: i32,
 }
@@ -95,10 +96,11 @@ impl Boundary {
     pub unsafe fn enter(h: *mut Hub) -> Self {
         let g = (*h).current();
         (*g).hook_depth += 1;
-        Boundary { g, errno: gs::sys::errno() }
+        Boundary { h, g, errno: gs::sys::errno() }
     }
 
-    /// Leave the hook: lower the depth, run the signals that are due for the greenlet, and, when
+    /// Leave the hook: lower the depth, run the signals that are due for the greenlet, yield if
+    /// it used up its time slice, and, when
     /// the call succeeded (`ok`), give the caller back
     /// the errno it had (natively a successful call never touches errno; our attempts may have
     /// set EAGAIN, EINPROGRESS, ...).
@@ -108,11 +110,15 @@ impl Boundary {
     #[inline(always)]
     pub unsafe fn leave(self, ok: bool) {
         (*self.g).hook_depth -= 1;
-        if (*self.g).sig_attention && (*self.g).hook_depth == 0 && (*self.g).sig_context == 0 {
-            // Signals for this greenlet run on its way back to the program, as natively at the
-            // return of a system call.
-            if let Some(h) = any_hub() {
-                crate::thread::signal::at_hook_exit(h);
+        if (*self.g).hook_depth == 0 {
+            if (*self.g).sig_attention && (*self.g).sig_context == 0 {
+                // Signals for this greenlet run on its way back to the program, as natively at
+                // the return of a system call.
+                crate::thread::signal::at_hook_exit(self.h);
+            }
+            if (*self.h).fair_tick() {
+                // It kept calling without parking for a whole time slice: the others run.
+                gs::hub::fair_yield(self.h, true);
             }
         }
         if ok {

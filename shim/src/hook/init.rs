@@ -70,7 +70,12 @@ fn greenshim_init() {
             crate::thread::lifecycle::init_main_name(h);
             crate::thread::signal::init_text_range();
             // SAFETY: h is this thread's fresh hub.
-            unsafe { (*h).sig_deliver = Some(crate::thread::signal::deliver) };
+            unsafe {
+                (*h).sig_deliver = Some(crate::thread::signal::deliver);
+                if let Some(ms) = s.time_slice_ms {
+                    (*h).slice_ns = ms * 1_000_000;
+                }
+            }
             // SAFETY: h is this thread's fresh hub.
             unsafe { crate::diag::deadlock::ensure_hooks(h) };
             // SAFETY: h is this thread's fresh hub.

@@ -343,7 +343,7 @@ pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
         return real_fns::pthread_mutex_lock(m);
     }
     let ret = lock(h, r, me(h));
-    crate::thread::signal::after_export(h);
+    crate::thread::signal::after_lock(h);
     ret
 }
 
@@ -374,7 +374,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -
             _ => {}
         }
     }
-    libc::EBUSY
+    busy(h)
 }
 
 #[no_mangle]
@@ -411,6 +411,15 @@ pub unsafe extern "C-unwind" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t,
 unsafe fn pthread_mutex_timedlock_impl(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     let Some(_) = sync_hub() else { return real_fns::pthread_mutex_timedlock(m, abs) };
     pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs)
+}
+
+/// A failed trylock is a yield point: a greenlet that polls a lock lets its holder run (natively
+/// the holder runs on another CPU meanwhile).
+pub(crate) unsafe fn busy(h: *mut Hub) -> c_int {
+    if (*(*h).current()).hook_depth == 0 {
+        gs::hub::fair_yield(h, false);
+    }
+    libc::EBUSY
 }
 
 // glibc's old internal aliases, still exported and used by some libraries.

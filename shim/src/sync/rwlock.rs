@@ -248,7 +248,7 @@ unsafe fn pthread_rwlock_wrlock_impl(l: *mut pthread_rwlock_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_t) -> c_int {
-    let Some(_) = hub_for(l) else { return real_fns::pthread_rwlock_tryrdlock(l) };
+    let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_tryrdlock(l) };
     let r = raw(l);
     if read_ok(r) {
         (*r).readers += 1;
@@ -256,7 +256,7 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_
     } else if (*r).readers == u32::MAX {
         libc::EAGAIN
     } else {
-        libc::EBUSY
+        mutex::busy(h)
     }
 }
 
@@ -268,7 +268,7 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_
         (*r).writer = mutex::me(h);
         0
     } else {
-        libc::EBUSY
+        mutex::busy(h)
     }
 }
 

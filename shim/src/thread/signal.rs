@@ -446,9 +446,22 @@ pub unsafe fn at_hook_exit(h: *mut Hub) {
 
 /// Exports without the hook boundary (the mutex and condition fast paths) call this on their
 /// way out: a signal the dispatcher deferred because it interrupted greenshim's code there runs
-/// now rather than at the next hook or park, which a computing loop may never reach.
+/// now rather than at the next hook or park, which a computing loop may never reach; and a
+/// greenlet past its time slice yields.
 #[inline(always)]
 pub unsafe fn after_export(h: *mut Hub) {
+    after_lock(h);
+    if (*h).fair_tick() && (*(*h).current()).hook_depth == 0 {
+        // A greenlet that only locks, unlocks and signals for a whole time slice lets the
+        // others run (a spin on another thread's progress).
+        gs::hub::fair_yield(h, true);
+    }
+}
+
+/// [`after_export`] without the time-slice count (`pthread_mutex_lock`: a spin on a lock is
+/// counted once per lock/unlock pair, at the unlock).
+#[inline(always)]
+pub unsafe fn after_lock(h: *mut Hub) {
     if arrived() {
         after_export_slow(h);
     }
@@ -710,6 +723,11 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
         return 0;
     }
     send_to(h, g, info, false);
+    if g != cur && (*cur).hook_depth == 0 && (*cur).sig_context == 0 {
+        // A yield point: the target runs its handler before the sender goes on checking on it
+        // (natively it would on another CPU).
+        gs::hub::fair_yield(h, false);
+    }
     0
 }
 
