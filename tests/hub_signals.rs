@@ -63,18 +63,24 @@ fn greenlet_of(h: *mut Hub, id: u64) -> *mut gs::hub::Greenlet {
     unsafe { (*h).lookup(id).expect("live greenlet") }
 }
 
+/// Make SIGUSR1 pending for greenlet `id` and wake it for it, as the shim's routing does.
+fn usr1_for(h: *mut Hub, id: u64) -> *mut gs::hub::Greenlet {
+    let g = greenlet_of(h, id);
+    // SAFETY: g is live; the hub is this thread's.
+    unsafe {
+        (*g).sigpending = bit(libc::SIGUSR1);
+        (*h).signal_wake(g);
+    }
+    g
+}
+
 #[test]
 fn handlers_run_inside_a_non_interruptible_park_which_goes_on() {
     on_fresh_hub(|| {
         let h = hub();
         let a = spawn(|| park(false, None));
         yield_now();
-        let g = greenlet_of(h, a.id());
-        // SAFETY: g is live; the hub is this thread's.
-        unsafe {
-            (*g).sigpending = bit(libc::SIGUSR1);
-            (*h).signal_wake(g);
-        }
+        let g = usr1_for(h, a.id());
         yield_now();
         assert_eq!(take_log(), vec![format!("handler in g{}", unsafe { (*g).seq })]);
         assert_eq!(unsafe { (*g).state }, State::Parked, "the park goes on after the handler");
@@ -93,11 +99,7 @@ fn a_wakeup_during_a_parking_handler_ends_the_park_after_it() {
         // The park's own deadline (30 ms) passes while its handler sleeps (100 ms).
         let a = spawn(|| park(false, Some(Duration::from_millis(30))));
         yield_now();
-        let g = greenlet_of(h, a.id());
-        unsafe {
-            (*g).sigpending = bit(libc::SIGUSR1);
-            (*h).signal_wake(g);
-        }
+        let g = usr1_for(h, a.id());
         a.join();
         let took = t0.elapsed();
         assert_eq!(a.get(), Ok(Wake::TimedOut));
@@ -114,11 +116,7 @@ fn an_interruptible_park_ends_interrupted_and_leaves_the_handlers_to_its_caller(
         let h = hub();
         let a = spawn(|| park(true, None));
         yield_now();
-        let g = greenlet_of(h, a.id());
-        unsafe {
-            (*g).sigpending = bit(libc::SIGUSR1);
-            (*h).signal_wake(g);
-        }
+        let g = usr1_for(h, a.id());
         a.join();
         assert_eq!(a.get(), Ok(Wake::Interrupted));
         assert!(take_log().is_empty());

@@ -249,7 +249,7 @@ unsafe fn accepts(g: *mut Greenlet, sig: c_int) -> bool {
 /// delivers at its caller's next step; any other is woken if the signal is for it now.
 unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, shared: bool) {
     let sig = signo(&info);
-    if !accepts(g, sig) && (*g).state == State::Dead {
+    if (*g).state == State::Dead {
         return;
     }
     if (*g).sigmask & bit(sig) == 0 && (*g).sigwaiting & bit(sig) == 0 && ignored(sig) {
