@@ -52,7 +52,7 @@ gcc -O2 -pthread -o "$WORK/echo_tpc" tests/c/echo_tpc.c
 LAUNCHER_PID=$!
 PORT=
 for _ in $(seq 1 250); do
-    PORT=$(sed -n 's/^port=//p' "$WORK/server.out")
+    PORT=$(sed -n 's/^port=//p' "$WORK/server.out" 2>/dev/null || true)  # the background job may not have opened it yet
     [ -n "$PORT" ] && break
     sleep 0.02
 done

@@ -41,7 +41,7 @@ pids+=("$server")
 
 port=
 for _ in $(seq 100); do
-    port=$(sed -n 's/^port=//p' "$tmp/server.out")
+    port=$(sed -n 's/^port=//p' "$tmp/server.out" 2>/dev/null || true)  # the background job may not have opened it yet
     [ -n "$port" ] && break
     sleep 0.05
 done
