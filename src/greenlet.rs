@@ -125,6 +125,9 @@ pub struct Greenlet {
     /// Last token handed out: tokens only grow, even when a park's token is restored after its
     /// handlers parked in turn, so a stale wakeup can never match a later park.
     pub(crate) token_seq: u64,
+    /// Its own thread control block (`%fs` while it runs; see `tls`), 0 when it shares the OS
+    /// thread's (main, or per-greenlet TLS off).
+    pub tcb: usize,
 }
 
 impl Greenlet {

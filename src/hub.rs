@@ -126,6 +126,9 @@ pub struct Hub {
     /// `stats.switches` and the coarse time when the running stretch was last seen to start.
     fair_switches: u64,
     fair_since: u64,
+    /// Per-greenlet thread-local storage, when on ([`Hub::enable_tls`]); `None`: greenlets share
+    /// the OS thread's.
+    pub tls: Option<Box<crate::tls::Tls>>,
 }
 
 thread_local! {
@@ -171,6 +174,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         fair_calls: 0,
         fair_switches: 0,
         fair_since: 0,
+        tls: None,
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
@@ -182,6 +186,36 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
     }
     HUB.with(|h| h.set(hub));
     Ok(hub)
+}
+
+/// Give every greenlet spawned from now on its own thread-local storage and thread control
+/// block (see [`crate::tls`]). `Err` names what this glibc lacks; greenlets then keep sharing
+/// the OS thread's.
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn enable_tls(h: *mut Hub) -> Result<(), &'static str> {
+    if (*h).tls.is_some() {
+        return Ok(());
+    }
+    let slot = HUB.with(|c| c.as_ptr() as usize);
+    let tls = crate::tls::Tls::new(slot)?;
+    crate::tls::RUNNING_TP.store(tls.main_tp, std::sync::atomic::Ordering::Relaxed);
+    (*h).tls = Some(Box::new(tls));
+    Ok(())
+}
+
+/// The running greenlet is ending: run its TLS destructors now if it has its own TLS (exit
+/// paths call this before the thread-specific data destructors, as glibc orders them).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn tls_thread_exit(h: *mut Hub) {
+    if (*(*h).current).tcb != 0 {
+        if let Some(tls) = (*h).tls.as_ref() {
+            tls.thread_exit();
+        }
+    }
 }
 
 /// The calling thread's hub, installed with defaults if there is none (the Rust API's entry).
@@ -251,6 +285,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         outer_token: 0,
         outer_wake: None,
         token_seq: 0,
+        tcb: 0,
     }));
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
@@ -580,12 +615,27 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
     let range = (stack.limit_addr(), stack.base_addr());
     let guard = if opts.user_stack.is_some() { (0, 0) } else { stack.guard_range() };
     let parent = (*hh.current).id;
+    let tcb = match hh.tls.as_mut() {
+        Some(tls) => match tls.acquire(h as usize) {
+            Some(tcb) => tcb,
+            None => {
+                hh.stacks.put(stack);
+                return Err(libc::EAGAIN);
+            }
+        },
+        None => 0,
+    };
     let g = new_greenlet(h, None, range, guard, parent);
     (*g).canary = stack.canary_addr();
+    (*g).tcb = tcb;
     let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
         // SAFETY: `g` outlives its coroutine: it is reaped only after the coroutine ended.
         unsafe {
             (*g).yielder = y;
+            if (*g).tcb != 0 {
+                HUB.with(|c| c.set(h)); // if the TCB had no static slot for it
+                (*h).tls.as_ref().expect("a greenlet with a TCB has a hub with TLS").thread_start();
+            }
             if (*g).deliverable() != 0 {
                 let h = current_hub();
                 if let Some(deliver) = (*h).sig_deliver {
@@ -594,6 +644,10 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
             }
             let f = (*g).entry.take().expect("entry runs once");
             (*g).retval = f();
+            if (*g).tcb != 0 {
+                // TLS destructors, unless the entry's own exit path ran them already.
+                (*h).tls.as_ref().expect("a greenlet with a TCB has a hub with TLS").thread_exit();
+            }
         }
     });
     (*g).coro = Some(coro);
@@ -847,10 +901,21 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
         m.switched(Some(&*g));
     }
-    sys::set_errno((*g).errno);
     let coro: *mut Coro = (*g).coro.as_mut().expect("a queued greenlet has a coroutine");
-    let r = (*coro).resume(());
-    (*g).errno = sys::errno();
+    let tcb = (*g).tcb;
+    let r = if tcb == 0 {
+        sys::set_errno((*g).errno);
+        let r = (*coro).resume(());
+        (*g).errno = sys::errno();
+        r
+    } else {
+        // Its errno lives in its own TLS.
+        let tls: *const crate::tls::Tls = &**(*h).tls.as_ref().expect("a greenlet with a TCB has a hub with TLS");
+        (*tls).set_thread_pointer(tcb);
+        let r = (*coro).resume(());
+        (*tls).set_thread_pointer((*tls).main_tp);
+        r
+    };
     if (*g).canary != 0 && !crate::stack::canary_intact((*g).canary) {
         // No guard page in this mode: the overwritten bottom word is the overflow, caught at
         // the first switch after it. Memory below may be damaged: stop now. Only stacks we
@@ -881,6 +946,12 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
             libc::abort();
         }
         hh.stacks.put(stack);
+    }
+    if (*g).tcb != 0 {
+        if let Some(tls) = hh.tls.as_mut() {
+            tls.release((*g).tcb);
+        }
+        (*g).tcb = 0;
     }
     (*g).state = State::Dead;
     hh.live -= 1;
@@ -1005,6 +1076,9 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
     }
     hh.runq.clear();
     hh.timers = Timers::new();
+    if let Some(tls) = hh.tls.as_mut() {
+        tls.after_fork_child();
+    }
     let cur = hh.current;
     for i in 0..hh.slots.len() {
         let g = hh.slots[i].g;

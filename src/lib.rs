@@ -19,6 +19,7 @@ pub mod settings;
 pub mod sigmask;
 pub mod stack;
 pub mod timer;
+pub mod tls;
 pub mod waitq;
 
 pub use api::{joinall, sleep, spawn, yield_now, Greenlet};

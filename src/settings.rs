@@ -28,6 +28,10 @@ pub struct Settings {
     /// `GREENSHIM_STACK_GUARD`: `page` (default, a guard page per stack) or `canary` (stacks
     /// carved from shared slabs, for 100,000+ greenlets).
     pub stack_guard: crate::stack::GuardMode,
+    /// `GREENSHIM_TLS`: `per-greenlet` (default: each greenlet its own thread-local storage
+    /// and thread descriptor, as each thread natively) or `shared` (greenlets share the OS
+    /// thread's). `None`: not set.
+    pub tls: Option<TlsMode>,
     /// `GREENSHIM_TRACE`: a line per interposed call (`greenshim --trace`).
     pub trace: bool,
     /// `GREENSHIM_TRACE_FILE`: where trace lines and the summary go (`-o`); stderr if unset.
@@ -65,6 +69,13 @@ pub enum OnDeadlock {
 /// Exit status of a process that `GREENSHIM_ON_DEADLOCK=abort` ended.
 pub const DEADLOCK_EXIT_STATUS: i32 = 86;
 
+/// `GREENSHIM_TLS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    PerGreenlet,
+    Shared,
+}
+
 /// The accepted form of `GREENSHIM_ON_DEADLOCK`.
 pub const ON_DEADLOCK_FORM: &str = "expected 'report' (print a report and keep waiting, the default) or 'abort' (print it and exit with status 86)";
 
@@ -92,6 +103,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
     ),
     ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; about 32,000 stacks at most with vm.max_map_count=65530); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch (100,000+ greenlets)"),
+    ("GREENSHIM_TLS", "per-greenlet = each greenlet has its own thread-local storage (__thread, errno, thread_local) and thread descriptor, as each thread natively (default); shared = greenlets share the OS thread's (cheaper switches, for programs that keep no per-thread state)"),
     ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
     ("GREENSHIM_TRACE_FILE", "write trace lines and the summary to this file instead of stderr (greenshim -o FILE)"),
     ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace= (greenshim -e trace=read,write)"),
@@ -179,6 +191,23 @@ where
                 };
                 if !seen_diag.iter().any(|n| n == name) {
                     s.stack_guard = mode;
+                    seen_diag.push(name.to_string());
+                }
+            }
+            "GREENSHIM_TLS" => {
+                let mode = match value {
+                    "" => continue,
+                    "per-greenlet" => TlsMode::PerGreenlet,
+                    "shared" => TlsMode::Shared,
+                    _ => {
+                        return Err(format!(
+                            "greenshim: {name}='{}' is not a valid mode; expected per-greenlet or shared, e.g. {name}=shared",
+                            printable(value)
+                        ))
+                    }
+                };
+                if !seen_diag.iter().any(|n| n == name) {
+                    s.tls = Some(mode);
                     seen_diag.push(name.to_string());
                 }
             }

@@ -3,17 +3,35 @@
 //! The hub is linked into `libgreenshim.so`, whose exports replace libc's `read`, `epoll_wait`,
 //! `nanosleep`, ... for the whole process, *including this crate*: a call to `libc::epoll_wait`
 //! from here would land in our own export and recurse. Everything the hub asks of the kernel
-//! therefore goes through [`syscall!`] (the raw `syscall(2)` entry, never interposed) or through
+//! therefore goes through [`syscall!`] (the `syscall` instruction: libc's `syscall()` is interposed too) or through
 //! libc functions the shim does not export (`clock_gettime`, `mmap`, `__errno_location`).
 
 /// Issue a raw system call; yields `Ok(ret)` or `Err(errno)` like the kernel reports it.
 #[macro_export]
 macro_rules! syscall {
     ($nr:ident $(, $arg:expr)* $(,)?) => {{
+        let v: &[usize] = &[$(($arg) as ::libc::c_long as usize),*];
+        let mut a = [0usize; 6];
+        a[..v.len()].copy_from_slice(v);
         // SAFETY: the caller passes arguments valid for this system call.
-        let r = unsafe { ::libc::syscall(::libc::$nr $(, $arg as ::libc::c_long)*) };
-        if r < 0 { Err($crate::sys::errno()) } else { Ok(r) }
+        let r = unsafe { $crate::sys::raw_syscall(::libc::$nr, a) };
+        if r < 0 { Err(-r as i32) } else { Ok(r as ::libc::c_long) }
     }};
+}
+
+/// The `syscall` instruction itself: returns the kernel's value (`-errno` on failure) and never
+/// touches errno. Not libc's `syscall()`, which the shim interposes (futexes).
+///
+/// # Safety
+/// The arguments are valid for system call `nr`.
+#[inline(always)]
+pub unsafe fn raw_syscall(nr: libc::c_long, a: [usize; 6]) -> isize {
+    let r: isize;
+    std::arch::asm!("syscall",
+        inlateout("rax") nr as isize => r,
+        in("rdi") a[0], in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4], in("r9") a[5],
+        lateout("rcx") _, lateout("r11") _, options(nostack));
+    r
 }
 
 /// The calling OS thread's errno.

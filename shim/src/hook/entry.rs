@@ -52,8 +52,13 @@ fn thread_pointer() -> usize {
 #[inline(always)]
 pub fn any_hub() -> Option<*mut Hub> {
     let tp = thread_pointer();
-    if tp == HUB_TP.load(Ordering::Relaxed) {
-        return Some(HUB_PTR.load(Ordering::Relaxed));
+    // With per-greenlet TLS every greenlet has a thread pointer of its own; the hub publishes
+    // the one that is live on its thread.
+    if tp == HUB_TP.load(Ordering::Relaxed) || tp == gs::tls::RUNNING_TP.load(Ordering::Relaxed) {
+        let h = HUB_PTR.load(Ordering::Relaxed);
+        if !h.is_null() {
+            return Some(h);
+        }
     }
     any_hub_slow(tp)
 }
@@ -69,9 +74,11 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
     // process, so its thread pointer is never reused by another thread. A fork child inherits
     // the thread pointer and the hub at the same addresses.
     // SAFETY: plain system calls.
-    if tp != usize::MAX && unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long } {
+    if tp != usize::MAX && unsafe { gs::sys::raw_syscall(libc::SYS_gettid, [0; 6]) == libc::getpid() as isize } {
         HUB_PTR.store(h, Ordering::Relaxed);
-        HUB_TP.store(tp, Ordering::Relaxed);
+        if gs::tls::RUNNING_TP.load(Ordering::Relaxed) == 0 {
+            HUB_TP.store(tp, Ordering::Relaxed);
+        }
     }
     Some(h)
 }

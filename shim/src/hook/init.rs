@@ -76,6 +76,19 @@ fn greenshim_init() {
                     (*h).slice_ns = ms * 1_000_000;
                 }
             }
+            if s.tls != Some(settings::TlsMode::Shared) {
+                // SAFETY: h is this thread's fresh hub; no greenlet was spawned yet.
+                if let Err(why) = unsafe { hub::enable_tls(h) } {
+                    if s.tls == Some(settings::TlsMode::PerGreenlet) {
+                        let mut l = sys::LineBuf::new();
+                        l.str("greenshim: GREENSHIM_TLS=per-greenlet is not available: ").str(why);
+                        l.str("; unset it or set GREENSHIM_TLS=shared\n");
+                        sys::write_stderr(l.as_bytes());
+                        // SAFETY: leaving before main, nothing to flush.
+                        unsafe { libc::_exit(2) };
+                    }
+                }
+            }
             // SAFETY: h is this thread's fresh hub.
             unsafe { crate::diag::deadlock::ensure_hooks(h) };
             // SAFETY: h is this thread's fresh hub.

@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod cond;
+pub mod futex;
 pub mod mutex;
 pub mod once;
 pub mod rwlock;

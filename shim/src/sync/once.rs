@@ -14,7 +14,8 @@
 //! our frames (a Rust panic never does: the shim does not panic, and a panic hook reports it).
 //!
 //! `std::call_once` (libstdc++) hands its callable to `__once_proxy`, the init routine, in two
-//! thread-local variables, which all greenlets share: a greenlet that waited on the once while
+//! thread-local variables, which all greenlets share when TLS is shared (`GREENSHIM_TLS=shared`;
+//! with per-greenlet TLS the save and restore below are no-ops): a greenlet that waited on the once while
 //! another's callable ran would find them cleared (or another greenlet's) if it then has to run
 //! the routine itself, after an exception. A waiter on `__once_proxy` therefore keeps its own
 //! values (read before it parks) and puts them back before it runs the routine.
@@ -24,9 +25,8 @@
 //! run" and wakes its waiters, as glibc's cleanup handler does, so the next caller (or a
 //! waiter) runs the routine.
 
-use std::cell::Cell;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use gs::hub::WaitOn;
 use gs::waitq::{self, Node, Queue};
@@ -71,10 +71,10 @@ impl Drop for ResetOnUnwind {
 const IN_PROGRESS: i32 = 1;
 const DONE: i32 = 2;
 
-thread_local! {
-    /// Greenlets waiting for some once; `Node::data` is its address.
-    static WAITERS: Cell<Queue> = const { Cell::new(std::ptr::null_mut()) };
-}
+/// Greenlets waiting for some once; `Node::data` is its address. The hub's, not thread-local
+/// (with per-greenlet TLS every greenlet has its own thread-locals); only the hub thread
+/// touches it.
+static WAITERS: AtomicPtr<Node> = AtomicPtr::new(std::ptr::null_mut());
 
 /// libstdc++'s `std::__once_call` and `std::__once_callable` (thread-local) with the values a
 /// waiting greenlet had put there for its own `std::call_once`.
@@ -147,13 +147,13 @@ unsafe fn pthread_once_impl(o: *mut libc::pthread_once_t, init: InitFn) -> c_int
         }
         crate::diag::deadlock::ensure_hooks(h);
         let mut node = Node::new(o as usize);
-        let q: *mut Queue = WAITERS.with(|c| c.as_ptr());
+        let q: *mut Queue = WAITERS.as_ptr();
         waitq::wait(h, q, &mut node, WaitOn::Object("once", o as usize), None, false);
     }
 }
 
 unsafe fn wake(h: *mut gs::hub::Hub, addr: usize) {
-    let q: *mut Queue = WAITERS.with(|c| c.as_ptr());
+    let q: *mut Queue = WAITERS.as_ptr();
     let mut n = waitq::first(q);
     while !n.is_null() {
         let nx = waitq::next(q, n);

@@ -27,9 +27,14 @@ use crate::hook::entry;
 /// A start routine: C code that may unwind (C++ exceptions).
 type StartFn = extern "C-unwind" fn(*mut c_void) -> *mut c_void;
 
-/// Body of a greenlet: the start routine, then the thread-specific data destructors.
+/// Body of a greenlet: the start routine, then its TLS destructors (C++ `thread_local`, Rust's
+/// `thread_local!`) and thread-specific data destructors, in glibc's order.
 extern "C-unwind" fn thread_body(f: StartFn, arg: *mut c_void) -> *mut c_void {
     let r = f(arg);
+    if let Some(h) = entry::any_hub() {
+        // SAFETY: h is this thread's hub; the running greenlet is ending.
+        unsafe { hub::tls_thread_exit(h) };
+    }
     crate::thread::key::thread_end(); // thread-specific data destructors, as at a native thread's end
     r
 }

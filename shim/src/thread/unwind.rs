@@ -41,9 +41,8 @@
 //! frame would abort ("panic in a function that cannot unwind"). That is why the exports that
 //! are cancellation points are `extern "C-unwind"`.
 
-use std::cell::Cell;
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use gs::hub::{self, Greenlet, Hub};
 
@@ -116,16 +115,15 @@ struct Exit {
     next: *mut Exit,
 }
 
-thread_local! {
-    /// Exiting greenlets of this hub thread, a list through `Exit::next` (few at a time: an exit
-    /// parks only if a cleanup handler or destructor does). A plain pointer: no TLS destructor,
-    /// so an exit during `exit()`'s own destructors still finds it.
-    static EXITS: Cell<*mut Exit> = const { Cell::new(std::ptr::null_mut()) };
-}
+/// Exiting greenlets of the hub thread, a list through `Exit::next` (few at a time: an exit
+/// parks only if a cleanup handler or destructor does). Process-wide, not thread-local: with
+/// per-greenlet TLS each greenlet has its own thread-locals, and this list is the hub's. Only the
+/// hub thread touches it (greenlets of other OS threads never unwind this way).
+static EXITS: AtomicPtr<Exit> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The exit record of `g`, if it is exiting.
 fn exit_of(g: *mut Greenlet) -> Option<*mut Exit> {
-    let mut e = EXITS.with(|l| l.get());
+    let mut e = EXITS.load(Ordering::Relaxed);
     // SAFETY: the records are live boxes linked only here.
     unsafe {
         while !e.is_null() {
@@ -140,7 +138,7 @@ fn exit_of(g: *mut Greenlet) -> Option<*mut Exit> {
 
 /// Unlink `e` from [`EXITS`].
 unsafe fn forget_exit(e: *mut Exit) {
-    let mut link: *mut *mut Exit = EXITS.with(|l| l.as_ptr());
+    let mut link: *mut *mut Exit = EXITS.as_ptr();
     while !(*link).is_null() {
         if *link == e {
             *link = (*e).next;
@@ -177,9 +175,9 @@ pub unsafe fn exit(h: *mut Hub, retval: usize) -> ! {
                 exc: UnwindException { class: 0, cleanup: Some(exception_not_rethrown), private_1: 0, private_2: 0 },
                 g,
                 retval,
-                next: EXITS.with(|l| l.get()),
+                next: EXITS.load(Ordering::Relaxed),
             }));
-            EXITS.with(|l| l.set(e));
+            EXITS.store(e, Ordering::Relaxed);
             e
         }
     };
@@ -258,6 +256,7 @@ unsafe fn finish(e: *mut Exit) -> ! {
         libc::abort();
     };
     (*g).hook_depth = 0;
+    hub::tls_thread_exit(h); // C++/Rust thread_local destructors first, as glibc orders them
     crate::thread::key::run_destructors(h);
     hub::exit_current(h, retval)
 }
