@@ -70,7 +70,8 @@ pub struct Stats {
     pub epoll_waits: u64,
     /// Yields forced on a greenlet that ran past its time slice ([`Hub::fair_tick`]).
     pub slice_yields: u64,
-    /// Yields at a yield point: a failed trylock, a signal sent to another greenlet.
+    /// Yields at a yield point: a failed trylock, a signal sent to another greenlet,
+    /// `sched_yield`, a zero-timeout poll/select/epoll_wait that found nothing.
     pub point_yields: u64,
 }
 
@@ -766,6 +767,16 @@ pub unsafe fn fair_yield(h: *mut Hub, slice: bool) {
     yield_now(h);
     (*h).fair_switches = (*h).stats.switches;
     (*h).fair_since = now_coarse();
+}
+
+/// A yield point of the program's own (`sched_yield`, a zero-timeout poll that found nothing):
+/// counted with the other yield points, then [`yield_now`].
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn point_yield(h: *mut Hub) {
+    (*h).stats.point_yields += 1;
+    yield_now(h);
 }
 
 /// Let every other runnable greenlet run once, then continue.

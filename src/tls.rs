@@ -14,7 +14,7 @@
 //! loaded at startup sit right below the TCB (`struct pthread`, whose head is `tcbhead_t`),
 //! and `%fs` points at the TCB. The dynamic loader exports (as `GLIBC_PRIVATE`) what nptl uses to
 //! build a new thread's: `_dl_allocate_tls` (storage, DTV, initialisation images copied) and
-//! `_dl_deallocate_tls` (DTV and dynamically allocated blocks freed). We use them as nptl does,
+//! `_dl_allocate_tls_init` (the images again, into a reused one). We use them as nptl does,
 //! then fill in the TCB header the way `pthread_create` does: self pointers, the stack and
 //! pointer guards and CET features copied from the creating thread (so canaries and mangled
 //! pointers such as `jmp_buf`s and `atexit` entries stay valid), the OS thread's tid (the
@@ -44,8 +44,10 @@
 //! # Invariants
 //! * `%fs` is main's TCB whenever the scheduler runs (on main's stack) and a greenlet's own TCB
 //!   whenever its coroutine runs; [`RUNNING_TP`] names it for the shim's hot-path check.
-//! * A pooled TCB's DTV was freed with `_dl_deallocate_tls(tcb, false)`; [`Tls::acquire`]
-//!   installs a new one before the TCB is used again.
+//! * A pooled TCB keeps its DTV (without dynamically allocated blocks); [`Tls::acquire`]
+//!   clears it and has `_dl_allocate_tls_init` fill it again, as nptl does for a cached stack.
+//!   (Freeing and allocating the DTV per greenlet made glibc consolidate its heap each time:
+//!   `calloc` bypasses the per-thread cache that `free` fills.)
 
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
@@ -72,13 +74,15 @@ const ARCH_SET_FS: c_int = 0x1002;
 const RSEQ_CPU_UNREGISTERED: i32 = -2;
 
 type AllocateFn = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
-type DeallocateFn = unsafe extern "C" fn(*mut c_void, bool);
+/// `_dl_allocate_tls_init(tcb)`; newer glibc versions take a second `bool` (pass true: the
+/// blocks are initialised), which the older ABI ignores.
+type InitFn = unsafe extern "C" fn(*mut c_void, bool) -> *mut c_void;
 type VoidFn = unsafe extern "C" fn();
 
 /// What per-greenlet TLS needs from glibc, found once, and the pool of TCBs.
 pub struct Tls {
     allocate: AllocateFn,
-    deallocate: DeallocateFn,
+    init: InitFn,
     ctype_init: VoidFn,
     call_tls_dtors: VoidFn,
     /// The OS thread's own TCB (main greenlet's, and the scheduler's).
@@ -162,7 +166,13 @@ impl Tls {
             return Err("per-greenlet TLS is implemented for x86_64 glibc only");
         }
         let allocate = sym(b"_dl_allocate_tls\0").ok_or("glibc does not export _dl_allocate_tls")?;
-        let deallocate = sym(b"_dl_deallocate_tls\0").ok_or("glibc does not export _dl_deallocate_tls")?;
+        let init = sym(b"_dl_allocate_tls_init\0").ok_or("glibc does not export _dl_allocate_tls_init")?;
+        // The DTV layout nptl itself relies on when it reuses a thread's: 16-byte entries, the
+        // value first (libthread_db describes it).
+        match (db_offset(b"_thread_db_dtv_t_pointer_val\0"), db_offset(b"_thread_db_dtv_t_counter\0")) {
+            (Some(0), Some(0)) => {}
+            _ => return Err("glibc's DTV layout is not the expected one"),
+        }
         let ctype_init = sym(b"__ctype_init\0").ok_or("glibc does not export __ctype_init")?;
         let call_tls_dtors = sym(b"__call_tls_dtors\0").ok_or("glibc does not export __call_tls_dtors")?;
         let tid_off = db_offset(b"_thread_db_pthread_tid\0").ok_or("glibc does not describe struct pthread (libthread_db symbols)")?;
@@ -192,7 +202,7 @@ impl Tls {
         let fsgsbase = libc::getauxval(libc::AT_HWCAP2) & HWCAP2_FSGSBASE != 0;
         Ok(Tls {
             allocate: std::mem::transmute::<usize, AllocateFn>(allocate),
-            deallocate: std::mem::transmute::<usize, DeallocateFn>(deallocate),
+            init: std::mem::transmute::<usize, InitFn>(init),
             ctype_init: std::mem::transmute::<usize, VoidFn>(ctype_init),
             call_tls_dtors: std::mem::transmute::<usize, VoidFn>(call_tls_dtors),
             main_tp,
@@ -222,18 +232,22 @@ impl Tls {
     pub unsafe fn acquire(&mut self, hub: usize) -> Option<usize> {
         let tcb = match self.pool.pop() {
             Some(tcb) => {
-                // Keep libc's block (see the module docs); everything else starts fresh.
-                let mut saved = [0u8; 4096];
+                // As nptl reuses a cached thread's: the DTV stays (its dynamic blocks were freed
+                // by `release`), cleared, and the static blocks get their images again. libc's
+                // block is kept (see the module docs).
+                let mut saved = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
+                let saved = saved.as_mut_ptr() as *mut u8;
                 if let Some((off, len)) = self.libc_block {
-                    ptr::copy_nonoverlapping((tcb - off) as *const u8, saved.as_mut_ptr(), len);
+                    ptr::copy_nonoverlapping((tcb - off) as *const u8, saved, len);
                 }
+                let dtv = *((tcb + TCB_DTV) as *const *mut usize);
+                let entries = *dtv.sub(2); // dtv[-1].counter
+                ptr::write_bytes(dtv, 0, 2 * (entries + 1));
                 ptr::write_bytes(tcb as *mut u8, 0, self.tcb_size);
-                if (self.allocate)(tcb as *mut c_void).is_null() {
-                    self.pool.push(tcb);
-                    return None;
-                }
+                *((tcb + TCB_DTV) as *mut *mut usize) = dtv;
+                (self.init)(tcb as *mut c_void, true);
                 if let Some((off, len)) = self.libc_block {
-                    ptr::copy_nonoverlapping(saved.as_ptr(), (tcb - off) as *mut u8, len);
+                    ptr::copy_nonoverlapping(saved as *const u8, (tcb - off) as *mut u8, len);
                 }
                 tcb
             }
@@ -270,14 +284,22 @@ impl Tls {
         Some(tcb)
     }
 
-    /// Take back the TCB of an ended greenlet: its dynamically allocated blocks and DTV are
-    /// freed, the rest waits in the pool.
+    /// Take back the TCB of an ended greenlet: its dynamically allocated blocks (modules loaded
+    /// with `dlopen`) are freed now, the rest waits in the pool.
     ///
     /// # Safety
     /// Called on the hub thread with `%fs` not on `tcb`; nothing runs on `tcb` any more.
     pub unsafe fn release(&mut self, tcb: usize) {
-        (self.deallocate)(tcb as *mut c_void, false);
-        *((tcb + TCB_DTV) as *mut usize) = 0;
+        let dtv = *((tcb + TCB_DTV) as *const *mut usize);
+        let entries = *dtv.sub(2);
+        for i in 1..=entries {
+            let to_free = dtv.add(2 * i + 1);
+            if *to_free != 0 {
+                libc::free(*to_free as *mut c_void);
+                *to_free = 0;
+                *dtv.add(2 * i) = usize::MAX; // TLS_DTV_UNALLOCATED
+            }
+        }
         self.pool.push(tcb);
     }
 

@@ -219,7 +219,7 @@ unsafe fn finish(h: *mut Hub, out: Out, saved_errno: c_int) -> c_int {
 /// A zero-timeout call found nothing: let the other runnable greenlets run once (a busy-polling
 /// loop must not starve the greenlet it waits for), then report 0.
 unsafe fn nothing_now(h: *mut Hub, saved_errno: c_int) -> c_int {
-    hub::yield_now(h);
+    hub::point_yield(h);
     sys::set_errno(saved_errno);
     0
 }

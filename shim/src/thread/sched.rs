@@ -487,7 +487,7 @@ pub unsafe extern "C-unwind" fn sched_yield() -> c_int {
             if (*h).runnable() == 0 {
                 real_fns::sched_yield();
             }
-            hub::yield_now(h);
+            hub::point_yield(h);
             0
         }, |r, e| [], Ret::Int(r as i64, e)),
         None => real_fns::sched_yield(),
