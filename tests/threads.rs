@@ -139,3 +139,17 @@ fn node_http_zlib_dns_script() {
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
 }
+
+/// Every futex operation the shim takes over (`tests/c/futex_ops.c`): errors, timeouts on both
+/// clocks, wake counts and bitsets, requeue, wake-op, EINTR and SA_RESTART, private and shared
+/// keys, PI passed to the kernel; a ticker keeps running during each wait.
+#[test]
+fn futex_calls_through_syscall_match_the_kernel() {
+    let bin = compile("futex_ops");
+    let n = run_native(&bin, &[]);
+    let s = run_shim(&bin, &[], &[]);
+    assert_eq!(n.code(), Some(0), "native run failed\n{}", n.describe());
+    assert_eq!(s.code(), Some(0), "shim run failed\n{}", s.describe());
+    assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
+    assert!(!s.stdout.contains("ticker ran during the wait: no"), "{}", s.describe());
+}

@@ -47,12 +47,15 @@ const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_CMD_MASK: i32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 const BITSET_ALL: u32 = u32::MAX;
+/// Marks a shared waiter in `Node::data`: the kernel keys private and shared futexes apart, so
+/// a private wake never wakes a shared waiter of the same address, nor the reverse.
+const SHARED_KEY: usize = 1 << 32;
 /// Polling interval bounds of a shared wait (see the module docs).
 const SHARED_POLL_MIN_NS: u64 = 1_000_000;
 const SHARED_POLL_MAX_NS: u64 = 64_000_000;
 
-/// A parked waiter: its queue node (`data` = bitset) and the address it waits on now (a requeue
-/// changes it). `repr(C)` with the node first: a `*mut Node` of the queue is a `*mut Waiter`.
+/// A parked waiter: its queue node (`data` = bitset, plus [`SHARED_KEY`] for a shared wait) and
+/// the address it waits on now (a requeue changes it). `repr(C)` with the node first: a `*mut Node` of the queue is a `*mut Waiter`.
 #[repr(C)]
 struct Waiter {
     node: Node,
@@ -216,7 +219,8 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
         if word(addr).load(Ordering::SeqCst) != val {
             return Err(libc::EAGAIN);
         }
-        let mut w = Waiter { node: Node::new(bitset as usize), addr };
+        let key = if private { 0 } else { SHARED_KEY };
+        let mut w = Waiter { node: Node::new(bitset as usize | key), addr };
         let (id, token) = (*h).prepare_park();
         w.node.id = id;
         w.node.token = token;
@@ -260,12 +264,13 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
 /// `bitset`; what the hub's waiters did not take goes to the kernel.
 unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize {
     let want = n.max(1) as usize;
+    let key = key_of(op);
     let mut woken = 0;
     if let Some(q) = existing(addr) {
         let mut node = waitq::first(q);
         while !node.is_null() && woken < want {
             let next = waitq::next(q, node);
-            if (*node).data as u32 & bitset != 0 && waitq::wake_node(h, q, node) {
+            if (*node).data & SHARED_KEY == key && (*node).data as u32 & bitset != 0 && waitq::wake_node(h, q, node) {
                 woken += 1;
             }
             node = next;
@@ -281,6 +286,15 @@ unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize 
     woken
 }
 
+/// [`SHARED_KEY`] if `op` is a shared operation, else 0.
+fn key_of(op: i32) -> usize {
+    if op & FUTEX_PRIVATE_FLAG != 0 {
+        0
+    } else {
+        SHARED_KEY
+    }
+}
+
 /// Wake waiters outside the hub (other OS threads, other processes).
 unsafe fn kernel_wake(addr: usize, n: i32, bitset: u32, op: i32) -> usize {
     let cmd = FUTEX_WAKE_BITSET | (op & FUTEX_PRIVATE_FLAG);
@@ -291,25 +305,29 @@ unsafe fn kernel_wake(addr: usize, n: i32, bitset: u32, op: i32) -> usize {
 unsafe fn requeue(h: *mut Hub, from: usize, to: usize, nwake: i32, nreq: i32, op: i32) -> (usize, usize) {
     let mut woken = 0;
     let mut moved = 0;
+    let key = key_of(op);
     if let Some(q) = existing(from) {
         let want = nwake.max(1) as usize;
-        while woken < want {
-            if waitq::wake_one(h, q).is_null() {
-                break;
+        let mut node = waitq::first(q);
+        while !node.is_null() {
+            let next = waitq::next(q, node);
+            if (*node).data & SHARED_KEY != key {
+                node = next;
+                continue;
             }
-            woken += 1;
-        }
-        if from != to {
-            while moved < nreq as usize {
-                let node = waitq::first(q);
-                if node.is_null() {
-                    break;
+            if woken < want {
+                if waitq::wake_node(h, q, node) {
+                    woken += 1;
                 }
+            } else if from != to && moved < nreq as usize {
                 waitq::remove(q, node);
                 (*(node as *mut Waiter)).addr = to;
                 waitq::push_back(queue(to), node);
                 moved += 1;
+            } else {
+                break;
             }
+            node = next;
         }
         forget_if_empty(from);
     }
