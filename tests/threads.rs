@@ -153,3 +153,13 @@ fn futex_calls_through_syscall_match_the_kernel() {
     assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
     assert!(!s.stdout.contains("ticker ran during the wait: no"), "{}", s.describe());
 }
+
+/// C11 threads: glibc's `thrd_*`/`mtx_*`/`cnd_*` call its pthread internals directly, so
+/// they are taken over too; `thrd_create` makes a greenlet, not an OS thread.
+#[test]
+fn c11_threads_are_greenlets_with_native_results() {
+    let bin = compile("c11_threads");
+    let s = same_as_native_on_one_thread(run_native(&bin, &[]), run_shim(&bin, &[], &[]));
+    assert!(s.stdout.contains("ticker ran during the wait: yes"), "{}", s.describe());
+    assert!(s.stdout.contains("join 3: 0 result -3"), "{}", s.describe());
+}

@@ -2,9 +2,9 @@
 //! unwinding with per-greenlet cleanup handlers (`unwind`), scheduling and the OS thread's
 //! properties (`sched`), signals (`sigact` the actions, `signal` masks, sending and dispatch,
 //! `sigwait` waiting for them; `exec` carries a greenlet's mask into exec and spawn), thread keys
-//! (`key`),
-//! and the sleep family (`sleep`).
+//! (`key`), the sleep family (`sleep`), and C11 threads on top of them (`c11`).
 
+pub mod c11;
 pub mod cancel;
 pub mod exec;
 pub mod key;
