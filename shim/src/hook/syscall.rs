@@ -1,12 +1,56 @@
 //! `syscall()`: libc's generic system call entry, which programs and runtimes use for calls
-//! libc has no wrapper for. The futex calls (Rust std's locks and parking, C11 threads) go to
-//! the hub ([`crate::sync::futex`]); every other number does exactly what glibc's `syscall()`
-//! does, in the same instructions: arguments shifted into the kernel's registers (the sixth
-//! from the stack), the `syscall` instruction, errno and -1 on failure. Naked, so a call that
-//! never comes back the usual way (`SYS_clone` with a new stack, `SYS_exit`) behaves as with
-//! glibc's.
+//! libc has no wrapper for, or to bypass the wrapper.
+//!
+//! Numbers whose system call can block and that greenshim makes cooperative go to the same code
+//! as the libc function of that name: futexes ([`crate::sync::futex`]: Rust std's locks and
+//! parking, C11 runtimes), and `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`,
+//! `recvmsg`, `sendmsg`, `accept`, `accept4`, `connect`, `poll`, `select`, `epoll_wait`,
+//! `nanosleep`, `clock_nanosleep`, whose libc functions take the system call's arguments
+//! unchanged. (One difference remains: those libc functions are cancellation points and the
+//! raw calls are not, so a greenlet parked in one of them acts on a deferred cancellation.)
+//!
+//! Every other number does exactly what glibc's `syscall()` does, in the same instructions:
+//! arguments shifted into the kernel's registers (the sixth from the stack), the `syscall`
+//! instruction, errno and -1 on failure. Naked, so a call that never comes back the usual way
+//! (`SYS_clone` with a new stack, `SYS_exit`) behaves as with glibc's; the choice costs one
+//! bit test on a 512-bit map.
 
-use std::ffi::c_long;
+use std::ffi::{c_int, c_long, c_void};
+
+/// Bit `nr`: the call goes to [`routed`]. Built at compile time from [`ROUTED_NRS`].
+static ROUTED: [u64; 8] = routed_map();
+
+const ROUTED_NRS: &[c_long] = &[
+    libc::SYS_futex,
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_recvfrom,
+    libc::SYS_sendto,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_connect,
+    libc::SYS_poll,
+    libc::SYS_select,
+    libc::SYS_epoll_wait,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+];
+
+const fn routed_map() -> [u64; 8] {
+    let mut m = [0u64; 8];
+    let mut i = 0;
+    while i < ROUTED_NRS.len() {
+        let nr = ROUTED_NRS[i] as usize;
+        assert!(nr < 512);
+        m[nr / 64] |= 1 << (nr % 64);
+        i += 1;
+    }
+    m
+}
 
 /// Failure of the pass-through: errno from the kernel's `-errno`, and -1.
 extern "C" fn fail(r: isize) -> c_long {
@@ -14,9 +58,47 @@ extern "C" fn fail(r: isize) -> c_long {
     -1
 }
 
-/// The futex path: the same arguments as `syscall()` (the seventh from the stack).
-unsafe extern "C" fn futex_call(_nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> c_long {
-    crate::sync::futex::futex([a1, a2, a3, a4, a5, a6])
+/// The routed numbers: the same arguments as `syscall()` (the seventh from the stack).
+unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> c_long {
+    use crate::fd::{io, poll, sock};
+    use crate::thread::sleep;
+    let (i1, i2, i3) = (a1 as c_int, a2 as c_int, a3 as c_int);
+    match nr {
+        libc::SYS_futex => crate::sync::futex::futex([a1, a2, a3, a4, a5, a6]),
+        libc::SYS_read => io::read(i1, a2 as *mut c_void, a3) as c_long,
+        libc::SYS_write => io::write(i1, a2 as *const c_void, a3) as c_long,
+        libc::SYS_readv => io::readv(i1, a2 as *const libc::iovec, i3) as c_long,
+        libc::SYS_writev => io::writev(i1, a2 as *const libc::iovec, i3) as c_long,
+        libc::SYS_recvfrom => io::recvfrom(i1, a2 as *mut c_void, a3, a4 as c_int, a5 as *mut libc::sockaddr, a6 as *mut libc::socklen_t) as c_long,
+        libc::SYS_sendto => io::sendto(i1, a2 as *const c_void, a3, a4 as c_int, a5 as *const libc::sockaddr, a6 as libc::socklen_t) as c_long,
+        libc::SYS_recvmsg => io::recvmsg(i1, a2 as *mut libc::msghdr, i3) as c_long,
+        libc::SYS_sendmsg => io::sendmsg(i1, a2 as *const libc::msghdr, i3) as c_long,
+        libc::SYS_accept => sock::accept(i1, a2 as *mut libc::sockaddr, a3 as *mut libc::socklen_t) as c_long,
+        libc::SYS_accept4 => sock::accept4(i1, a2 as *mut libc::sockaddr, a3 as *mut libc::socklen_t, a4 as c_int) as c_long,
+        libc::SYS_connect => sock::connect(i1, a2 as *const libc::sockaddr, a3 as libc::socklen_t) as c_long,
+        libc::SYS_poll => poll::poll(a1 as *mut libc::pollfd, a2 as libc::nfds_t, i3) as c_long,
+        libc::SYS_select => poll::select(i1, a2 as *mut libc::fd_set, a3 as *mut libc::fd_set, a4 as *mut libc::fd_set, a5 as *mut libc::timeval) as c_long,
+        libc::SYS_epoll_wait => poll::epoll_wait(i1, a2 as *mut libc::epoll_event, i3, a4 as c_int) as c_long,
+        libc::SYS_nanosleep => sleep::nanosleep(a1 as *const libc::timespec, a2 as *mut libc::timespec) as c_long,
+        libc::SYS_clock_nanosleep => {
+            // The libc function returns the error number; the system call -1 and errno.
+            match sleep::clock_nanosleep(i1 as libc::clockid_t, i2, a3 as *const libc::timespec, a4 as *mut libc::timespec) {
+                0 => 0,
+                e => {
+                    gs::sys::set_errno(e);
+                    -1
+                }
+            }
+        }
+        _ => {
+            let r = gs::sys::raw_syscall(nr, [a1, a2, a3, a4, a5, a6]);
+            if r < 0 {
+                fail(r)
+            } else {
+                r as c_long
+            }
+        }
+    }
 }
 
 /// `long syscall(long number, ...)`: C-variadic, but its integer arguments sit where a
@@ -25,8 +107,11 @@ unsafe extern "C" fn futex_call(_nr: c_long, a1: usize, a2: usize, a3: usize, a4
 #[no_mangle]
 pub unsafe extern "C" fn syscall() -> c_long {
     core::arch::naked_asm!(
-        "cmp rdi, {futex}",
-        "je {futex_call}",
+        "cmp rdi, 512",
+        "jae 1f",
+        "bt qword ptr [rip + {map}], rdi",
+        "jc {routed}",
+        "1:",
         "mov rax, rdi",
         "mov rdi, rsi",
         "mov rsi, rdx",
@@ -41,8 +126,8 @@ pub unsafe extern "C" fn syscall() -> c_long {
         "2:",
         "mov rdi, rax",
         "jmp {fail}",
-        futex = const libc::SYS_futex,
-        futex_call = sym futex_call,
+        map = sym ROUTED,
+        routed = sym routed,
         fail = sym fail,
     );
 }

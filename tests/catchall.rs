@@ -1,0 +1,27 @@
+//! No blocking call escapes the hub (issue 11): calls a program reaches without going through
+//! one of libc's blocking wrappers still park only their own greenlet. Each program runs
+//! natively and under the shim with the same stdout; its ticker thread must keep counting
+//! while another thread waits.
+//!
+//! Run `cargo build --release` first (the preload library is another package's cdylib).
+
+mod common;
+
+use common::{compile, run_native, run_shim};
+
+fn same_as_native(name: &str) -> common::Output {
+    let bin = compile(name);
+    let n = run_native(&bin, &[]);
+    let s = run_shim(&bin, &[], &[]);
+    assert_eq!(n.code(), Some(0), "native run failed\n{}", n.describe());
+    assert_eq!(s.code(), Some(0), "shim run failed\n{}", s.describe());
+    assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
+    s
+}
+
+/// `syscall(SYS_read, ...)`, `SYS_nanosleep`, `SYS_accept4`, ... park only their thread.
+#[test]
+fn blocking_calls_made_through_syscall_park_only_their_thread() {
+    let s = same_as_native("syscall_raw");
+    assert!(s.stdout.contains("SYS_read of a pipe fed later             -> 5, ticker ran: yes"), "{}", s.describe());
+}
