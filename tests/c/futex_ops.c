@@ -48,7 +48,7 @@ static void *wait_thread(void *p) {
     return NULL;
 }
 
-static void settle(void) { usleep(30000); }
+static void settle(void) { usleep(100000); } /* long enough for the waiters to be waiting */
 
 static void handler(int s) { (void)s; }
 
@@ -105,7 +105,7 @@ int main(void) {
     /* a relative timeout, while the ticker runs */
     int t0 = atomic_load(&ticks);
     show("WAIT 40 ms relative timeout", fx(&word, FUTEX_WAIT_PRIVATE, 5, &rel, NULL, 0));
-    printf("ticker ran during the wait: %s\n", atomic_load(&ticks) - t0 >= 5 ? "yes" : "no");
+    printf("ticker ran during the wait: %s\n", atomic_load(&ticks) - t0 >= 1 ? "yes" : "no");
     /* an absolute one on each clock */
     struct timespec abs;
     clock_gettime(CLOCK_MONOTONIC, &abs);
@@ -126,7 +126,7 @@ int main(void) {
     pthread_create(&w, NULL, wake_later, NULL);
     t0 = atomic_load(&ticks);
     show("WAIT woken by another thread", fx(&word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0));
-    printf("ticker ran during the wait: %s\n", atomic_load(&ticks) - t0 >= 5 ? "yes" : "no");
+    printf("ticker ran during the wait: %s\n", atomic_load(&ticks) - t0 >= 1 ? "yes" : "no");
     pthread_join(w, NULL);
 
     /* WAKE counts, FIFO order, bitsets */
