@@ -25,3 +25,12 @@ fn blocking_calls_made_through_syscall_park_only_their_thread() {
     let s = same_as_native("syscall_raw");
     assert!(s.stdout.contains("SYS_read of a pipe fed later             -> 5, ticker ran: yes"), "{}", s.describe());
 }
+
+/// `waitpid`, `wait`, `wait4`, `waitid`, `syscall(SYS_wait4)`: a pidfd for one child, retries
+/// for any; EINTR and SA_RESTART, stops, ECHILD as natively.
+#[test]
+fn waiting_for_children_parks_only_the_waiting_thread() {
+    let s = same_as_native("child_wait");
+    assert!(s.stdout.contains("waitpid(pid)                       -> child exited 3, ticker ran: yes"), "{}", s.describe());
+    assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+}

@@ -5,7 +5,7 @@
 //! as the libc function of that name: futexes ([`crate::sync::futex`]: Rust std's locks and
 //! parking, C11 runtimes), and `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`,
 //! `recvmsg`, `sendmsg`, `accept`, `accept4`, `connect`, `poll`, `select`, `epoll_wait`,
-//! `nanosleep`, `clock_nanosleep`, whose libc functions take the system call's arguments
+//! `nanosleep`, `clock_nanosleep`, `wait4`, whose libc functions take the system call's arguments
 //! unchanged. (One difference remains: those libc functions are cancellation points and the
 //! raw calls are not, so a greenlet parked in one of them acts on a deferred cancellation.)
 //!
@@ -38,6 +38,7 @@ const ROUTED_NRS: &[c_long] = &[
     libc::SYS_epoll_wait,
     libc::SYS_nanosleep,
     libc::SYS_clock_nanosleep,
+    libc::SYS_wait4,
 ];
 
 const fn routed_map() -> [u64; 8] {
@@ -79,6 +80,7 @@ unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usize, 
         libc::SYS_poll => poll::poll(a1 as *mut libc::pollfd, a2 as libc::nfds_t, i3) as c_long,
         libc::SYS_select => poll::select(i1, a2 as *mut libc::fd_set, a3 as *mut libc::fd_set, a4 as *mut libc::fd_set, a5 as *mut libc::timeval) as c_long,
         libc::SYS_epoll_wait => poll::epoll_wait(i1, a2 as *mut libc::epoll_event, i3, a4 as c_int) as c_long,
+        libc::SYS_wait4 => crate::thread::wait::wait4(i1, a2 as *mut c_int, i3, a4 as *mut libc::rusage) as c_long,
         libc::SYS_nanosleep => sleep::nanosleep(a1 as *const libc::timespec, a2 as *mut libc::timespec) as c_long,
         libc::SYS_clock_nanosleep => {
             // The libc function returns the error number; the system call -1 and errno.

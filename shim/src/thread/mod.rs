@@ -2,7 +2,8 @@
 //! unwinding with per-greenlet cleanup handlers (`unwind`), scheduling and the OS thread's
 //! properties (`sched`), signals (`sigact` the actions, `signal` masks, sending and dispatch,
 //! `sigwait` waiting for them; `exec` carries a greenlet's mask into exec and spawn), thread keys
-//! (`key`), the sleep family (`sleep`), and C11 threads on top of them (`c11`).
+//! (`key`), the sleep family (`sleep`), waits for child processes (`wait`), and C11 threads on
+//! top of them (`c11`).
 
 pub mod c11;
 pub mod cancel;
@@ -15,3 +16,4 @@ pub mod signal;
 pub mod sigwait;
 pub mod sleep;
 pub mod unwind;
+pub mod wait;
