@@ -34,3 +34,12 @@ fn waiting_for_children_parks_only_the_waiting_thread() {
     assert!(s.stdout.contains("waitpid(pid)                       -> child exited 3, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
 }
+
+/// `flock`, `fcntl(F_SETLKW)`, `lockf(F_LOCK)` wait without freezing the others, also for a lock
+/// another greenlet holds through another open file description; EINTR and SA_RESTART.
+#[test]
+fn file_locks_that_wait_park_only_the_waiting_thread() {
+    let s = same_as_native("file_locks");
+    assert!(s.stdout.contains("flock on another description, thread holds   -> 0, ticker ran: yes"), "{}", s.describe());
+    assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+}

@@ -397,6 +397,11 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int,
     if is_ours(h, fd) {
         return ebadf();
     }
+    if matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW) {
+        return hook!(h, fcntl, entry::nonneg, crate::fd::locks::setlkw(h, fd, cmd, arg, real), |r, e| [
+            Arg::Int(fd as i64), Arg::Sym(cmd as i64, FCNTL_CMDS), Arg::Hex(arg as u64)
+        ], Ret::Int(r as i64, e));
+    }
     let r = traced!(h, fcntl, real(fd, cmd, arg), |r, e| [
         Arg::Int(fd as i64), Arg::Sym(cmd as i64, FCNTL_CMDS),
         match cmd {
