@@ -43,3 +43,12 @@ fn file_locks_that_wait_park_only_the_waiting_thread() {
     assert!(s.stdout.contains("flock on another description, thread holds   -> 0, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
 }
+
+/// `system()` (taken over: glibc waits with its internal `waitpid`) and `pclose()` (which ends
+/// the pipe and waits, parked, before glibc reaps): statuses and SIGINT handling as natively.
+#[test]
+fn system_and_pclose_wait_without_freezing_the_others() {
+    let s = same_as_native("system_popen");
+    assert!(s.stdout.contains("system(sleep; exit 3): exited 3, ticker ran: yes"), "{}", s.describe());
+    assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+}

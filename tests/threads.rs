@@ -27,8 +27,19 @@ fn compile_cxx(name: &str) -> PathBuf {
 }
 
 /// Compile `tests/runtimes/NAME.rs` with the `rustc` that builds this crate: a plain Rust
-/// program with no greenshim dependency.
+/// program with no greenshim dependency. Once per test process (tests run in parallel).
 fn compile_rust(name: &str) -> PathBuf {
+    static DONE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = done.as_ref() {
+        return p.clone();
+    }
+    let p = compile_rust_now(name);
+    *done = Some(p.clone());
+    p
+}
+
+fn compile_rust_now(name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes").join(format!("{name}.rs"));
     let out = common::work_dir().join(name);
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());

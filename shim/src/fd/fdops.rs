@@ -237,6 +237,7 @@ pub unsafe extern "C-unwind" fn fclose(f: *mut libc::FILE) -> c_int {
 pub unsafe extern "C-unwind" fn pclose(f: *mut libc::FILE) -> c_int {
     if let Some(h) = entry::hub() {
         if !f.is_null() {
+            crate::thread::process::before_pclose(h, f);
             fdtab::closing(h, libc::fileno(f));
         }
     }

@@ -187,3 +187,26 @@ pub unsafe extern "C-unwind" fn waitid(idtype: idtype_t, id: libc::id_t, info: *
         Arg::Int(idtype as i64), Arg::Int(id as i64), Arg::Hex(options as u64)
     ], Ret::Int(r as i64, e))
 }
+
+/// Park until child `pid` has exited, leaving it unreaped for whoever reaps it next (`pclose`);
+/// return at once if it is not a child of ours. Signal handlers that interrupt the wait run and
+/// the wait goes on (the caller retries EINTR, as glibc's `pclose` does).
+///
+/// # Safety
+/// `h` is this thread's hub.
+pub unsafe fn wait_exit_unreaped(h: *mut Hub, pid: pid_t) {
+    let mut info: siginfo_t = std::mem::zeroed();
+    let mut waiter: Option<Waiter> = None;
+    loop {
+        info.si_signo = 0;
+        *(&mut info as *mut siginfo_t as *mut u8).add(16).cast::<pid_t>() = 0;
+        match syscall!(SYS_waitid, libc::P_PID, pid, &mut info as *mut siginfo_t, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT, 0) {
+            Ok(_) if info.si_signo != 0 => return,
+            Ok(_) => {}
+            Err(_) => return, // not our child (or already reaped): glibc's pclose reports it
+        }
+        if waiter.get_or_insert_with(|| Waiter::new(pid, 0)).park(h).is_err() {
+            crate::thread::signal::deliver_now(h);
+        }
+    }
+}
