@@ -29,13 +29,13 @@ fn compile_cxx(name: &str) -> PathBuf {
 /// Compile `tests/runtimes/NAME.rs` with the `rustc` that builds this crate: a plain Rust
 /// program with no greenshim dependency. Once per test process (tests run in parallel).
 fn compile_rust(name: &str) -> PathBuf {
-    static DONE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    static DONE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = done.as_ref() {
+    if let Some((_, p)) = done.iter().find(|(n, _)| n == name) {
         return p.clone();
     }
     let p = compile_rust_now(name);
-    *done = Some(p.clone());
+    done.push((name.to_string(), p.clone()));
     p
 }
 
