@@ -32,6 +32,10 @@ pub struct Settings {
     /// and thread descriptor, as each thread natively) or `shared` (greenlets share the OS
     /// thread's). `None`: not set.
     pub tls: Option<TlsMode>,
+    /// `GREENSHIM_CATCH`: `all` (default where the kernel has syscall user dispatch: system
+    /// calls glibc makes internally are caught too) or `exports` (only libc's exported
+    /// functions). `None`: not set.
+    pub catch: Option<CatchMode>,
     /// `GREENSHIM_TRACE`: a line per interposed call (`greenshim --trace`).
     pub trace: bool,
     /// `GREENSHIM_TRACE_FILE`: where trace lines and the summary go (`-o`); stderr if unset.
@@ -69,6 +73,13 @@ pub enum OnDeadlock {
 /// Exit status of a process that `GREENSHIM_ON_DEADLOCK=abort` ended.
 pub const DEADLOCK_EXIT_STATUS: i32 = 86;
 
+/// `GREENSHIM_CATCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatchMode {
+    All,
+    Exports,
+}
+
 /// `GREENSHIM_TLS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsMode {
@@ -103,6 +114,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
     ),
     ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; about 32,000 stacks at most with vm.max_map_count=65530); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch (100,000+ greenlets)"),
+    ("GREENSHIM_CATCH", "all = also catch the system calls libc makes internally (stdio, the resolver, system(), syscall(), ...) with syscall user dispatch, so that they park only their greenlet (default where the kernel has it, Linux 5.11+); exports = only libc's exported functions"),
     ("GREENSHIM_TLS", "per-greenlet = each greenlet has its own thread-local storage (__thread, errno, thread_local) and thread descriptor, as each thread natively (default); shared = greenlets share the OS thread's (cheaper switches, for programs that keep no per-thread state)"),
     ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
     ("GREENSHIM_TRACE_FILE", "write trace lines and the summary to this file instead of stderr (greenshim -o FILE)"),
@@ -191,6 +203,23 @@ where
                 };
                 if !seen_diag.iter().any(|n| n == name) {
                     s.stack_guard = mode;
+                    seen_diag.push(name.to_string());
+                }
+            }
+            "GREENSHIM_CATCH" => {
+                let mode = match value {
+                    "" => continue,
+                    "all" => CatchMode::All,
+                    "exports" => CatchMode::Exports,
+                    _ => {
+                        return Err(format!(
+                            "greenshim: {name}='{}' is not a valid mode; expected all or exports, e.g. {name}=exports",
+                            printable(value)
+                        ))
+                    }
+                };
+                if !seen_diag.iter().any(|n| n == name) {
+                    s.catch = Some(mode);
                     seen_diag.push(name.to_string());
                 }
             }

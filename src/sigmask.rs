@@ -101,6 +101,20 @@ impl Counts {
     }
 }
 
+/// Signals the OS thread must never block (SIGSYS while system calls are trapped: the kernel kills
+/// a process whose trap signal is blocked).
+static NEVER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Never block `bits` on the OS thread from now on.
+pub fn set_never(bits: u64) {
+    NEVER.fetch_or(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Signals never blocked (see [`set_never`]).
+pub fn never() -> u64 {
+    NEVER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The OS thread's mask, from the kernel.
 pub fn get_real() -> u64 {
     let mut old = 0u64;
@@ -110,7 +124,7 @@ pub fn get_real() -> u64 {
 
 /// Block every signal on the calling OS thread; returns the mask it had (for [`set_real`]).
 pub fn block_all() -> u64 {
-    let all = !0u64;
+    let all = !never();
     let mut old = 0u64;
     let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
     old
@@ -118,6 +132,7 @@ pub fn block_all() -> u64 {
 
 /// Set the OS thread's mask (raw: glibc's wrapper would be the shim's own export).
 pub fn set_real(mask: u64) {
+    let mask = mask & !never();
     let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &mask as *const u64, 0usize, 8);
 }
 

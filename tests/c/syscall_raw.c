@@ -47,11 +47,12 @@ static void *client(void *a) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in *sa = a;
     long r = syscall(SYS_connect, fd, sa, sizeof *sa);
-    char buf[8] = {0};
+    static char buf[8];
     long n = syscall(SYS_read, fd, buf, sizeof buf);
-    printf("client: connect %ld, read %ld '%s'\n", r, n, buf);
+    static char line[64];
+    snprintf(line, sizeof line, "client: connect %ld, read %ld '%s'\n", r, n, buf);
     close(fd);
-    return NULL;
+    return line; /* printed by main after the join: one order of lines */
 }
 
 int main(void) {
@@ -94,7 +95,9 @@ int main(void) {
     long cfd = syscall(SYS_accept4, ls, NULL, NULL, SOCK_CLOEXEC);
     show("SYS_accept4 of a later client", cfd < 0 ? cfd : 0, t0);
     show("SYS_sendto to it", syscall(SYS_sendto, cfd, "pong", 4, 0, NULL, 0), -1);
-    pthread_join(c, NULL);
+    void *line;
+    pthread_join(c, &line);
+    fputs(line, stdout);
     atomic_store(&stop, 1);
     pthread_join(tk, NULL);
     return 0;

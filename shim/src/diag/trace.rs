@@ -620,6 +620,15 @@ pub unsafe fn print_summary(h: *mut Hub) {
     l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64);
     l.s(", time-slice yields ").int(st.slice_yields as i64).s(", yield points ").int(st.point_yields as i64).s("\n");
     l.emit();
+    let mut l = Line::new();
+    if crate::hook::catch::on() {
+        l.s("catch: system calls made inside libc are caught too (syscall user dispatch)\n");
+    } else if !crate::hook::catch::off_reason().is_empty() {
+        l.s("catch: libc's exported functions only: ").s(crate::hook::catch::off_reason()).s("\n");
+    } else {
+        l.s("catch: libc's exported functions only (GREENSHIM_CATCH=exports)\n");
+    }
+    l.emit();
 }
 
 impl Line {

@@ -83,12 +83,21 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
     Some(h)
 }
 
+/// Is the caller on the process hub's OS thread (any greenlet, main included)? One or two loads.
+#[inline(always)]
+pub fn on_hub_thread() -> bool {
+    let tp = thread_pointer();
+    (tp == HUB_TP.load(Ordering::Relaxed) || tp == gs::tls::RUNNING_TP.load(Ordering::Relaxed)) && !HUB_PTR.load(Ordering::Relaxed).is_null()
+}
+
 /// The caller's errno, saved when a hook starts, and the greenlet whose hook depth the hook
 /// raised. Every export that reaches the hub goes through [`hook!`], which builds one.
 pub struct Boundary {
     h: *mut Hub,
     g: *mut gs::hub::Greenlet,
     errno: i32,
+    /// The syscall-dispatch selector to restore (`hook::catch`).
+    sel: u8,
 }
 
 impl Boundary {
@@ -101,9 +110,10 @@ impl Boundary {
     /// `h` is this thread's hub.
     #[inline(always)]
     pub unsafe fn enter(h: *mut Hub) -> Self {
+        let sel = crate::hook::catch::enter();
         let g = (*h).current();
         (*g).hook_depth += 1;
-        Boundary { h, g, errno: gs::sys::errno() }
+        Boundary { h, g, errno: gs::sys::errno(), sel }
     }
 
     /// Leave the hook: lower the depth, run the signals that are due for the greenlet, yield if
@@ -131,6 +141,7 @@ impl Boundary {
         if ok {
             gs::sys::set_errno(self.errno);
         }
+        crate::hook::catch::leave(self.sel);
     }
 }
 

@@ -28,6 +28,7 @@ unsafe extern "C" fn atfork_child() {
     let h = hub::current_hub();
     if !h.is_null() {
         hub::after_fork_child(h);
+        crate::hook::catch::after_fork_child();
     }
 }
 
@@ -110,4 +111,19 @@ fn greenshim_init() {
     overflow::install();
     // SAFETY: registering a plain function.
     unsafe { pthread_atfork(None, None, Some(atfork_child)) };
+    if s.catch != Some(settings::CatchMode::Exports) {
+        // SAFETY: the hub thread, with its hub; last step of the constructor.
+        if let Err(why) = unsafe { crate::hook::catch::enable() } {
+            if s.catch == Some(settings::CatchMode::All) {
+                let mut l = sys::LineBuf::new();
+                l.str("greenshim: GREENSHIM_CATCH=all is not available: ").str(why);
+                l.str("; unset it or set GREENSHIM_CATCH=exports\n");
+                sys::write_stderr(l.as_bytes());
+                // SAFETY: leaving before main, nothing to flush.
+                unsafe { libc::_exit(2) };
+            }
+        }
+    }
+    // Back to the loader and the program: their system calls are the program's.
+    crate::hook::catch::to_program();
 }

@@ -36,7 +36,11 @@ macro_rules! real {
             }
             // SAFETY: p is libc's function of this name, whose C signature this is.
             let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { ::std::mem::transmute(p) };
-            unsafe { f($($arg),*) }
+            // Its system calls are greenshim's, not the program's: they must not trap.
+            let sel = $crate::hook::catch::enter();
+            let r = unsafe { f($($arg),*) };
+            $crate::hook::catch::leave(sel);
+            r
         }
     )*};
 }

@@ -59,8 +59,14 @@ extern "C" fn fail(r: isize) -> c_long {
     -1
 }
 
+/// Does `nr` go to greenshim's code rather than to the kernel as is?
+#[inline]
+pub fn is_routed(nr: c_long) -> bool {
+    (0..512).contains(&nr) && ROUTED[nr as usize / 64] & (1 << (nr % 64)) != 0
+}
+
 /// The routed numbers: the same arguments as `syscall()` (the seventh from the stack).
-unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> c_long {
+pub unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> c_long {
     use crate::fd::{io, poll, sock};
     use crate::thread::sleep;
     let (i1, i2, i3) = (a1 as c_int, a2 as c_int, a3 as c_int);

@@ -30,7 +30,9 @@ type StartFn = extern "C-unwind" fn(*mut c_void) -> *mut c_void;
 /// Body of a greenlet: the start routine, then its TLS destructors (C++ `thread_local`, Rust's
 /// `thread_local!`) and thread-specific data destructors, in glibc's order.
 extern "C-unwind" fn thread_body(f: StartFn, arg: *mut c_void) -> *mut c_void {
+    let sel = crate::hook::catch::to_program();
     let r = f(arg);
+    crate::hook::catch::leave(sel);
     if let Some(h) = entry::any_hub() {
         // SAFETY: h is this thread's hub; the running greenlet is ending.
         unsafe { hub::tls_thread_exit(h) };

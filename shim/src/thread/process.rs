@@ -29,6 +29,7 @@ mod real_fns {
     use super::*;
     real! {
         fn system(line: *const c_char) -> c_int;
+        fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE;
     }
 }
 
@@ -171,4 +172,11 @@ pub unsafe fn before_pclose(h: *mut Hub, f: *mut libc::FILE) {
         }
     }
     crate::thread::wait::wait_exit_unreaped(h, pid);
+}
+
+/// glibc's `popen`, called as greenshim's own call: the child it spawns (a memory-sharing clone)
+/// is not a system call of the program's to catch.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    real_fns::popen(cmd, mode)
 }

@@ -50,6 +50,19 @@ static RESERVED: AtomicU64 = AtomicU64::new(0);
 
 const FAULTS: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGILL) | bit(libc::SIGFPE) | bit(libc::SIGTRAP) | bit(libc::SIGSYS);
 
+/// Signals whose kernel action is greenshim's and stays so (SIGSYS while system calls are
+/// trapped): the program's action is only recorded, and used by the dispatcher.
+static KEPT: AtomicU64 = AtomicU64::new(0);
+
+/// Keep `sig`'s kernel action greenshim's from now on (see [`KEPT`]); the program's action
+/// starts as the default.
+pub fn keep(sig: c_int) {
+    // SAFETY: see `Table`; called at start-up.
+    unsafe { (*ACTIONS.0.get())[sig as usize] = std::mem::zeroed() };
+    LOADED.fetch_or(bit(sig), Ordering::Relaxed);
+    KEPT.fetch_or(bit(sig), Ordering::Relaxed);
+}
+
 /// Leave `sig` to the kernel from now on (the shim's own handler, e.g. the dump signal).
 pub fn reserve(sig: c_int) {
     RESERVED.fetch_or(bit(sig), Ordering::Relaxed);
@@ -91,6 +104,12 @@ unsafe fn dispatcher_action(flags: c_int) -> libc::sigaction {
     // stack the program set).
     k.sa_flags = libc::SA_SIGINFO | (flags & (libc::SA_RESTART | libc::SA_NOCLDSTOP | libc::SA_NOCLDWAIT | libc::SA_ONSTACK));
     libc::sigfillset(&mut k.sa_mask);
+    let never = gs::sigmask::never();
+    for s in 1..=64 {
+        if never & bit(s) != 0 {
+            libc::sigdelset(&mut k.sa_mask, s);
+        }
+    }
     k
 }
 
@@ -105,7 +124,8 @@ unsafe fn set(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction
     if !act.is_null() {
         let new = *act;
         let kernel = if is_handler(new.sa_sigaction) { dispatcher_action(new.sa_flags) } else { new };
-        if real_fns::sigaction(sig, &kernel, std::ptr::null_mut()) != 0 {
+        let kept = KEPT.load(Ordering::Relaxed) & bit(sig) != 0;
+        if !kept && real_fns::sigaction(sig, &kernel, std::ptr::null_mut()) != 0 {
             let e = gs::sys::errno();
             gs::sigmask::set_real(saved);
             gs::sys::set_errno(e);
@@ -146,7 +166,9 @@ pub unsafe fn reset_to_default(sig: c_int) {
     let saved = gs::sigmask::block_all();
     let mut dfl: libc::sigaction = std::mem::zeroed();
     dfl.sa_sigaction = libc::SIG_DFL;
-    real_fns::sigaction(sig, &dfl, std::ptr::null_mut());
+    if KEPT.load(Ordering::Relaxed) & bit(sig) == 0 {
+        real_fns::sigaction(sig, &dfl, std::ptr::null_mut());
+    }
     (*ACTIONS.0.get())[sig as usize] = dfl;
     DISPATCHED.fetch_and(!bit(sig), Ordering::Relaxed);
     gs::sigmask::set_real(saved);

@@ -416,7 +416,9 @@ unsafe fn run_action_in(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc:
         uc
     };
     let f: Handler = std::mem::transmute(a.sa_sigaction);
+    let sel = crate::hook::catch::to_program();
     f(sig, info, ucp);
+    crate::hook::catch::leave(sel);
     gs::sys::set_errno(e);
     (*g).hook_depth = depth;
     (*h).set_sigmask(g, old);
@@ -540,6 +542,13 @@ unsafe fn in_shim(uc: *mut c_void) -> bool {
 /// The kernel's handler for every signal the program handles (every signal blocked while it
 /// runs). See the module docs.
 pub unsafe extern "C-unwind" fn on_signal(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
+    // The dispatcher is greenshim's code: its system calls must not trap.
+    let sel = crate::hook::catch::enter();
+    dispatch(sig, info, uc);
+    crate::hook::catch::leave(sel);
+}
+
+unsafe fn dispatch(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     let e = gs::sys::errno();
     let h = gs::hub::current_hub();
     if h.is_null() {
@@ -603,7 +612,9 @@ unsafe fn on_foreign_thread(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     }
     gs::sigmask::set_real(during & !UNBLOCKABLE);
     let f: Handler = std::mem::transmute(a.sa_sigaction);
+    let sel = crate::hook::catch::to_program();
     f(sig, info, uc);
+    crate::hook::catch::leave(sel);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,315 @@
+//! Catching the system calls the exports miss: Linux's syscall user dispatch.
+//!
+//! # Why
+//! greenshim interposes libc's exported functions, but glibc makes most of its system calls
+//! from inside itself: stdio reads and writes a `FILE`'s descriptor, the resolver sends and
+//! polls its own sockets, `syslog` writes its socket, libraries call `syscall()` or inline the
+//! instruction. Each would block the OS thread, and with it every greenlet.
+//!
+//! # How
+//! `prctl(PR_SET_SYSCALL_USER_DISPATCH)` (Linux 5.11+) makes the kernel turn every system call
+//! of the hub thread into a SIGSYS, except those made from one address range (greenshim's own
+//! code: its raw `syscall` instructions never trap) and those made while a selector byte says
+//! "allow". The selector is "block" exactly while the thread runs the program's code (libc
+//! included) and "allow" while it runs greenshim's: every hook boundary, every call greenshim
+//! makes to a real libc function (`real!`), the signal dispatcher and the SIGSYS handler save it,
+//! set "allow", and put it back when they return to what they interrupted. A greenlet starts
+//! the program's start routine with "block". Greenlets only switch inside greenshim, where it is
+//! "allow". So the exports stay the fast path, with no trap; only what escapes them pays one.
+//!
+//! The SIGSYS handler ([`on_sigsys`]) runs on the greenlet's own stack (never the alternate
+//! stack: it may park there) and performs the call: the blocking calls greenshim makes
+//! cooperative go to the same code as their exports (see `hook::syscall`), so they park only the
+//! greenlet, with the results and errno convention of the kernel; masks set with
+//! `rt_sigprocmask` become the greenlet's own; everything else is executed as is. Details:
+//! * returning from a signal handler through a restorer in libc (`rt_sigreturn`) traps too: the
+//!   handler resumes the same `rt_sigreturn` from greenshim's code instead;
+//! * a `clone` that shares memory (`vfork`, `posix_spawn`, a raw thread) must not run inside a
+//!   signal frame (the child would write over it, or start on another stack): the handler
+//!   returns to a two-instruction stub in greenshim's code that makes the same call with the
+//!   same registers and jumps back to where the trapped one would have returned, for the parent
+//!   and the child alike;
+//! * SIGSYS can never be blocked on the OS thread while dispatch is on (the kernel would kill
+//!   the process at the next trap): greenlets' masks record it, the OS thread's never has it,
+//!   and the program's `sigaction(SIGSYS)` is kept in greenshim's table and used for a SIGSYS
+//!   that is not a trap (`kill`, seccomp);
+//! * the kernel clears dispatch on `fork` and `exec`: the fork child's hub turns it on again,
+//!   an exec'd program's greenshim starts over.
+//!
+//! `GREENSHIM_CATCH=exports` (or a kernel without it) leaves only the exports.
+
+use std::ffi::{c_int, c_long, c_void};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+
+use gs::sys;
+use libc::siginfo_t;
+
+/// Selector values (the kernel's `SYSCALL_DISPATCH_FILTER_*`).
+pub const ALLOW: u8 = 0;
+pub const BLOCK: u8 = 1;
+/// What [`enter`] returns when there is nothing to restore (dispatch off, or another thread).
+const NONE: u8 = 2;
+
+/// The byte the kernel reads at every system call of the hub thread.
+static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+/// Dispatch is on for the hub thread.
+static ON: AtomicBool = AtomicBool::new(false);
+/// Where [`clone_stub`] returns to: the instruction after the trapped `syscall`.
+static CLONE_RET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Why dispatch is off, for the summary and the trace ("" while on or never tried).
+static mut OFF_REASON: &str = "";
+
+const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
+const PR_SYS_DISPATCH_ON: usize = 1;
+const PR_SYS_DISPATCH_OFF: usize = 0;
+const SYS_USER_DISPATCH: c_int = 2;
+const SA_RESTORER: u64 = 0x0400_0000;
+const CLONE_VM: usize = 0x100;
+
+/// Is dispatch on?
+#[inline(always)]
+pub fn on() -> bool {
+    ON.load(Relaxed)
+}
+
+/// Why dispatch is off ("" if it is on or was not asked for).
+pub fn off_reason() -> &'static str {
+    // SAFETY: written once at start-up, before any reader.
+    unsafe { OFF_REASON }
+}
+
+/// Entering greenshim's code from the program's: "allow", returning the value to restore.
+#[inline(always)]
+pub fn enter() -> u8 {
+    if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
+        return NONE;
+    }
+    let old = SELECTOR.load(Relaxed);
+    SELECTOR.store(ALLOW, Relaxed);
+    old
+}
+
+/// Going back to what [`enter`] interrupted.
+#[inline(always)]
+pub fn leave(old: u8) {
+    if old != NONE {
+        SELECTOR.store(old, Relaxed);
+    }
+}
+
+/// Running the program's code from greenshim's (a start routine, a signal handler): "block",
+/// returning the value to restore with [`leave`].
+#[inline(always)]
+pub fn to_program() -> u8 {
+    if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
+        return NONE;
+    }
+    SELECTOR.swap(BLOCK, Relaxed)
+}
+
+/// `rt_sigreturn` from greenshim's own code: the restorer of greenshim's SIGSYS handler, and
+/// where a trapped `rt_sigreturn` resumes.
+#[unsafe(naked)]
+unsafe extern "C" fn sigreturn_stub() -> ! {
+    core::arch::naked_asm!("mov rax, {nr}", "syscall", "ud2", nr = const libc::SYS_rt_sigreturn);
+}
+
+/// A memory-sharing `clone`, from greenshim's code (never trapped) with the registers of the
+/// trapped one, then back after the trapped instruction: in the parent, and in the child (which
+/// shares this memory, or starts on its own stack right here).
+#[unsafe(naked)]
+unsafe extern "C" fn clone_stub() -> ! {
+    core::arch::naked_asm!("syscall", "jmp qword ptr [rip + {ret}]", ret = sym CLONE_RET);
+}
+
+/// The address range of greenshim's executable code.
+unsafe fn own_text() -> Option<(usize, usize)> {
+    struct Find {
+        addr: usize,
+        range: Option<(usize, usize)>,
+    }
+    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+        let f = &mut *(data as *mut Find);
+        let i = &*info;
+        for k in 0..i.dlpi_phnum as usize {
+            let ph = &*i.dlpi_phdr.add(k);
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let lo = i.dlpi_addr as usize + ph.p_vaddr as usize;
+                let hi = lo + ph.p_memsz as usize;
+                if (lo..hi).contains(&f.addr) {
+                    f.range = Some((lo, hi));
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    let mut f = Find { addr: own_text as *const () as usize, range: None };
+    libc::dl_iterate_phdr(Some(each), &mut f as *mut Find as *mut c_void);
+    f.range
+}
+
+/// The kernel's `struct sigaction` (what `rt_sigaction` takes).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Turn dispatch on for the calling (hub) thread. On failure, record why and stay off.
+///
+/// # Safety
+/// Called on the hub thread, in the constructor or a fork child, with the selector's users
+/// ready (the hub exists).
+pub unsafe fn enable() -> Result<(), &'static str> {
+    let r = enable_inner();
+    if let Err(why) = r {
+        OFF_REASON = why;
+    }
+    r
+}
+
+unsafe fn enable_inner() -> Result<(), &'static str> {
+    let (lo, hi) = own_text().ok_or("greenshim cannot find its own code")?;
+    let act = KernelSigaction {
+        handler: on_sigsys as *const () as usize,
+        flags: (libc::SA_SIGINFO | libc::SA_NODEFER) as u64 | SA_RESTORER,
+        restorer: sigreturn_stub as *const () as usize,
+        mask: 0,
+    };
+    if sys::raw_syscall(libc::SYS_rt_sigaction, [libc::SIGSYS as usize, &act as *const _ as usize, 0, 8, 0, 0]) < 0 {
+        return Err("cannot install the SIGSYS handler");
+    }
+    crate::thread::sigact::keep(libc::SIGSYS);
+    gs::sigmask::set_never(gs::sigmask::bit(libc::SIGSYS));
+    if let Some(h) = crate::hook::entry::any_hub() {
+        (*h).sigmasks.reserved |= gs::sigmask::bit(libc::SIGSYS);
+        (*h).sigmasks.sync();
+    }
+    SELECTOR.store(ALLOW, Relaxed);
+    let r = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, SELECTOR.as_ptr() as usize, 0]);
+    if r < 0 {
+        return Err(match -r as i32 {
+            libc::EINVAL => "the kernel has no syscall user dispatch (Linux 5.11+ with CONFIG_GENERIC_ENTRY)",
+            _ => "prctl(PR_SET_SYSCALL_USER_DISPATCH) failed",
+        });
+    }
+    ON.store(true, Relaxed);
+    Ok(())
+}
+
+/// Turn dispatch off for the calling thread (before a `vfork` child runs on the hub's stack is
+/// not needed: the kernel clears it for every new task).
+#[allow(dead_code)]
+pub unsafe fn disable() {
+    if ON.swap(false, Relaxed) {
+        let _ = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0]);
+    }
+}
+
+/// In the child of `fork()`: the kernel cleared dispatch for it; turn it on again.
+pub unsafe fn after_fork_child() {
+    if ON.swap(false, Relaxed) {
+        let _ = enable();
+    }
+}
+
+/// Is the stack pointer on the program's alternate signal stack?
+unsafe fn on_altstack() -> bool {
+    let mut ss: libc::stack_t = std::mem::zeroed();
+    sys::raw_syscall(libc::SYS_sigaltstack, [0, &mut ss as *mut libc::stack_t as usize, 0, 0, 0, 0]) == 0 && ss.ss_flags & libc::SS_ONSTACK != 0
+}
+
+/// The SIGSYS handler: perform the trapped system call.
+unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    let sel = SELECTOR.load(Relaxed);
+    SELECTOR.store(ALLOW, Relaxed);
+    let e = sys::errno();
+    if (*info).si_code != SYS_USER_DISPATCH {
+        // Not a trap: sent with kill, or seccomp's. The program's SIGSYS.
+        crate::thread::signal::on_signal(sig, info, ctx);
+        sys::set_errno(e);
+        SELECTOR.store(sel, Relaxed);
+        return;
+    }
+    let uc = &mut *(ctx as *mut libc::ucontext_t);
+    let gr = &mut uc.uc_mcontext.gregs;
+    let nr = gr[libc::REG_RAX as usize] as c_long;
+    let a = [
+        gr[libc::REG_RDI as usize] as usize,
+        gr[libc::REG_RSI as usize] as usize,
+        gr[libc::REG_RDX as usize] as usize,
+        gr[libc::REG_R10 as usize] as usize,
+        gr[libc::REG_R8 as usize] as usize,
+        gr[libc::REG_R9 as usize] as usize,
+    ];
+    match nr {
+        libc::SYS_rt_sigreturn => {
+            // A restorer in libc: the same rt_sigreturn, from our code, on the same frame.
+            gr[libc::REG_RIP as usize] = sigreturn_stub as *const () as usize as i64;
+            SELECTOR.store(sel, Relaxed);
+            return;
+        }
+        libc::SYS_vfork => return clone_outside(gr, sel),
+        libc::SYS_clone if a[0] & CLONE_VM != 0 => return clone_outside(gr, sel),
+        libc::SYS_clone3 if a[0] != 0 && *(a[0] as *const u64) as usize & CLONE_VM != 0 => return clone_outside(gr, sel),
+        _ => {}
+    }
+    let r = perform(nr, a, uc);
+    uc.uc_mcontext.gregs[libc::REG_RAX as usize] = r as i64;
+    sys::set_errno(e);
+    SELECTOR.store(sel, Relaxed);
+}
+
+/// Make the trapped memory-sharing clone from [`clone_stub`], outside this signal frame.
+unsafe fn clone_outside(gr: &mut [libc::greg_t; 23], sel: u8) {
+    CLONE_RET.store(gr[libc::REG_RIP as usize] as usize, Relaxed);
+    gr[libc::REG_RIP as usize] = clone_stub as *const () as usize as i64; // rax still holds the number
+    SELECTOR.store(sel, Relaxed);
+}
+
+/// Perform system call `nr`: cooperatively where greenshim can and the greenlet may park here,
+/// else as is. Returns the kernel's convention (`-errno` on failure).
+unsafe fn perform(nr: c_long, a: [usize; 6], uc: &mut libc::ucontext_t) -> isize {
+    let park_ok = match crate::hook::entry::hub() {
+        Some(h) => (*(*h).current()).sig_context == 0 && !on_altstack(),
+        None => false,
+    };
+    if park_ok {
+        if crate::hook::syscall::is_routed(nr) {
+            let r = crate::hook::syscall::routed(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+            return if r == -1 { -(sys::errno() as isize) } else { r as isize };
+        }
+        if nr == libc::SYS_rt_sigprocmask && a[3] == 8 {
+            return sigprocmask(a, uc);
+        }
+    }
+    sys::raw_syscall(nr, a)
+}
+
+/// `rt_sigprocmask` from inside libc (`sigsetjmp`/`siglongjmp`, `abort`, ...): the greenlet's
+/// own mask, as through `pthread_sigmask`. The kernel restores the mask saved in the SIGSYS frame
+/// at sigreturn: it becomes the OS thread's mask as it is now.
+unsafe fn sigprocmask(a: [usize; 6], uc: &mut libc::ucontext_t) -> isize {
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    let mut old: libc::sigset_t = std::mem::zeroed();
+    let setp = if a[1] != 0 {
+        *(&mut set as *mut libc::sigset_t as *mut u64) = *(a[1] as *const u64);
+        &set as *const libc::sigset_t
+    } else {
+        std::ptr::null()
+    };
+    let r = crate::thread::signal::pthread_sigmask(a[0] as c_int, setp, &mut old);
+    if r != 0 {
+        return -(r as isize);
+    }
+    if a[2] != 0 {
+        *(a[2] as *mut u64) = *(&old as *const libc::sigset_t as *const u64);
+    }
+    if let Some(h) = crate::hook::entry::any_hub() {
+        *(&mut uc.uc_sigmask as *mut libc::sigset_t as *mut u64) = (*h).sigmasks.real;
+    }
+    0
+}
