@@ -46,7 +46,7 @@ const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_CMD_MASK: i32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-const BITSET_ALL: u32 = u32::MAX;
+pub(crate) const BITSET_ALL: u32 = u32::MAX;
 /// Polling interval bounds of a shared wait (see the module docs).
 const SHARED_POLL_MIN_NS: u64 = 1_000_000;
 const SHARED_POLL_MAX_NS: u64 = 64_000_000;
@@ -82,6 +82,11 @@ unsafe fn queue(addr: usize) -> *mut Queue {
 /// The queue of `addr`, if it has one.
 unsafe fn existing(addr: usize) -> Option<*mut Queue> {
     table().get_mut(&addr).map(|b| &mut **b as *mut Queue)
+}
+
+/// Whether greenlets wait on `addr`.
+pub(crate) unsafe fn has_waiters(addr: usize) -> bool {
+    existing(addr).is_some_and(|q| !(*q).is_null())
 }
 
 /// Drop `addr`'s entry if its queue is empty.
@@ -171,7 +176,7 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
                     }
                 }
             };
-            wait(h, uaddr, val as u32, bitset, deadline, private).map(|()| 0)
+            wait(h, uaddr, val as u32, bitset, deadline, private, Park::FUTEX).map(|()| 0)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE { BITSET_ALL } else { val3 as u32 };
@@ -209,8 +214,26 @@ unsafe fn word<'a>(addr: usize) -> &'a AtomicU32 {
     &*(addr as *const AtomicU32)
 }
 
-/// Park until woken through `addr`'s queue (bitset `bitset`), `deadline`, or a signal.
-unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option<u64>, private: bool) -> Result<(), i32> {
+/// How a wait shows in reports and reacts to `pthread_cancel`.
+#[derive(Clone, Copy)]
+pub(crate) struct Park {
+    /// Name in deadlock reports and `--dump-signal` lists.
+    pub what: &'static str,
+    /// A cancellation point: an interrupted park with a cancellation pending returns
+    /// `Err(ECANCELED)` (the caller cleans up, then acts on it).
+    pub cancel: bool,
+}
+
+impl Park {
+    /// The futex system call itself: glibc's `syscall()` is not a cancellation point.
+    pub const FUTEX: Park = Park { what: "futex", cancel: false };
+}
+
+/// Park until woken through `addr`'s queue (bitset `bitset`), `deadline`, or a signal. A shared
+/// (`!private`) wait also returns `Ok` once another process changed the word (polled).
+/// `Err`: EAGAIN (the word is not `val`), ETIMEDOUT, EINTR (a signal handler ran and the wait is
+/// not restarted: it has a deadline or the handler lacks SA_RESTART), ECANCELED (see [`Park`]).
+pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option<u64>, private: bool, park: Park) -> Result<(), i32> {
     let mut poll_ns = SHARED_POLL_MIN_NS;
     loop {
         if word(addr).load(Ordering::SeqCst) != val {
@@ -226,7 +249,7 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
             true => deadline,
             false => Some(deadline.unwrap_or(u64::MAX).min(sys::now().saturating_add(poll_ns))),
         };
-        let why = hub::park_prepared(h, WaitOn::Object("futex", addr), park_deadline, true);
+        let why = hub::park_prepared(h, WaitOn::Object(park.what, addr), park_deadline, true);
         if w.node.is_linked() {
             let q = existing(w.addr).expect("a linked waiter's queue exists");
             waitq::remove(q, &mut w.node);
@@ -244,6 +267,9 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
             }
             Wake::TimedOut => return Err(libc::ETIMEDOUT),
             Wake::Interrupted => {
+                if park.cancel && crate::sync::cond::cancel_pending(h) {
+                    return Err(libc::ECANCELED);
+                }
                 // Not a cancellation point (glibc's syscall() is not one). No timeout: restarted after SA_RESTART handlers (ERESTARTSYS); with one, EINTR
                 // (the kernel's restart block is not taken when a handler ran).
                 if deadline.is_some() || !crate::thread::signal::restart_after_signal(h) {
@@ -258,8 +284,18 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
 
 /// Wake up to `n` (at least one, as the kernel does for 0) waiters of `addr` whose bitset meets
 /// `bitset`; what the hub's waiters did not take goes to the kernel.
-unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize {
+pub(crate) unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize {
     let want = n.max(1) as usize;
+    let mut woken = wake_local(h, addr, want, bitset);
+    if woken < want {
+        woken += kernel_wake(addr, (want - woken) as i32, bitset, op);
+    }
+    woken
+}
+
+/// Wake up to `want` of the hub's own waiters of `addr` (bitset meeting `bitset`), not the
+/// kernel's: for callers whose real glibc call already woke the kernel's.
+pub(crate) unsafe fn wake_local(h: *mut Hub, addr: usize, want: usize, bitset: u32) -> usize {
     let mut woken = 0;
     if let Some(q) = existing(addr) {
         let mut node = waitq::first(q);
@@ -274,9 +310,6 @@ unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize 
     }
     if woken > 0 {
         crate::diag::deadlock::progress();
-    }
-    if woken < want {
-        woken += kernel_wake(addr, (want - woken) as i32, bitset, op);
     }
     woken
 }
