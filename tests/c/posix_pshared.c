@@ -217,8 +217,9 @@ static void section_kinds(void) {
     CHECK("rec: unlock", pthread_mutex_unlock(&sh->rec));
     CHECK("rec: unlock", pthread_mutex_unlock(&sh->rec));
     sh->flag = 1;
-    CHECK("rec: unlock last", pthread_mutex_unlock(&sh->rec));
+    int last = pthread_mutex_unlock(&sh->rec); /* printed after the join: the other thread prints meanwhile */
     pthread_join(t, NULL);
+    CHECK("rec: unlock last", last);
     CHECK("rec: unlock unlocked", pthread_mutex_unlock(&sh->rec));
 
     CHECK("ec: lock", pthread_mutex_lock(&sh->ec));
@@ -229,8 +230,9 @@ static void section_kinds(void) {
     sem_wait(&sh->s2);
     ms_sleep(50);
     sh->flag = 1;
-    CHECK("ec: unlock", pthread_mutex_unlock(&sh->ec));
+    last = pthread_mutex_unlock(&sh->ec);
     pthread_join(t, NULL);
+    CHECK("ec: unlock", last);
     CHECK("ec: unlock unlocked", pthread_mutex_unlock(&sh->ec));
 
     CHECK("robust: lock", pthread_mutex_lock(&sh->rob));
@@ -239,8 +241,9 @@ static void section_kinds(void) {
     sem_wait(&sh->s2);
     ms_sleep(50);
     sh->flag = 1;
-    CHECK("robust: unlock", pthread_mutex_unlock(&sh->rob));
+    last = pthread_mutex_unlock(&sh->rob);
     pthread_join(t, NULL);
+    CHECK("robust: unlock", last);
 }
 
 /* ---- 3: condition variable ---- */
@@ -322,8 +325,9 @@ static void section_rwlock(void) {
     sem_wait(&sh->s2);
     ms_sleep(50);
     sh->flag = 1;
-    CHECK("rw: unlock write", pthread_rwlock_unlock(&sh->rw));
+    int unlocked = pthread_rwlock_unlock(&sh->rw);
     sem_wait(&sh->s2);
+    CHECK("rw: unlock write", unlocked);
     CHECK("rw: second reader rdlock", pthread_rwlock_rdlock(&sh->rw));
     CHECK("rw: trywrlock while read", pthread_rwlock_trywrlock(&sh->rw));
     sem_post(&sh->s);
@@ -357,8 +361,9 @@ static void section_sem(void) {
     sh->flag = 1;
     errno = 0;
     r = sem_post(&sh->s2);
-    printf("sem: post=%d errno=%s\n", r, en(errno));
+    int e = errno;
     pthread_join(w, NULL);
+    printf("sem: post=%d errno=%s\n", r, en(e));
     sem_getvalue(&sh->s2, &v);
     printf("sem: value=%d\n", v);
 
@@ -371,8 +376,9 @@ static void section_sem(void) {
     w = start(sem_waiter, named);
     ms_sleep(50);
     sh->flag = 1;
-    CHECK("named: post", sem_post(named));
+    r = sem_post(named);
     pthread_join(w, NULL);
+    CHECK("named: post", r);
     t = in_ms(30);
     r = sem_timedwait(named, &t);
     printf("named: timedwait empty=%d errno=%s\n", r, en(errno));
