@@ -93,6 +93,9 @@ pub struct Tls {
     tid_off: usize,
     /// Offset of `struct pthread.list` (glibc's list of thread descriptors).
     list_off: usize,
+    /// Offset of `robust_head` (`struct robust_list_head`: list, futex_offset, list_op_pending),
+    /// found as main's self-pointing word right after `list`, `tid` and `robust_prev`.
+    robust_off: Option<usize>,
     /// The OS thread's tid, written into every TCB.
     tid: i32,
     /// Offset of the rseq area's `cpu_id` from the thread pointer, when glibc registers rseq.
@@ -194,6 +197,13 @@ impl Tls {
             }
             _ => None,
         };
+        // glibc (2.34+) puts `robust_prev` and then `robust_head` right after `list` and the two
+        // ids; both point at `robust_head` in a thread that holds no robust mutex (main, here, at
+        // the hub's start). Without an empty list, glibc's robust and process-shared robust
+        // mutexes crash on the greenlet's descriptor.
+        let robust_off = Some(list_off + 32).filter(|&off| {
+            off + 24 <= tcb_size && *((main_tp + off) as *const usize) == main_tp + off && *((main_tp + off - 8) as *const usize) == main_tp + off
+        });
         let mut found = Found { libc: None };
         libc::dl_iterate_phdr(Some(find_blocks), &mut found as *mut Found as *mut c_void);
         let in_static = |addr: usize| addr < main_tp && main_tp - addr <= static_size;
@@ -209,6 +219,7 @@ impl Tls {
             tcb_size,
             tid_off,
             list_off,
+            robust_off,
             tid: *((main_tp + tid_off) as *const i32),
             rseq_cpu_off,
             libc_block,
@@ -274,6 +285,14 @@ impl Tls {
         // stack lists in the child (`__reclaim_stacks`), which must work on ours too.
         w(self.list_off, tcb + self.list_off);
         w(self.list_off + 8, tcb + self.list_off);
+        // An empty robust list, as pthread_create's (the kernel walks only the OS thread's
+        // registered one, main's, when the process dies).
+        if let Some(off) = self.robust_off {
+            w(off - 8, tcb + off);
+            w(off, tcb + off);
+            w(off + 8, m(off + 8));
+            w(off + 16, 0);
+        }
         if let Some(off) = self.rseq_cpu_off {
             *((tcb + off) as *mut i32) = RSEQ_CPU_UNREGISTERED;
         }

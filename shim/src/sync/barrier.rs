@@ -5,7 +5,7 @@
 //! their offsets 8 and 12): greenlets arrived in this round (0..4), round number (4..8), count,
 //! shared, wait queue (16..24). The greenlet whose arrival completes a round returns
 //! `PTHREAD_BARRIER_SERIAL_THREAD`, the others 0. Not a cancellation point (as natively).
-//! Process-shared barriers go to glibc.
+//! Process-shared barriers keep glibc's layout and protocol (`pshared::barrier`).
 
 use std::ffi::{c_int, c_uint};
 
@@ -68,7 +68,10 @@ pub unsafe extern "C-unwind" fn pthread_barrier_destroy(b: *mut pthread_barrier_
 
 unsafe fn pthread_barrier_wait_impl(b: *mut pthread_barrier_t) -> c_int {
     let r = b as *mut RawBarrier;
-    let Some(h) = sync_hub().filter(|_| (*r).shared == 0) else { return real_fns::pthread_barrier_wait(b) };
+    let Some(h) = sync_hub() else { return real_fns::pthread_barrier_wait(b) };
+    if (*r).shared != 0 {
+        return crate::sync::pshared::barrier::wait(h, b);
+    }
     (*r).arrived += 1;
     if (*r).arrived >= (*r).count {
         (*r).arrived = 0;

@@ -20,7 +20,8 @@
 //! handler does not end a wait (glibc restarts the futex wait too). Timed waits return ETIMEDOUT
 //! at the deadline; an invalid timespec or clock gives EINVAL without touching the mutex.
 //!
-//! Process-shared condvars (and all calls from OS threads without a hub) go to glibc.
+//! Process-shared condvars keep glibc's layout and protocol (`pshared::cond`); calls from OS
+//! threads without a hub go to glibc.
 
 use std::ffi::c_int;
 
@@ -29,6 +30,7 @@ use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, pthread_cond_t, pthread_condattr_t, pthread_mutex_t, timespec};
 
 use crate::sync::mutex::{self, sync_hub};
+use crate::sync::pshared::cond as pshared;
 
 mod real_fns {
     use super::*;
@@ -86,8 +88,9 @@ unsafe fn native(c: *mut pthread_cond_t) -> bool {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
-    if sync_hub().is_none() || native(c) {
-        return real_fns::pthread_cond_destroy(c);
+    let Some(h) = sync_hub() else { return real_fns::pthread_cond_destroy(c) };
+    if native(c) {
+        return pshared::destroy(h, c);
     }
     0
 }
@@ -96,7 +99,9 @@ pub unsafe extern "C-unwind" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> 
 pub unsafe extern "C-unwind" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_cond_signal(c) };
     if native(c) {
-        return real_fns::pthread_cond_signal(c);
+        let r = pshared::signal(h, c);
+        crate::thread::signal::after_export(h);
+        return r;
     }
     let q = &mut (*(c as *mut RawCond)).queue;
     if !q.is_null() && !waitq::wake_one(h, q).is_null() {
@@ -110,7 +115,9 @@ pub unsafe extern "C-unwind" fn pthread_cond_signal(c: *mut pthread_cond_t) -> c
 pub unsafe extern "C-unwind" fn pthread_cond_broadcast(c: *mut pthread_cond_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_cond_broadcast(c) };
     if native(c) {
-        return real_fns::pthread_cond_broadcast(c);
+        let r = pshared::broadcast(h, c);
+        crate::thread::signal::after_export(h);
+        return r;
     }
     let q = &mut (*(c as *mut RawCond)).queue;
     if !q.is_null() && waitq::wake_all(h, q) != 0 {
@@ -136,6 +143,9 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
             }
         }
     };
+    if native(c) {
+        return pshared::wait(h, c, m, deadline);
+    }
     let rc = c as *mut RawCond;
     let q: *mut Queue = &mut (*rc).queue;
     let mut node = Node::new(0);
@@ -184,19 +194,19 @@ unsafe fn wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, dl: Option<(cloc
 
 /// True if a cancellation request is pending and enabled for the running greenlet (the bits
 /// `thread::cancel` keeps in `ext[EXT_CANCEL]`: bit 0 pending, bit 1 disabled).
-unsafe fn cancel_pending(h: *mut gs::hub::Hub) -> bool {
+pub(crate) unsafe fn cancel_pending(h: *mut gs::hub::Hub) -> bool {
     (*(*h).current()).ext[crate::thread::cancel::EXT_CANCEL] & 3 == 1
 }
 
 unsafe fn pthread_cond_wait_impl(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
-    if sync_hub().is_none() || native(c) {
+    if sync_hub().is_none() {
         return real_fns::pthread_cond_wait(c, m);
     }
     wait(c, m, None)
 }
 
 unsafe fn pthread_cond_timedwait_impl(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
-    if sync_hub().is_none() || native(c) {
+    if sync_hub().is_none() {
         return real_fns::pthread_cond_timedwait(c, m, abs);
     }
     let clock = if (*(c as *mut RawCond)).flags & MONOTONIC != 0 { libc::CLOCK_MONOTONIC } else { libc::CLOCK_REALTIME };
@@ -205,7 +215,7 @@ unsafe fn pthread_cond_timedwait_impl(c: *mut pthread_cond_t, m: *mut pthread_mu
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
-    if sync_hub().is_none() || native(c) {
+    if sync_hub().is_none() {
         return real_fns::pthread_cond_clockwait(c, m, clock, abs);
     }
     wait(c, m, Some((clock, abs)))

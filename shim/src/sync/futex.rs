@@ -46,7 +46,7 @@ const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_CMD_MASK: i32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-const BITSET_ALL: u32 = u32::MAX;
+pub(crate) const BITSET_ALL: u32 = u32::MAX;
 /// Marks a shared waiter in `Node::data`: the kernel keys private and shared futexes apart, so
 /// a private wake never wakes a shared waiter of the same address, nor the reverse.
 const SHARED_KEY: usize = 1 << 32;
@@ -85,6 +85,11 @@ unsafe fn queue(addr: usize) -> *mut Queue {
 /// The queue of `addr`, if it has one.
 unsafe fn existing(addr: usize) -> Option<*mut Queue> {
     table().get_mut(&addr).map(|b| &mut **b as *mut Queue)
+}
+
+/// Whether greenlets wait on `addr`.
+pub(crate) unsafe fn has_waiters(addr: usize) -> bool {
+    existing(addr).is_some_and(|q| !(*q).is_null())
 }
 
 /// Drop `addr`'s entry if its queue is empty.
@@ -174,7 +179,7 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
                     }
                 }
             };
-            wait(h, uaddr, val as u32, bitset, deadline, private).map(|()| 0)
+            wait(h, uaddr, val as u32, bitset, deadline, private, Park::FUTEX).map(|()| 0)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE { BITSET_ALL } else { val3 as u32 };
@@ -212,8 +217,26 @@ unsafe fn word<'a>(addr: usize) -> &'a AtomicU32 {
     &*(addr as *const AtomicU32)
 }
 
-/// Park until woken through `addr`'s queue (bitset `bitset`), `deadline`, or a signal.
-unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option<u64>, private: bool) -> Result<(), i32> {
+/// How a wait shows in reports and reacts to `pthread_cancel`.
+#[derive(Clone, Copy)]
+pub(crate) struct Park {
+    /// Name in deadlock reports and `--dump-signal` lists.
+    pub what: &'static str,
+    /// A cancellation point: an interrupted park with a cancellation pending returns
+    /// `Err(ECANCELED)` (the caller cleans up, then acts on it).
+    pub cancel: bool,
+}
+
+impl Park {
+    /// The futex system call itself: glibc's `syscall()` is not a cancellation point.
+    pub const FUTEX: Park = Park { what: "futex", cancel: false };
+}
+
+/// Park until woken through `addr`'s queue (bitset `bitset`), `deadline`, or a signal. A shared
+/// (`!private`) wait also returns `Ok` once another process changed the word (polled).
+/// `Err`: EAGAIN (the word is not `val`), ETIMEDOUT, EINTR (a signal handler ran and the wait is
+/// not restarted: it has a deadline or the handler lacks SA_RESTART), ECANCELED (see [`Park`]).
+pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option<u64>, private: bool, park: Park) -> Result<(), i32> {
     let mut poll_ns = SHARED_POLL_MIN_NS;
     loop {
         if word(addr).load(Ordering::SeqCst) != val {
@@ -230,7 +253,7 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
             true => deadline,
             false => Some(deadline.unwrap_or(u64::MAX).min(sys::now().saturating_add(poll_ns))),
         };
-        let why = hub::park_prepared(h, WaitOn::Object("futex", addr), park_deadline, true);
+        let why = hub::park_prepared(h, WaitOn::Object(park.what, addr), park_deadline, true);
         if w.node.is_linked() {
             let q = existing(w.addr).expect("a linked waiter's queue exists");
             waitq::remove(q, &mut w.node);
@@ -248,6 +271,9 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
             }
             Wake::TimedOut => return Err(libc::ETIMEDOUT),
             Wake::Interrupted => {
+                if park.cancel && crate::sync::cond::cancel_pending(h) {
+                    return Err(libc::ECANCELED);
+                }
                 // Not a cancellation point (glibc's syscall() is not one). No timeout: restarted after SA_RESTART handlers (ERESTARTSYS); with one, EINTR
                 // (the kernel's restart block is not taken when a handler ran).
                 if deadline.is_some() || !crate::thread::signal::restart_after_signal(h) {
@@ -261,10 +287,24 @@ unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option
 }
 
 /// Wake up to `n` (at least one, as the kernel does for 0) waiters of `addr` whose bitset meets
-/// `bitset`; what the hub's waiters did not take goes to the kernel.
-unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize {
+/// `bitset` and whose key (private or shared) is `op`'s; what the hub's waiters did not take goes
+/// to the kernel.
+pub(crate) unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize {
     let want = n.max(1) as usize;
-    let key = key_of(op);
+    let mut woken = wake_keyed(h, addr, want, bitset, key_of(op));
+    if woken < want {
+        woken += kernel_wake(addr, (want - woken) as i32, bitset, op);
+    }
+    woken
+}
+
+/// Wake up to `want` of the hub's own shared-key waiters of `addr` (the process-shared objects'
+/// waits), not the kernel's: for callers whose real glibc call already woke the kernel's.
+pub(crate) unsafe fn wake_local(h: *mut Hub, addr: usize, want: usize, bitset: u32) -> usize {
+    wake_keyed(h, addr, want, bitset, SHARED_KEY)
+}
+
+unsafe fn wake_keyed(h: *mut Hub, addr: usize, want: usize, bitset: u32, key: usize) -> usize {
     let mut woken = 0;
     if let Some(q) = existing(addr) {
         let mut node = waitq::first(q);
@@ -279,9 +319,6 @@ unsafe fn wake(h: *mut Hub, addr: usize, n: i32, bitset: u32, op: i32) -> usize 
     }
     if woken > 0 {
         crate::diag::deadlock::progress();
-    }
-    if woken < want {
-        woken += kernel_wake(addr, (want - woken) as i32, bitset, op);
     }
     woken
 }

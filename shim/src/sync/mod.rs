@@ -6,6 +6,7 @@ pub mod cond;
 pub mod futex;
 pub mod mutex;
 pub mod once;
+pub mod pshared;
 pub mod rwlock;
 pub mod sem;
 pub mod spin;

@@ -32,10 +32,11 @@
 //! glibc also leaves locked for non-robust mutexes); robust priority-protect is refused
 //! (ENOTSUP), as glibc.
 //!
-//! Passed to glibc unchanged: calls from OS threads without a hub (and before the hub exists),
-//! and process-shared mutexes (`PTHREAD_PROCESS_SHARED`, which must work across processes; one
-//! contended on the hub thread blocks every greenlet). An object must not be shared between the
-//! hub thread and other OS threads: its layout differs.
+//! Passed to glibc unchanged: calls from OS threads without a hub (and before the hub exists).
+//! Process-shared mutexes (`PTHREAD_PROCESS_SHARED`, which must work across processes) keep
+//! glibc's layout and are driven through glibc's own calls by `pshared::mutex`, parking only the
+//! waiting greenlet. An object must not be shared between the hub thread and other OS threads:
+//! its layout differs.
 
 use std::ffi::c_int;
 
@@ -340,7 +341,7 @@ pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_lock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return real_fns::pthread_mutex_lock(m);
+        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::lock(h, m, None), || real_fns::pthread_mutex_lock(m));
     }
     let ret = lock(h, r, me(h));
     crate::thread::signal::after_lock(h);
@@ -352,7 +353,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_trylock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return real_fns::pthread_mutex_trylock(m);
+        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::trylock(h, m), || real_fns::pthread_mutex_trylock(m));
     }
     let me = me(h);
     if (*r).owner == 0 {
@@ -382,7 +383,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) ->
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_unlock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return real_fns::pthread_mutex_unlock(m);
+        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::unlock(h, m), || real_fns::pthread_mutex_unlock(m));
     }
     let ret = unlock(h, r, me(h));
     crate::thread::signal::after_export(h);
@@ -393,11 +394,12 @@ pub unsafe extern "C-unwind" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) ->
 pub unsafe extern "C-unwind" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_clocklock(m, clock, abs) };
     let r = m as *mut RawMutex;
-    if is_native(r) {
-        return real_fns::pthread_mutex_clocklock(m, clock, abs);
-    }
+    // glibc checks the clock first, for every kind.
     if !valid_clock(clock) {
         return libc::EINVAL;
+    }
+    if is_native(r) {
+        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::lock(h, m, Some((clock, abs))), || real_fns::pthread_mutex_clocklock(m, clock, abs));
     }
     let me = me(h);
     if (*r).owner == 0 {
@@ -411,6 +413,18 @@ pub unsafe extern "C-unwind" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t,
 unsafe fn pthread_mutex_timedlock_impl(m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     let Some(_) = sync_hub() else { return real_fns::pthread_mutex_timedlock(m, abs) };
     pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs)
+}
+
+/// A process-shared mutex (`pshared::mutex`) for a greenlet; glibc's own call for a destroyed
+/// one (`__kind` -1, which glibc answers with EINVAL) and inside the shim's own code.
+#[inline(never)]
+unsafe fn pshared_or_real(h: *mut Hub, m: *mut pthread_mutex_t, coop: impl FnOnce(*mut Hub) -> c_int, real: impl FnOnce() -> c_int) -> c_int {
+    if (*(m as *mut RawMutex)).kind == -1 {
+        return real();
+    }
+    let r = coop(h);
+    crate::thread::signal::after_export(h);
+    r
 }
 
 /// A failed trylock is a yield point: a greenlet that polls a lock lets its holder run (natively

@@ -10,7 +10,7 @@
 //! | 0..4   | `__readers`  | read holders                                |
 //! | 4..8   | `__writers`  | writers waiting                             |
 //! | 8..16  | futex words  | write holder's greenlet id (0: none)        |
-//! | 28..32 | `__shared`   | process-shared (then glibc handles it)      |
+//! | 28..32 | `__shared`   | process-shared (then the layout is glibc's: `pshared::rwlock`) |
 //! | 32..40 | elision, pad | wait queue (readers and writers, FIFO)      |
 //! | 48..52 | `__flags`    | kind                                        |
 //!
@@ -26,6 +26,7 @@ use gs::waitq::{self, Node, Queue};
 use libc::{clockid_t, pthread_rwlock_t, pthread_rwlockattr_t, timespec};
 
 use crate::sync::mutex::{self, sync_hub};
+use crate::sync::pshared::rwlock as pshared;
 
 mod real_fns {
     use super::*;
@@ -86,6 +87,15 @@ unsafe fn prefer_writer(r: *mut RawRw) -> bool {
 #[inline(always)]
 unsafe fn hub_for(l: *mut pthread_rwlock_t) -> Option<*mut Hub> {
     sync_hub().filter(|_| (*raw(l)).shared == 0)
+}
+
+/// The hub, for a process-shared lock (glibc's layout, `sync::pshared::rwlock`).
+#[inline(always)]
+unsafe fn pshared(l: *mut pthread_rwlock_t) -> Option<*mut Hub> {
+    if (*raw(l)).shared == 0 {
+        return None;
+    }
+    sync_hub()
 }
 
 #[no_mangle]
@@ -237,17 +247,26 @@ unsafe fn timed(clock: clockid_t, abs: *const timespec) -> Result<u64, c_int> {
 }
 
 unsafe fn pthread_rwlock_rdlock_impl(l: *mut pthread_rwlock_t) -> c_int {
+    if let Some(h) = pshared(l) {
+        return pshared::lock(h, l, false, None);
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_rdlock(l) };
     rdlock(h, raw(l), None)
 }
 
 unsafe fn pthread_rwlock_wrlock_impl(l: *mut pthread_rwlock_t) -> c_int {
+    if let Some(h) = pshared(l) {
+        return pshared::lock(h, l, true, None);
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_wrlock(l) };
     wrlock(h, raw(l), None)
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_t) -> c_int {
+    if let Some(h) = pshared(l) {
+        return pshared::trylock(h, l, false);
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_tryrdlock(l) };
     let r = raw(l);
     if read_ok(r) {
@@ -262,6 +281,9 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_tryrdlock(l: *mut pthread_rwlock_
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_t) -> c_int {
+    if let Some(h) = pshared(l) {
+        return pshared::trylock(h, l, true);
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_trywrlock(l) };
     let r = raw(l);
     if (*r).writer == 0 && (*r).readers == 0 {
@@ -274,6 +296,9 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_trywrlock(l: *mut pthread_rwlock_
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_clockrdlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
+    if let Some(h) = pshared(l) {
+        return timed(clock, abs).map_or_else(|e| e, |d| pshared::lock(h, l, false, Some(d)));
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_clockrdlock(l, clock, abs) };
     match timed(clock, abs) {
         Ok(d) => rdlock(h, raw(l), Some(d)),
@@ -283,6 +308,9 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_clockrdlock(l: *mut pthread_rwloc
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_clockwrlock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
+    if let Some(h) = pshared(l) {
+        return timed(clock, abs).map_or_else(|e| e, |d| pshared::lock(h, l, true, Some(d)));
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_clockwrlock(l, clock, abs) };
     match timed(clock, abs) {
         Ok(d) => wrlock(h, raw(l), Some(d)),
@@ -292,7 +320,7 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_clockwrlock(l: *mut pthread_rwloc
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_timedrdlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
-    if hub_for(l).is_none() {
+    if hub_for(l).is_none() && pshared(l).is_none() {
         return real_fns::pthread_rwlock_timedrdlock(l, abs);
     }
     pthread_rwlock_clockrdlock(l, libc::CLOCK_REALTIME, abs)
@@ -300,7 +328,7 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_timedrdlock(l: *mut pthread_rwloc
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_timedwrlock(l: *mut pthread_rwlock_t, abs: *const timespec) -> c_int {
-    if hub_for(l).is_none() {
+    if hub_for(l).is_none() && pshared(l).is_none() {
         return real_fns::pthread_rwlock_timedwrlock(l, abs);
     }
     pthread_rwlock_clockwrlock(l, libc::CLOCK_REALTIME, abs)
@@ -308,6 +336,9 @@ pub unsafe extern "C-unwind" fn pthread_rwlock_timedwrlock(l: *mut pthread_rwloc
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_int {
+    if let Some(h) = pshared(l) {
+        return pshared::unlock(h, l);
+    }
     let Some(h) = hub_for(l) else { return real_fns::pthread_rwlock_unlock(l) };
     let r = raw(l);
     if (*r).writer != 0 && (*r).writer == mutex::me(h) {

@@ -35,7 +35,7 @@
 //! interrupt a wait, do not count).
 //!
 //! Named semaphores (`sem_open`) and `pshared` ones live in shared memory with another process
-//! and stay glibc's (a contended one blocks the hub thread, and with it every greenlet).
+//! and stay glibc's; `pshared::sem` waits for them cooperatively.
 
 use std::ffi::{c_int, c_uint};
 use std::ptr;
@@ -56,7 +56,6 @@ mod real_fns {
         fn sem_trywait(s: *mut sem_t) -> c_int;
         fn sem_timedwait(s: *mut sem_t, t: *const timespec) -> c_int;
         fn sem_clockwait(s: *mut sem_t, c: clockid_t, t: *const timespec) -> c_int;
-        fn sem_post(s: *mut sem_t) -> c_int;
         fn sem_getvalue(s: *mut sem_t, v: *mut c_int) -> c_int;
     }
 }
@@ -119,6 +118,9 @@ pub unsafe extern "C-unwind" fn sem_init(s: *mut sem_t, pshared: c_int, value: c
 pub unsafe extern "C-unwind" fn sem_destroy(s: *mut sem_t) -> c_int {
     let r = raw(s);
     if !ours(r) {
+        if sync_hub().is_some() {
+            crate::sync::pshared::sem::forget(s);
+        }
         return real_fns::sem_destroy(s);
     }
     // Never leave a destroyed (soon freed) semaphore on the list of those to wake.
@@ -158,7 +160,7 @@ unsafe fn try_take(r: *mut RawSem) -> bool {
 pub unsafe extern "C-unwind" fn sem_post(s: *mut sem_t) -> c_int {
     let r = raw(s);
     if !ours(r) {
-        return real_fns::sem_post(s);
+        return crate::sync::pshared::sem::post(s);
     }
     let mut v = (*r).value.load(Relaxed);
     loop {
@@ -224,6 +226,7 @@ pub unsafe fn safe_point(h: *mut Hub, sleeping: bool) {
     if !PENDING.load(SeqCst).is_null() {
         drain(h);
     }
+    crate::sync::pshared::sem::drain(h);
 }
 
 /// Wake, for every queued semaphore, as many waiters as its value allows. Hub thread only, never
@@ -387,7 +390,10 @@ unsafe fn ret(e: c_int) -> c_int {
 
 unsafe fn sem_wait_impl(s: *mut sem_t) -> c_int {
     let r = raw(s);
-    let Some(h) = sync_hub().filter(|_| ours(r)) else { return real_fns::sem_wait(s) };
+    let Some(h) = sync_hub() else { return real_fns::sem_wait(s) };
+    if !ours(r) {
+        return ret(crate::sync::pshared::sem::wait(h, s, None));
+    }
     ret(wait(h, r, None))
 }
 
@@ -407,20 +413,20 @@ pub unsafe extern "C-unwind" fn sem_trywait(s: *mut sem_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     let r = raw(s);
-    let Some(h) = sync_hub().filter(|_| ours(r)) else { return real_fns::sem_clockwait(s, clock, abs) };
+    let Some(h) = sync_hub() else { return real_fns::sem_clockwait(s, clock, abs) };
     // glibc checks the clock and the timespec before looking at the value.
     if !mutex::valid_clock(clock) {
         return ret(libc::EINVAL);
     }
     match mutex::deadline(clock, abs) {
+        Ok(d) if !ours(r) => ret(crate::sync::pshared::sem::wait(h, s, Some(d))),
         Ok(d) => ret(wait(h, r, Some(d))),
         Err(e) => ret(e),
     }
 }
 
 unsafe fn sem_timedwait_impl(s: *mut sem_t, abs: *const timespec) -> c_int {
-    let r = raw(s);
-    if sync_hub().is_none() || !ours(r) {
+    if sync_hub().is_none() {
         return real_fns::sem_timedwait(s, abs);
     }
     sem_clockwait(s, libc::CLOCK_REALTIME, abs)
