@@ -341,7 +341,7 @@ pub(crate) unsafe fn pthread_mutex_lock_impl(m: *mut pthread_mutex_t) -> c_int {
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_lock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::lock(h, m, None), || real_fns::pthread_mutex_lock(m));
+        return pshared_or_real(h, m, false, |h| crate::sync::pshared::mutex::lock(h, m, None), || real_fns::pthread_mutex_lock(m));
     }
     let ret = lock(h, r, me(h));
     crate::thread::signal::after_lock(h);
@@ -353,7 +353,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_trylock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::trylock(h, m), || real_fns::pthread_mutex_trylock(m));
+        return pshared_or_real(h, m, true, |h| crate::sync::pshared::mutex::trylock(h, m), || real_fns::pthread_mutex_trylock(m));
     }
     let me = me(h);
     if (*r).owner == 0 {
@@ -383,7 +383,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) ->
     let Some(h) = sync_hub() else { return real_fns::pthread_mutex_unlock(m) };
     let r = m as *mut RawMutex;
     if is_native(r) {
-        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::unlock(h, m), || real_fns::pthread_mutex_unlock(m));
+        return pshared_or_real(h, m, true, |h| crate::sync::pshared::mutex::unlock(h, m), || real_fns::pthread_mutex_unlock(m));
     }
     let ret = unlock(h, r, me(h));
     crate::thread::signal::after_export(h);
@@ -399,7 +399,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t,
         return libc::EINVAL;
     }
     if is_native(r) {
-        return pshared_or_real(h, m, |h| crate::sync::pshared::mutex::lock(h, m, Some((clock, abs))), || real_fns::pthread_mutex_clocklock(m, clock, abs));
+        return pshared_or_real(h, m, false, |h| crate::sync::pshared::mutex::lock(h, m, Some((clock, abs))), || real_fns::pthread_mutex_clocklock(m, clock, abs));
     }
     let me = me(h);
     if (*r).owner == 0 {
@@ -416,14 +416,21 @@ unsafe fn pthread_mutex_timedlock_impl(m: *mut pthread_mutex_t, abs: *const time
 }
 
 /// A process-shared mutex (`pshared::mutex`) for a greenlet; glibc's own call for a destroyed
-/// one (`__kind` -1, which glibc answers with EINVAL) and inside the shim's own code.
+/// one (`__kind` -1, which glibc answers with EINVAL) and inside the shim's own code. `slice`:
+/// count the call toward the time slice (not a lock: a spinner must not be made to yield while
+/// it holds the lock, or the others it lets run only find the lock taken; as for the hub's own
+/// mutexes, a lock/unlock pair counts once, at the unlock).
 #[inline(never)]
-unsafe fn pshared_or_real(h: *mut Hub, m: *mut pthread_mutex_t, coop: impl FnOnce(*mut Hub) -> c_int, real: impl FnOnce() -> c_int) -> c_int {
+unsafe fn pshared_or_real(h: *mut Hub, m: *mut pthread_mutex_t, slice: bool, coop: impl FnOnce(*mut Hub) -> c_int, real: impl FnOnce() -> c_int) -> c_int {
     if (*(m as *mut RawMutex)).kind == -1 {
         return real();
     }
     let r = coop(h);
-    crate::thread::signal::after_export(h);
+    if slice {
+        crate::thread::signal::after_export(h);
+    } else {
+        crate::thread::signal::after_lock(h);
+    }
     r
 }
 
