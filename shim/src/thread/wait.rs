@@ -99,7 +99,10 @@ impl Drop for Waiter {
 
 unsafe fn wait4_impl(h: *mut Hub, pid: pid_t, status: *mut c_int, options: c_int, ru: *mut rusage) -> pid_t {
     let mut waiter: Option<Waiter> = None;
+    let mut interrupted = false;
     loop {
+        // After an interruption too: a child that changed state (or the last one gone, ECHILD)
+        // is the answer, as when the kernel finds it before it looks at the signal.
         match syscall!(SYS_wait4, pid, status, options | libc::WNOHANG, ru) {
             Ok(0) => {}
             Ok(child) => return child as pid_t,
@@ -108,11 +111,12 @@ unsafe fn wait4_impl(h: *mut Hub, pid: pid_t, status: *mut c_int, options: c_int
                 return -1;
             }
         }
-        let w = waiter.get_or_insert_with(|| Waiter::new(pid, options));
-        if let Err(e) = w.park(h) {
-            sys::set_errno(e);
+        if interrupted {
+            sys::set_errno(libc::EINTR);
             return -1;
         }
+        let w = waiter.get_or_insert_with(|| Waiter::new(pid, options));
+        interrupted = w.park(h).is_err();
     }
 }
 
@@ -150,6 +154,7 @@ pub unsafe extern "C-unwind" fn wait3(status: *mut c_int, options: c_int, ru: *m
 unsafe fn waitid_impl(h: *mut Hub, idtype: idtype_t, id: libc::id_t, info: *mut siginfo_t, options: c_int) -> c_int {
     let pid = if idtype == libc::P_PID { id as pid_t } else { -1 };
     let mut waiter: Option<Waiter> = None;
+    let mut interrupted = false;
     loop {
         // With WNOHANG and nothing to report, the kernel leaves si_pid 0 only if we zero it
         // (POSIX leaves it unspecified); the blocking call never returns that way.
@@ -168,11 +173,12 @@ unsafe fn waitid_impl(h: *mut Hub, idtype: idtype_t, id: libc::id_t, info: *mut 
                 return -1;
             }
         }
-        let w = waiter.get_or_insert_with(|| Waiter::new(pid, options | if options & libc::WSTOPPED != 0 { libc::WUNTRACED } else { 0 }));
-        if let Err(e) = w.park(h) {
-            sys::set_errno(e);
+        if interrupted {
+            sys::set_errno(libc::EINTR);
             return -1;
         }
+        let w = waiter.get_or_insert_with(|| Waiter::new(pid, options | if options & libc::WSTOPPED != 0 { libc::WUNTRACED } else { 0 }));
+        interrupted = w.park(h).is_err();
     }
 }
 
