@@ -107,6 +107,21 @@ pub fn to_program() -> u8 {
     SELECTOR.swap(BLOCK, Relaxed)
 }
 
+/// [`to_program`] for a signal handler: on the alternate signal stack the handler's system calls
+/// are left alone (nothing can park there, and a trap's signal frame would need room the
+/// program's small alternate stack may not have).
+#[inline]
+pub fn to_handler() -> u8 {
+    if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
+        return NONE;
+    }
+    // SAFETY: a raw sigaltstack query into a local.
+    if unsafe { on_altstack() } {
+        return SELECTOR.swap(ALLOW, Relaxed);
+    }
+    SELECTOR.swap(BLOCK, Relaxed)
+}
+
 /// `rt_sigreturn` from greenshim's own code: the restorer of greenshim's SIGSYS handler, and
 /// where a trapped `rt_sigreturn` resumes.
 #[unsafe(naked)]
@@ -259,6 +274,15 @@ unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
     }
     let r = perform(nr, a, uc);
     uc.uc_mcontext.gregs[libc::REG_RAX as usize] = r as i64;
+    // As at the return of a system call: the greenlet's signals that arrived meanwhile (a
+    // `kill` of the process by itself, ...) run now, before the program goes on.
+    if let Some(h) = crate::hook::entry::hub() {
+        let g = (*h).current();
+        if (*g).sig_attention && (*g).sig_context == 0 {
+            crate::thread::signal::at_hook_exit(h);
+            *(&mut uc.uc_sigmask as *mut libc::sigset_t as *mut u64) = (*h).sigmasks.real;
+        }
+    }
     sys::set_errno(e);
     SELECTOR.store(sel, Relaxed);
 }

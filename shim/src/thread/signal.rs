@@ -416,7 +416,7 @@ unsafe fn run_action_in(h: *mut Hub, g: *mut Greenlet, info: *mut siginfo_t, uc:
         uc
     };
     let f: Handler = std::mem::transmute(a.sa_sigaction);
-    let sel = crate::hook::catch::to_program();
+    let sel = crate::hook::catch::to_handler();
     f(sig, info, ucp);
     crate::hook::catch::leave(sel);
     gs::sys::set_errno(e);
@@ -612,7 +612,7 @@ unsafe fn on_foreign_thread(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     }
     gs::sigmask::set_real(during & !UNBLOCKABLE);
     let f: Handler = std::mem::transmute(a.sa_sigaction);
-    let sel = crate::hook::catch::to_program();
+    let sel = crate::hook::catch::to_handler();
     f(sig, info, uc);
     crate::hook::catch::leave(sel);
 }
