@@ -52,3 +52,71 @@ fn system_and_pclose_wait_without_freezing_the_others() {
     assert!(s.stdout.contains("system(sleep; exit 3): exited 3, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
 }
+
+/// The stdio server (`fdopen` + `fgets` + `fprintf` + `fflush` per connection): 200 clients
+/// served, 50 at a time, while 100 others stay connected and idle; every reply as expected, and
+/// under the shim one OS thread. With only the exports caught, the first idle client's `fgets`
+/// would block the OS thread and every other client with it.
+fn stdio_server(mode: common::Mode) {
+    use common::server::{port_line, proc_threads, Server};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let bin = compile("stdio_server");
+    let mut srv = Server::start(common::command(mode, &bin, &[]));
+    let port = srv.wait_port(port_line, Duration::from_secs(10));
+    let idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(("127.0.0.1", port)).expect("idle client connects")).collect();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    for batch in 0..4 {
+        std::thread::scope(|s| {
+            for i in 0..50 {
+                let failures = &failures;
+                s.spawn(move || {
+                    let id = batch * 50 + i;
+                    let run = || -> std::io::Result<Vec<String>> {
+                        let c = TcpStream::connect(("127.0.0.1", port))?;
+                        c.set_read_timeout(Some(Duration::from_secs(20)))?;
+                        let mut w = c.try_clone()?;
+                        let mut r = BufReader::new(c);
+                        let mut got = Vec::new();
+                        for k in 0..3 {
+                            writeln!(w, "client {id} request {k}")?;
+                            let mut line = String::new();
+                            r.read_line(&mut line)?;
+                            got.push(line);
+                        }
+                        writeln!(w, "quit")?;
+                        Ok(got)
+                    };
+                    let want: Vec<String> = (0..3).map(|k| {
+                        let req = format!("client {id} request {k}\n");
+                        format!("{} {} {}", k + 1, req.len(), req)
+                    }).collect();
+                    match run() {
+                        Ok(got) if got == want => {}
+                        Ok(got) => failures.lock().unwrap().push(format!("client {id}: {got:?} != {want:?}")),
+                        Err(e) => failures.lock().unwrap().push(format!("client {id}: {e}")),
+                    }
+                });
+            }
+        });
+    }
+    let threads = proc_threads(srv.server_pid);
+    drop(idle);
+    let f = failures.into_inner().unwrap();
+    let d = srv.kill_and_describe();
+    assert!(f.is_empty(), "{mode:?}: {} clients failed, first: {}\n{d}", f.len(), f[0]);
+    if mode == common::Mode::Shim {
+        assert_eq!(threads, Some(1), "{d}");
+    }
+}
+
+#[test]
+fn stdio_server_native() {
+    stdio_server(common::Mode::Native);
+}
+
+#[test]
+fn stdio_server_serves_200_clients_beside_100_idle_ones_on_one_thread() {
+    stdio_server(common::Mode::Shim);
+}
