@@ -102,6 +102,12 @@ pub struct Tls {
     rseq_cpu_off: Option<usize>,
     /// libc's static TLS block: distance below the thread pointer and length (kept across reuse).
     libc_block: Option<(usize, usize)>,
+    /// Distance below the thread pointer of glibc's `__resp` (the thread's resolver state, which
+    /// `_res` names), found in libc's block as the word holding `&_res` on main: each greenlet
+    /// gets a state of its own, as each thread natively (`&pd->res`).
+    resp_off: Option<usize>,
+    /// Each TCB's resolver state (`struct __res_state`, zeroed for every new greenlet).
+    res_of: std::collections::HashMap<usize, usize>,
     /// Distance below the thread pointer of the hub's own thread-local hub pointer, when it is
     /// in static TLS (always, when the shim is preloaded): set in every new TCB.
     hub_off: Option<usize>,
@@ -208,6 +214,12 @@ impl Tls {
         libc::dl_iterate_phdr(Some(find_blocks), &mut found as *mut Found as *mut c_void);
         let in_static = |addr: usize| addr < main_tp && main_tp - addr <= static_size;
         let libc_block = found.libc.filter(|&(a, len)| in_static(a) && len <= 4096).map(|(a, len)| (main_tp - a, len));
+        let resp_off = libc_block.and_then(|(off, len)| {
+            let global = __res_state() as usize;
+            let words = (0..len / 8).filter(|i| *((main_tp - off + i * 8) as *const usize) == global).collect::<Vec<_>>();
+            // Exactly one word may hold it, or the guess is not safe.
+            (words.len() == 1).then(|| off - words[0] * 8)
+        });
         let hub_off = in_static(hub_slot).then(|| main_tp - hub_slot);
         let fsgsbase = libc::getauxval(libc::AT_HWCAP2) & HWCAP2_FSGSBASE != 0;
         Ok(Tls {
@@ -223,6 +235,8 @@ impl Tls {
             tid: *((main_tp + tid_off) as *const i32),
             rseq_cpu_off,
             libc_block,
+            resp_off,
+            res_of: std::collections::HashMap::new(),
             hub_off,
             fsgsbase,
             pool: Vec::new(),
@@ -296,6 +310,22 @@ impl Tls {
         if let Some(off) = self.rseq_cpu_off {
             *((tcb + off) as *mut i32) = RSEQ_CPU_UNREGISTERED;
         }
+        if let Some(off) = self.resp_off {
+            let res = match self.res_of.get(&tcb) {
+                Some(&r) => r,
+                None => {
+                    let r = libc::malloc(RES_STATE_SIZE) as usize;
+                    if r == 0 {
+                        self.pool.push(tcb);
+                        return None;
+                    }
+                    self.res_of.insert(tcb, r);
+                    r
+                }
+            };
+            ptr::write_bytes(res as *mut u8, 0, RES_STATE_SIZE);
+            *((tcb - off) as *mut usize) = res;
+        }
         if let Some(off) = self.hub_off {
             *((tcb - off) as *mut usize) = hub;
         }
@@ -347,6 +377,13 @@ impl Tls {
     pub unsafe fn thread_exit(&self) {
         (self.call_tls_dtors)();
         libc::dlerror();
+        if self.resp_off.is_some() {
+            // glibc's __res_thread_freeres: the resolver's sockets and buffers.
+            let res = __res_state();
+            if *((res as *const u8).add(RES_OPTIONS) as *const u64) & RES_INIT != 0 {
+                __res_nclose(res);
+            }
+        }
     }
 
     /// Point `%fs` at `tp`.
@@ -382,4 +419,11 @@ impl Tls {
 extern "C" {
     #[link_name = "__h_errno_location"]
     fn h_errno_location() -> *mut c_int;
+    fn __res_state() -> *mut c_void;
+    fn __res_nclose(statp: *mut c_void);
 }
+
+/// `sizeof(struct __res_state)` and the offset of its `options` on x86_64 glibc.
+const RES_STATE_SIZE: usize = 568;
+const RES_OPTIONS: usize = 8;
+const RES_INIT: u64 = 1;

@@ -120,3 +120,26 @@ fn stdio_server_native() {
 fn stdio_server_serves_200_clients_beside_100_idle_ones_on_one_thread() {
     stdio_server(common::Mode::Shim);
 }
+
+/// 50 threads resolve at once with `getaddrinfo` against a stub DNS server (tests/py/dns_stub.py)
+/// that answers after 200 ms: about 0.2 s in all, natively and under the shim, where the
+/// resolver's own socket calls (inside libc) park only their greenlet. Each thread points its own
+/// resolver state (`_res`, per thread natively and per greenlet under the shim) at the stub.
+#[test]
+fn fifty_concurrent_dns_lookups_overlap() {
+    use common::server::{port_line, Server};
+    use std::time::Duration;
+    let mut py = std::process::Command::new("python3");
+    py.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/dns_stub.py")).arg("0.2");
+    let mut stub = Server::start(py);
+    let port = stub.wait_port(port_line, Duration::from_secs(10)).to_string();
+    let bin = compile("dns_many");
+    let n = run_native(&bin, &[&port]);
+    let s = run_shim(&bin, &[&port], &[]);
+    let d = stub.kill_and_describe();
+    assert_eq!(n.code(), Some(0), "native run failed\n{}\n{d}", n.describe());
+    assert_eq!(s.code(), Some(0), "shim run failed\n{}\n{d}", s.describe());
+    assert!(n.stdout.contains("host50.test 10.0.0.51") && n.stdout.contains("under a second: yes"), "{}", n.describe());
+    assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
+    assert!(s.stderr.contains("Threads:\t1"), "{}", s.describe());
+}

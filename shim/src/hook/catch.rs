@@ -301,6 +301,10 @@ unsafe fn perform(nr: c_long, a: [usize; 6], uc: &mut libc::ucontext_t) -> isize
         Some(h) => (*(*h).current()).sig_context == 0 && !on_altstack(),
         None => false,
     };
+    if crate::hook::syscall::is_bookkeeping(nr) && crate::hook::entry::hub().is_some() {
+        let r = crate::hook::syscall::routed(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        return if r == -1 { -(sys::errno() as isize) } else { r as isize };
+    }
     if park_ok {
         if crate::hook::syscall::is_routed(nr) {
             let r = crate::hook::syscall::routed(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

@@ -5,7 +5,8 @@
 //! as the libc function of that name: futexes ([`crate::sync::futex`]: Rust std's locks and
 //! parking, C11 runtimes), and `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`,
 //! `recvmsg`, `sendmsg`, `accept`, `accept4`, `connect`, `poll`, `select`, `epoll_wait`,
-//! `nanosleep`, `clock_nanosleep`, `wait4`, whose libc functions take the system call's arguments
+//! `nanosleep`, `clock_nanosleep`, `wait4`, and `close`, `close_range`, `dup2`, `dup3` (which keep
+//! greenshim's fd table right), whose libc functions take the system call's arguments
 //! unchanged. (One difference remains: those libc functions are cancellation points and the
 //! raw calls are not, so a greenlet parked in one of them acts on a deferred cancellation.)
 //!
@@ -39,7 +40,18 @@ const ROUTED_NRS: &[c_long] = &[
     libc::SYS_nanosleep,
     libc::SYS_clock_nanosleep,
     libc::SYS_wait4,
+    libc::SYS_close,
+    libc::SYS_close_range,
+    libc::SYS_dup2,
+    libc::SYS_dup3,
 ];
+
+/// Routed numbers that never park, only keep greenshim's fd table right (a descriptor closed or
+/// replaced behind its back would keep a stale registration in the hub's epoll set): routed
+/// even where a greenlet could not park.
+pub fn is_bookkeeping(nr: c_long) -> bool {
+    matches!(nr, libc::SYS_close | libc::SYS_close_range | libc::SYS_dup2 | libc::SYS_dup3)
+}
 
 const fn routed_map() -> [u64; 8] {
     let mut m = [0u64; 8];
@@ -86,6 +98,10 @@ pub unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usi
         libc::SYS_poll => poll::poll(a1 as *mut libc::pollfd, a2 as libc::nfds_t, i3) as c_long,
         libc::SYS_select => poll::select(i1, a2 as *mut libc::fd_set, a3 as *mut libc::fd_set, a4 as *mut libc::fd_set, a5 as *mut libc::timeval) as c_long,
         libc::SYS_epoll_wait => poll::epoll_wait(i1, a2 as *mut libc::epoll_event, i3, a4 as c_int) as c_long,
+        libc::SYS_close => crate::fd::fdops::close(i1) as c_long,
+        libc::SYS_close_range => crate::fd::fdops::close_range(a1 as libc::c_uint, a2 as libc::c_uint, i3) as c_long,
+        libc::SYS_dup2 => crate::fd::fdops::dup2(i1, i2) as c_long,
+        libc::SYS_dup3 => crate::fd::fdops::dup3(i1, i2, i3) as c_long,
         libc::SYS_wait4 => crate::thread::wait::wait4(i1, a2 as *mut c_int, i3, a4 as *mut libc::rusage) as c_long,
         libc::SYS_nanosleep => sleep::nanosleep(a1 as *const libc::timespec, a2 as *mut libc::timespec) as c_long,
         libc::SYS_clock_nanosleep => {
