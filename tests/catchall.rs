@@ -143,3 +143,11 @@ fn fifty_concurrent_dns_lookups_overlap() {
     assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
     assert!(s.stderr.contains("Threads:\t1"), "{}", s.describe());
 }
+
+/// glibc's internal `FILE` lock contended while its holder is parked in a read: the waiter's
+/// futex call (inside libc) parks only its greenlet and the holder's unlock wakes it.
+#[test]
+fn contended_stdio_lock_waits_only_its_thread() {
+    let s = same_as_native("stdio_lock");
+    assert!(s.stdout.contains("ticker ran while main waited for stdout: yes"), "{}", s.describe());
+}
