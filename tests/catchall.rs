@@ -151,3 +151,12 @@ fn contended_stdio_lock_waits_only_its_thread() {
     let s = same_as_native("stdio_lock");
     assert!(s.stdout.contains("ticker ran while main waited for stdout: yes"), "{}", s.describe());
 }
+
+/// The program's own SIGSYS, while greenshim catches system calls with SIGSYS: its handler for a
+/// SIGSYS sent with kill, its action read back, and a seccomp filter (errno, and a trap its
+/// handler answers through the context), as natively.
+#[test]
+fn programs_own_sigsys_and_seccomp_still_work() {
+    let s = same_as_native("sigsys_own");
+    assert!(s.stdout.contains("getpgrp trapped by the filter: 4242, handled 1, si_code SYS_SECCOMP"), "{}", s.describe());
+}
