@@ -265,6 +265,16 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
     l.emit();
 }
 
+/// A line about the run itself, when tracing: `+++ greenshim: TEXT +++`.
+pub fn note(text: &str) {
+    if !TRACE.load(Relaxed) {
+        return;
+    }
+    let mut l = Line::new();
+    l.s("+++ greenshim: ").s(text).s(" +++\n");
+    l.emit();
+}
+
 /// A greenlet life event: `[g12] +++ spawned by g1 +++`.
 ///
 /// # Safety

@@ -114,6 +114,9 @@ fn greenshim_init() {
     if s.catch != Some(settings::CatchMode::Exports) {
         // SAFETY: the hub thread, with its hub; last step of the constructor.
         if let Err(why) = unsafe { crate::hook::catch::enable() } {
+            let mut l = sys::LineBuf::new();
+            l.str("catching libc's exported functions only: ").str(why);
+            crate::diag::trace::note(std::str::from_utf8(l.as_bytes()).unwrap_or(why));
             if s.catch == Some(settings::CatchMode::All) {
                 let mut l = sys::LineBuf::new();
                 l.str("greenshim: GREENSHIM_CATCH=all is not available: ").str(why);
