@@ -14,8 +14,9 @@
 //! `pclose` waits for the `popen` child to end cooperatively without reaping it (`waitid` with
 //! `WNOWAIT`), then lets glibc's `pclose` close the stream and reap the child, which then takes
 //! no time. The child's pid is the `pid` field glibc keeps right after the `FILE` in a
-//! `popen` stream (`struct _IO_proc_file`, unchanged since glibc 2.1); greenshim checks that it
-//! names a child of the process before it waits.
+//! `popen` stream (`struct _IO_proc_file`, unchanged since glibc 2.1); greenshim checks that the
+//! stream has `popen`'s jump table and that the pid names a child of the process before it
+//! waits.
 
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,6 +137,11 @@ pub unsafe extern "C-unwind" fn system(line: *const c_char) -> c_int {
     do_system(h, line)
 }
 
+/// Offset of the jump table pointer in glibc's `struct _IO_FILE_plus` (after the 216-byte
+/// `FILE`), and the jump table of `popen`'s streams, recorded from the first one.
+const FILE_VTABLE: usize = 216;
+static PROC_VTABLE: AtomicUsize = AtomicUsize::new(0);
+
 /// Offset of `pid` in glibc's `struct _IO_proc_file` on x86_64: after the 216-byte `FILE` and
 /// its vtable pointer (the `libc` crate's `FILE` is opaque).
 const PROC_FILE_PID: usize = 216 + 8;
@@ -152,6 +158,11 @@ extern "C" {
 /// # Safety
 /// `h` is this thread's hub; `f` is a stream the program passes to `pclose`.
 pub unsafe fn before_pclose(h: *mut Hub, f: *mut libc::FILE) {
+    // Only a stream `popen` made (its jump table, seen on the first `popen`) has the pid field.
+    let vtable = PROC_VTABLE.load(Ordering::Relaxed);
+    if vtable == 0 || *((f as *const u8).add(FILE_VTABLE) as *const usize) != vtable {
+        return;
+    }
     let pid = *((f as *const u8).add(PROC_FILE_PID) as *const pid_t);
     if pid <= 0 {
         return;
@@ -178,5 +189,9 @@ pub unsafe fn before_pclose(h: *mut Hub, f: *mut libc::FILE) {
 /// is not a system call of the program's to catch.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    real_fns::popen(cmd, mode)
+    let f = real_fns::popen(cmd, mode);
+    if !f.is_null() {
+        PROC_VTABLE.store(*((f as *const u8).add(FILE_VTABLE) as *const usize), Ordering::Relaxed);
+    }
+    f
 }
