@@ -89,6 +89,15 @@ pub fn enter() -> u8 {
     old
 }
 
+/// [`enter`] for a caller known to be on the hub thread (the hook boundary): one load less.
+#[inline(always)]
+pub fn enter_hub() -> u8 {
+    if !ON.load(Relaxed) {
+        return NONE;
+    }
+    SELECTOR.swap(ALLOW, Relaxed)
+}
+
 /// Going back to what [`enter`] interrupted.
 #[inline(always)]
 pub fn leave(old: u8) {

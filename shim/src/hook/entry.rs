@@ -110,7 +110,7 @@ impl Boundary {
     /// `h` is this thread's hub.
     #[inline(always)]
     pub unsafe fn enter(h: *mut Hub) -> Self {
-        let sel = crate::hook::catch::enter();
+        let sel = crate::hook::catch::enter_hub();
         let g = (*h).current();
         (*g).hook_depth += 1;
         Boundary { h, g, errno: gs::sys::errno(), sel }
