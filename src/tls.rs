@@ -106,8 +106,10 @@ pub struct Tls {
     /// `_res` names), found in libc's block as the word holding `&_res` on main: each greenlet
     /// gets a state of its own, as each thread natively (`&pd->res`).
     resp_off: Option<usize>,
-    /// Each TCB's resolver state (`struct __res_state`, zeroed for every new greenlet).
-    res_of: std::collections::HashMap<usize, usize>,
+    /// `&_res`, main's resolver state (what `__resp` holds in a fresh block). A TCB's own state
+    /// (`struct __res_state`, zeroed for every new greenlet) is found through its `__resp`, which
+    /// travels with libc's block.
+    res_global: usize,
     /// Distance below the thread pointer of the hub's own thread-local hub pointer, when it is
     /// in static TLS (always, when the shim is preloaded): set in every new TCB.
     hub_off: Option<usize>,
@@ -236,7 +238,7 @@ impl Tls {
             rseq_cpu_off,
             libc_block,
             resp_off,
-            res_of: std::collections::HashMap::new(),
+            res_global: __res_state() as usize,
             hub_off,
             fsgsbase,
             pool: Vec::new(),
@@ -311,17 +313,16 @@ impl Tls {
             *((tcb + off) as *mut i32) = RSEQ_CPU_UNREGISTERED;
         }
         if let Some(off) = self.resp_off {
-            let res = match self.res_of.get(&tcb) {
-                Some(&r) => r,
-                None => {
-                    let r = libc::malloc(RES_STATE_SIZE) as usize;
-                    if r == 0 {
-                        self.pool.push(tcb);
-                        return None;
-                    }
-                    self.res_of.insert(tcb, r);
-                    r
+            let cur = *((tcb - off) as *const usize);
+            let res = if cur != 0 && cur != self.res_global {
+                cur // this TCB's own, from a previous greenlet
+            } else {
+                let r = libc::malloc(RES_STATE_SIZE) as usize;
+                if r == 0 {
+                    self.pool.push(tcb);
+                    return None;
                 }
+                r
             };
             ptr::write_bytes(res as *mut u8, 0, RES_STATE_SIZE);
             *((tcb - off) as *mut usize) = res;
