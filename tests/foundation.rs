@@ -439,7 +439,9 @@ fn hundred_thousand_greenlets_with_canary_stacks() {
 }
 
 /// Guarded stacks stop near the map-count limit with EAGAIN from pthread_create, as native
-/// threads do, instead of crashing.
+/// threads do, instead of crashing. The sleepers sleep 30 s: while main creates them, time-slice
+/// yields let the first ones start, and on a loaded machine a 1 s sleep ended (freeing stacks for
+/// reuse) before 32,700 were alive at once.
 #[test]
 fn guarded_stacks_fail_cleanly_past_the_map_limit() {
     let max_maps: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
@@ -447,7 +449,7 @@ fn guarded_stacks_fail_cleanly_past_the_map_limit() {
         return; // a machine with a raised limit has no such boundary within 100,000
     }
     let bin = compile("sleepers");
-    let out = run(shim_command(&bin, &["100000"], &[]), Duration::from_secs(60));
+    let out = run(shim_command(&bin, &["100000", "30"], &[]), Duration::from_secs(60));
     assert!(!out.status.success(), "{}", out.describe());
     assert!(out.stderr.contains("Resource temporarily unavailable"), "{}", out.describe());
 }

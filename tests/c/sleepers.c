@@ -1,4 +1,4 @@
-/* sleepers: N threads (argv[1], default 10000) each sleep 1 s, using by i%4:
+/* sleepers: N threads (argv[1], default 10000) each sleep S s (argv[2], default 1), using by i%4:
  * sleep(1), usleep(1000000), nanosleep({1,0}), clock_nanosleep(TIMER_ABSTIME)
  * (CLOCK_MONOTONIC or CLOCK_REALTIME by i%8). Each returns i*7+3.
  * Main, once all are created, sleeps 0.3 s, reports the OS thread count
@@ -20,6 +20,8 @@ static double mono_now(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int secs = 1;
+
 static void *sleeper(void *arg) {
     uintptr_t i = (uintptr_t)arg;
     double t0 = mono_now();
@@ -28,15 +30,15 @@ static void *sleeper(void *arg) {
     switch (i % 4) {
     case 0:
         how = "sleep";
-        rc = (int)sleep(1);
+        rc = (int)sleep((unsigned)secs);
         break;
     case 1:
         how = "usleep";
-        rc = usleep(1000000);
+        rc = usleep((useconds_t)secs * 1000000);
         break;
     case 2: {
         how = "nanosleep";
-        struct timespec req = {1, 0};
+        struct timespec req = {secs, 0};
         rc = nanosleep(&req, NULL);
         break;
     }
@@ -46,7 +48,7 @@ static void *sleeper(void *arg) {
                                        : "clock_nanosleep(REALTIME,ABS)";
         struct timespec dl;
         clock_gettime(clk, &dl);
-        dl.tv_sec += 1;
+        dl.tv_sec += secs;
         do {
             rc = clock_nanosleep(clk, TIMER_ABSTIME, &dl, NULL);
         } while (rc == EINTR);
@@ -54,7 +56,7 @@ static void *sleeper(void *arg) {
     }
     }
     double slept = mono_now() - t0;
-    if (rc != 0 || slept < 0.99) {
+    if (rc != 0 || slept < secs - 0.01) {
         if (i < 20 || i % 1000 == 0)
             fprintf(stderr, "thread %lu: %s returned %d after %.3f s\n",
                     (unsigned long)i, how, rc, slept);
@@ -80,6 +82,7 @@ static long os_threads(void) {
 
 int main(int argc, char **argv) {
     long n = argc > 1 ? strtol(argv[1], NULL, 10) : 10000;
+    if (argc > 2) secs = (int)strtol(argv[2], NULL, 10);
     if (n <= 0) {
         fprintf(stderr, "bad N\n");
         return 2;
