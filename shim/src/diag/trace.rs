@@ -632,7 +632,7 @@ pub unsafe fn print_summary(h: *mut Hub) {
     l.emit();
     let mut l = Line::new();
     if crate::hook::catch::on() {
-        l.s("catch: system calls made inside libc are caught too (syscall user dispatch)\n");
+        l.s("catch: system calls made inside libc are caught too (syscall user dispatch): ").int(crate::hook::catch::traps() as i64).s(" caught\n");
     } else if !crate::hook::catch::off_reason().is_empty() {
         l.s("catch: libc's exported functions only: ").s(crate::hook::catch::off_reason()).s("\n");
     } else {

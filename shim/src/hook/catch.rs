@@ -56,6 +56,14 @@ static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 static ON: AtomicBool = AtomicBool::new(false);
 /// Where [`clone_stub`] returns to: the instruction after the trapped `syscall`.
 static CLONE_RET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// System calls trapped so far (for the summary).
+static TRAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// System calls trapped so far.
+pub fn traps() -> u64 {
+    TRAPS.load(Relaxed)
+}
+
 /// Why dispatch is off, for the summary and the trace ("" while on or never tried).
 static mut OFF_REASON: &str = "";
 
@@ -258,6 +266,7 @@ unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
         SELECTOR.store(sel, Relaxed);
         return;
     }
+    TRAPS.fetch_add(1, Relaxed);
     let uc = &mut *(ctx as *mut libc::ucontext_t);
     let gr = &mut uc.uc_mcontext.gregs;
     let nr = gr[libc::REG_RAX as usize] as c_long;
