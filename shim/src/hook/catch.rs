@@ -103,7 +103,11 @@ pub fn enter_hub() -> u8 {
     if !ON.load(Relaxed) {
         return NONE;
     }
-    SELECTOR.swap(ALLOW, Relaxed)
+    // A load and a store, not a swap: only this thread writes it, and `xchg` is a locked
+    // instruction (a dozen cycles on every hook).
+    let old = SELECTOR.load(Relaxed);
+    SELECTOR.store(ALLOW, Relaxed);
+    old
 }
 
 /// Going back to what [`enter`] interrupted.
@@ -121,7 +125,9 @@ pub fn to_program() -> u8 {
     if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
         return NONE;
     }
-    SELECTOR.swap(BLOCK, Relaxed)
+    let old = SELECTOR.load(Relaxed);
+    SELECTOR.store(BLOCK, Relaxed);
+    old
 }
 
 /// [`to_program`] for a signal handler: on the alternate signal stack the handler's system calls
@@ -132,11 +138,10 @@ pub fn to_handler() -> u8 {
     if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
         return NONE;
     }
+    let old = SELECTOR.load(Relaxed);
     // SAFETY: a raw sigaltstack query into a local.
-    if unsafe { on_altstack() } {
-        return SELECTOR.swap(ALLOW, Relaxed);
-    }
-    SELECTOR.swap(BLOCK, Relaxed)
+    SELECTOR.store(if unsafe { on_altstack() } { ALLOW } else { BLOCK }, Relaxed);
+    old
 }
 
 /// `rt_sigreturn` from greenshim's own code: the restorer of greenshim's SIGSYS handler, and
