@@ -75,6 +75,10 @@ pub struct Stats {
     pub point_yields: u64,
 }
 
+/// How far below its stack a greenlet's stack pointer may be found and still count as an
+/// overflow of that stack ([`Hub::overflow_at`]).
+const OVERFLOW_REACH: usize = 64 << 20;
+
 /// Default time slice: a greenlet that keeps making interposed calls this long without a switch
 /// yields at its next one (`GREENSHIM_TIME_SLICE_MS`).
 pub const DEFAULT_TIME_SLICE_NS: u64 = 5_000_000;
@@ -365,14 +369,21 @@ impl Hub {
 
     /// If `addr` lies in the overflow zone of the running greenlet's stack: (display number, name,
     /// stack size). Async-signal-safe (reads only).
-    pub fn overflow_at(&self, addr: usize) -> Option<(u64, [u8; 16], usize)> {
+    pub fn overflow_at(&self, addr: usize, sp: usize, alt: (usize, usize)) -> Option<(u64, [u8; 16], usize)> {
         let g = self.current;
         if g.is_null() || g == self.main {
             return None;
         }
         // SAFETY: current is a live greenlet.
         let g = unsafe { &*g };
-        (g.guard.0 <= addr && addr < g.guard.1).then(|| (g.seq, g.name, g.stack.1 - g.stack.0))
+        // The fault is in its guard zone, or (on a canary-checked stack, which has no guard page:
+        // the first unmapped page may lie far below, past whatever is mapped there) its stack
+        // pointer ran below its stack and is not on the alternate signal stack (`alt`: address
+        // and size).
+        let in_guard = g.guard.0 <= addr && addr < g.guard.1;
+        let on_alt = alt.0 <= sp && sp < alt.0 + alt.1;
+        let ran_off = g.canary != 0 && sp < g.stack.0 && g.stack.0 - sp < OVERFLOW_REACH && !on_alt;
+        (in_guard || ran_off).then(|| (g.seq, g.name, g.stack.1 - g.stack.0))
     }
 
     /// Every greenlet that has not been reaped (for dumps and reports).

@@ -7,7 +7,9 @@
 //! returns: the faulting instruction runs again and the process dies of SIGSEGV, as it would
 //! natively, only no longer silently. Any other fault is handed back to whatever handled SIGSEGV
 //! before us (the program's handler, or the default action), so the program keeps its own
-//! behaviour. A program that installs its own SIGSEGV handler later simply replaces ours.
+//! behaviour; a SIGSEGV or SIGBUS that was sent (`kill`), not caused by an instruction, is queued
+//! again to the thread so that the restored action takes it. A program that installs its own
+//! SIGSEGV handler later simply replaces ours.
 
 use std::ptr;
 
@@ -34,12 +36,18 @@ pub fn report(seq: u64, name: &[u8; 16], stack_size: usize) {
     write_stderr(l.as_bytes());
 }
 
-extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and context for SA_SIGINFO handlers.
+    let (addr, sp) = unsafe { ((*info).si_addr() as usize, (*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RSP as usize] as usize) };
+    let mut ss: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a raw query into a local.
+    let alt = match unsafe { crate::sys::raw_syscall(libc::SYS_sigaltstack, [0, &mut ss as *mut libc::stack_t as usize, 0, 0, 0, 0]) } {
+        0 => (ss.ss_sp as usize, ss.ss_size),
+        _ => (0, 0),
+    };
     let h = current_hub();
     // SAFETY: the hub pointer is the thread's own; overflow_at only reads.
-    let hit = if h.is_null() { None } else { unsafe { (*h).overflow_at(addr) } };
+    let hit = if h.is_null() { None } else { unsafe { (*h).overflow_at(addr, sp, alt) } };
     // SAFETY: restoring an action with sigaction is async-signal-safe.
     unsafe {
         match hit {
@@ -60,6 +68,18 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
                     }
                 };
             }
+        }
+    }
+    // SAFETY: info is the kernel's; raw system calls only.
+    unsafe {
+        if (*info).si_code <= 0 {
+            // Sent (kill, sigqueue, tgkill), not caused by an instruction: returning would lose
+            // it. Queue the same signal, with the same info, to this thread again: it is blocked
+            // until this handler returns, then the restored action (the default: the process
+            // dies of it, as natively) takes it.
+            let pid = libc::getpid();
+            let tid = crate::sys::raw_syscall(libc::SYS_gettid, [0; 6]);
+            let _ = crate::sys::raw_syscall(libc::SYS_rt_tgsigqueueinfo, [pid as usize, tid as usize, sig as usize, info as usize, 0, 0]);
         }
     }
     // Returning re-runs the faulting instruction under the restored action.

@@ -309,6 +309,24 @@ fn launcher_signal_status() {
     );
 }
 
+/// A SIGSEGV or SIGBUS sent with kill (not caused by an instruction) kills the program as
+/// natively, the first time: greenshim's overflow reporter queues it again under the restored
+/// default action instead of returning, which only re-raises a fault.
+#[test]
+fn a_fault_signal_sent_with_kill_is_not_lost() {
+    for (sig, num) in [("SEGV", libc::SIGSEGV), ("BUS", libc::SIGBUS)] {
+        let status = 128 + num;
+        let script = format!("kill -{sig} $$; echo after");
+        let mut native = std::process::Command::new("sh");
+        native.args(["-c", &script]);
+        let n = run(native, std::time::Duration::from_secs(20));
+        assert_eq!(n.signal(), Some(num), "{}", n.describe());
+        let out = run_launcher(&["--", "sh", "-c", &script], &[]);
+        assert_eq!(out.code(), Some(status), "SIG{sig} sent with kill must kill as natively\n{}", out.describe());
+        assert_eq!(out.stdout, n.stdout, "{}", out.describe());
+    }
+}
+
 #[test]
 fn launcher_stack_size_option() {
     let out = run_launcher(&["--stack-size", "128K", "--", "true"], &[]);
