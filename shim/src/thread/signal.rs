@@ -351,10 +351,32 @@ pub unsafe fn deliver(h: *mut Hub) {
         if d == 0 {
             break;
         }
-        let sig = d.trailing_zeros() as c_int + 1;
+        let sig = next_to_dequeue(g, d);
         let mut info = take_from(g, sig).unwrap_or_else(|| info_for(sig, libc::SI_TKILL, 0));
         run_action(h, g, &mut info, std::ptr::null_mut());
     }
+}
+
+/// The kernel's synchronous signals, dequeued before the others of the same set.
+const SYNCHRONOUS: u64 = bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGILL) | bit(libc::SIGTRAP) | bit(libc::SIGFPE) | bit(libc::SIGSYS);
+
+/// Which of the deliverable signals `d` of `g` the kernel would dequeue next
+/// (`dequeue_signal`): the thread's own pending set before the process's, and in each the
+/// synchronous signals first, then the lowest number. (Each dequeued signal's handler frame goes
+/// on top of the previous one's, so the last dequeued runs first.)
+unsafe fn next_to_dequeue(g: *mut Greenlet, d: u64) -> c_int {
+    let mut own = 0u64;
+    for i in (*g).siginfo.iter() {
+        if class(i) == 0 {
+            own |= bit(signo(i));
+        }
+    }
+    // Pending without an info of ours (sent before the greenlet's infos were kept) counts as its
+    // own, as a tkill would.
+    own |= d & !(*g).siginfo.iter().fold(0, |m, i| m | bit(signo(i)));
+    let set = if d & own != 0 { d & own } else { d };
+    let pick = if set & SYNCHRONOUS != 0 { set & SYNCHRONOUS } else { set };
+    pick.trailing_zeros() as c_int + 1
 }
 
 /// The program's handler type (a one-argument handler ignores the other two).
