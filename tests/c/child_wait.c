@@ -14,16 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static atomic_int ticks, stop;
-
-static void *ticker(void *a) {
-    (void)a;
-    while (!atomic_load(&stop)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
+#include "ticker.h"
 
 static pid_t child(int ms, int code) {
     pid_t p = fork();

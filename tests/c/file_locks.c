@@ -15,17 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static atomic_int ticks, stop;
-static char path[] = "/tmp/greenshim-locks-XXXXXX";
+#include "ticker.h"
 
-static void *ticker(void *a) {
-    (void)a;
-    while (!atomic_load(&stop)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
+static char path[] = "/tmp/greenshim-locks-XXXXXX";
 
 static void report(const char *what, int r, int t0) {
     printf("%-44s -> %d%s%s", what, r, r < 0 ? " errno " : "", r < 0 ? strerrorname_np(errno) : "");

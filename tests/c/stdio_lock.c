@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <stdatomic.h>
-static int p[2]; static atomic_int ticks, stop;
-static void *ticker(void *a) { while (!atomic_load(&stop)) { usleep(2000); atomic_fetch_add(&ticks, 1); } return a; }
+#include "ticker.h"
+static int p[2];
 static void *holder(void *a) { flockfile(stdout); char c; read(p[0], &c, 1); printf("holder got %c\n", c); funlockfile(stdout); return a; }
 static void *feeder(void *a) { usleep(100000); write(p[1], "x", 1); return a; }
 int main() { setvbuf(stdout, 0, _IOLBF, 0); pipe(p); pthread_t t, h, f; pthread_create(&t, 0, ticker, 0); pthread_create(&h, 0, holder, 0); usleep(20000);

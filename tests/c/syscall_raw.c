@@ -16,17 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int ticks, stop;
-static int p[2];
+#include "ticker.h"
 
-static void *ticker(void *a) {
-    (void)a;
-    while (!atomic_load(&stop)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
+static int p[2];
 
 static void *feeder(void *a) {
     (void)a;
