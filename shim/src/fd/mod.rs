@@ -1,8 +1,8 @@
 //! Cooperative descriptor I/O: what the shim knows of each fd (`fdtab`), the
 //! attempt-then-park loop every call shares (`coop`), the read/write families (`io`), socket
 //! setup (`sock`), descriptor lifecycle (`fdops`), readiness calls (`poll`), file locks that
-//! wait (`locks`), and the shim's own descriptors, which must look closed to the program
-//! (`ownfd`).
+//! wait (`locks`), io_uring waits for completions (`uring`), and the shim's own descriptors,
+//! which must look closed to the program (`ownfd`).
 
 pub mod coop;
 pub mod fdops;
@@ -12,3 +12,4 @@ pub mod locks;
 pub mod ownfd;
 pub mod poll;
 pub mod sock;
+pub mod uring;
