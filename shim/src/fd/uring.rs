@@ -21,6 +21,9 @@
 //!    there and ETIME otherwise; after ETIME the greenlet parks on the ring's descriptor in the
 //!    hub's epoll set (a ring is readable while its completion queue is not empty, and every
 //!    posted completion wakes its pollers, so each completion is an edge) and tries again.
+//!    A wait that times out returns 0 rather than ETIME when the queue holds some completions,
+//!    if fewer than `min_complete`: for `min_complete` > 1 the attempt's 0 is checked against
+//!    the queue's length, which the ring's `/proc/self/fdinfo` entry shows (`CqHead`, `CqTail`).
 //!    Completions the poll does not signal (rings with `IORING_SETUP_DEFER_TASKRUN` post them
 //!    only inside the submitter's own `io_uring_enter`) are found by a retry timer that parks at
 //!    most 1 ms, doubling up to 64 ms.
@@ -146,13 +149,22 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
     let attempt = [fd, 0, min_complete, attempt_flags as usize, &attempt_arg as *const GeteventsArg as usize, std::mem::size_of::<GeteventsArg>()];
     let mut retry_ns = RETRY_MIN_NS;
     loop {
-        match enter_raw(attempt) {
+        let r = enter_raw(attempt);
+        match r {
+            // A wait that ends by its timeout still says 0 when the queue holds fewer
+            // completions than asked for, but some: count them.
+            Ok(_) if min_complete as u32 > 1 => match cq_ready(fd as c_int) {
+                Some(n) if n < min_complete as u32 => {}
+                Some(_) => return result(r),
+                None => return result(enter_raw([fd, 0, min_complete, flags as usize, arg, argsz])),
+            },
             Err(libc::ETIME) => {}
             r => return result(r),
         }
         let now = sys::now();
         if deadline.is_some_and(|d| now >= d) {
-            return result(Err(libc::ETIME));
+            // The kernel's answer at its timeout: 0 if some completions are there, else ETIME.
+            return result(r);
         }
         let park_until = deadline.unwrap_or(u64::MAX).min(now.saturating_add(retry_ns));
         match hub::wait_fd(h, fd as c_int, Interest::Read, Some(park_until), true) {
@@ -164,4 +176,25 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             Ok(Wake::Woken | Wake::Signal) => {}
         }
     }
+}
+
+/// Completions waiting in the ring `fd`'s queue (`CqTail - CqHead` of its fdinfo), `None` if the
+/// kernel does not show them.
+unsafe fn cq_ready(fd: c_int) -> Option<u32> {
+    let mut path = *b"/proc/self/fdinfo/\0\0\0\0\0\0\0\0\0\0\0\0";
+    let digits = fd.to_string();
+    path[18..18 + digits.len()].copy_from_slice(digits.as_bytes());
+    let f = sys::raw_syscall(libc::SYS_openat, [libc::AT_FDCWD as usize, path.as_ptr() as usize, (libc::O_RDONLY | libc::O_CLOEXEC) as usize, 0, 0, 0]);
+    if f < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 1024];
+    let n = sys::raw_syscall(libc::SYS_read, [f as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0]);
+    sys::raw_syscall(libc::SYS_close, [f as usize, 0, 0, 0, 0, 0]);
+    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+    let field = |name: &str| -> Option<u32> {
+        let line = text.lines().find_map(|l| l.strip_prefix(name))?;
+        line.trim().parse().ok()
+    };
+    Some(field("CqTail:")?.wrapping_sub(field("CqHead:")?))
 }
