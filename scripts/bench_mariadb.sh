@@ -6,11 +6,13 @@
 # For each mode: a private datadir and tmpdir (mariadb-install-db), mariadbd with default
 # settings on a free 127.0.0.1 port, `sysbench oltp_read_write prepare` (TABLES x TABLE_SIZE
 # rows), `run` with THREADS for TIME seconds, then each table's COUNT(*) against TABLE_SIZE,
-# sysbench's errors line, and the server's `Threads:` from /proc/PID/status while it serves.
+# sysbench's errors line, the server's `Threads:` from /proc/PID/status while it serves and its
+# CPU time during the run (as a share of one core).
 # Environment: THREADS (50), TIME (30), TABLES (4), TABLE_SIZE (10000), GREENSHIM_OPTS
 # (extra launcher options, e.g. "-c"), KEEP=1 keeps the work directory, MARIADBD
 # (/usr/sbin/mariadbd), MYSQLD_OPTS (extra server options).
-# Prints one line per mode: `mode tps=... errors=... counts=ok|BAD threads=N`.
+# Prints one line per mode: `mode tps=... errors=... counts=ok|BAD threads=N server_cpu=N%`.
+# sysbench's "ignored errors" are deadlocks InnoDB reports and sysbench retries (natively too).
 set -u
 cd "$(dirname "$0")/.."
 MODES=${1:-both}
@@ -36,6 +38,9 @@ cleanup() {
     [ "${KEEP:-0}" = 1 ] && echo "work directory kept: $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -69,6 +74,8 @@ run_mode() {
     local sb=(sysbench oltp_read_write --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=root
         --tables="$TABLES" --table-size="$TABLE_SIZE")
     "${sb[@]}" prepare >"$dir/prepare.log" 2>&1 || { echo "$mode: prepare failed, see $dir/prepare.log" >&2; return 1; }
+    local cpu0 cpu1
+    cpu0=$(cpu_ticks "$mpid")
     "${sb[@]}" --threads="$THREADS" --time="$TIME" --report-interval=5 run >"$dir/run.log" 2>&1 &
     local sbpid=$!
     sleep $(( TIME / 2 ))
@@ -76,6 +83,7 @@ run_mode() {
     nthreads=$(awk '/^Threads:/{print $2}' "/proc/$mpid/status" 2>/dev/null)
     wait "$sbpid"
     local rc=$?
+    cpu1=$(cpu_ticks "$mpid")
     local tps errors counts=ok
     tps=$(awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$dir/run.log")
     errors=$(awk '/ignored errors:/{print $3}' "$dir/run.log")
@@ -84,7 +92,10 @@ run_mode() {
         n=$("${cli[@]}" -N -e "SELECT COUNT(*) FROM sbtest.sbtest$i" 2>/dev/null)
         [ "$n" = "$TABLE_SIZE" ] || { counts=BAD; echo "$mode: sbtest$i has ${n:-?} rows" >&2; }
     done
-    echo "$mode tps=${tps:-?} errors=${errors:-?} counts=$counts threads=${nthreads:-?} sysbench_rc=$rc"
+    # The server's CPU time during the run, as a share of one core.
+    local cpu
+    cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TIME" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%d%%", (b-a)/hz/t*100}')
+    echo "$mode tps=${tps:-?} errors=${errors:-?} counts=$counts threads=${nthreads:-?} server_cpu=$cpu sysbench_rc=$rc"
     [ "$rc" = 0 ] || tail -20 "$dir/run.log" >&2
     "${cli[@]}" -e 'SHUTDOWN' >/dev/null 2>&1 || kill -TERM "$SERVER_PID"
     for _ in $(seq 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done

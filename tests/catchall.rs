@@ -29,7 +29,7 @@ fn blocking_calls_made_through_syscall_park_only_their_thread() {
 /// `io_uring_enter` waiting for completions (inline, as liburing makes it, and through
 /// `syscall()`): submit-and-wait, several completions, EXT_ARG timeouts and signal masks,
 /// EINTR even after SA_RESTART, errors; results as the kernel's, the ticker runs during every
-/// wait (the previous build froze it in the kernel's `io_cqring_wait`). MariaDB's InnoDB waits
+/// wait (the previous build hangs at the first wait, in the kernel's `io_cqring_wait`). MariaDB's InnoDB waits
 /// for its reads and writes this way.
 #[test]
 fn io_uring_waits_park_only_the_waiting_thread() {
