@@ -8,9 +8,10 @@
 # rows), `run` with THREADS for TIME seconds, then each table's COUNT(*) against TABLE_SIZE,
 # sysbench's errors line, the server's `Threads:` from /proc/PID/status while it serves and its
 # CPU time during the run (as a share of one core).
-# Environment: THREADS (50), TIME (30), TABLES (4), TABLE_SIZE (10000), GREENSHIM_OPTS
+# Environment: THREADS (50), TIME (30), TABLES (4), TABLE_SIZE (10000), SHIM_OPTS
 # (extra launcher options, e.g. "-c"), KEEP=1 keeps the work directory, MARIADBD
-# (/usr/sbin/mariadbd), MYSQLD_OPTS (extra server options).
+# (/usr/sbin/mariadbd), MYSQLD_OPTS (extra server options), WRAP (a command put in front, e.g.
+# "strace -f -o /tmp/st"; the pid file still names the server).
 # Prints one line per mode: `mode tps=... errors=... counts=ok|BAD threads=N server_cpu=N%`.
 # sysbench's "ignored errors" are deadlocks InnoDB reports and sysbench retries (natively too).
 set -u
@@ -56,9 +57,9 @@ run_mode() {
         --log-error="$dir/error.log" ${MYSQLD_OPTS:-})
     if [ "$mode" = shim ]; then
         # shellcheck disable=SC2086
-        "$LAUNCHER" ${GREENSHIM_OPTS:-} -- "${cmd[@]}" >"$dir/server.out" 2>&1 &
+        ${WRAP:-} "$LAUNCHER" ${SHIM_OPTS:-} -- "${cmd[@]}" >"$dir/server.out" 2>&1 &
     else
-        "${cmd[@]}" >"$dir/server.out" 2>&1 &
+        ${WRAP:-} "${cmd[@]}" >"$dir/server.out" 2>&1 &
     fi
     SERVER_PID=$!
     local cli=(mariadb --protocol=tcp -h127.0.0.1 -P"$port" -uroot)
