@@ -12,7 +12,8 @@
 # (extra launcher options, e.g. "-c"), KEEP=1 keeps the work directory, MARIADBD
 # (/usr/sbin/mariadbd), MYSQLD_OPTS (extra server options), WRAP (a command put in front, e.g.
 # "strace -f -o /tmp/st"; the pid file still names the server).
-# Prints one line per mode: `mode tps=... errors=... counts=ok|BAD threads=N server_cpu=N%`.
+# Prints one line per mode: `mode tps=... errors=... innodb_deadlocks=... counts=ok|BAD threads=N
+# server_cpu=N% sysbench_rc=N server_exit=N` (the server is shut down with SHUTDOWN).
 # sysbench's "ignored errors" are deadlocks InnoDB reports and sysbench retries (natively too).
 set -u
 cd "$(dirname "$0")/.."
@@ -93,16 +94,20 @@ run_mode() {
         n=$("${cli[@]}" -N -e "SELECT COUNT(*) FROM sbtest.sbtest$i" 2>/dev/null)
         [ "$n" = "$TABLE_SIZE" ] || { counts=BAD; echo "$mode: sbtest$i has ${n:-?} rows" >&2; }
     done
+    # sysbench ignores (and counts) the deadlocks InnoDB detects and reports (error 1213).
+    local deadlocks
+    deadlocks=$("${cli[@]}" -N -e "SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'" 2>/dev/null | awk '{print $2}')
     # The server's CPU time during the run, as a share of one core.
     local cpu
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TIME" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%d%%", (b-a)/hz/t*100}')
-    echo "$mode tps=${tps:-?} errors=${errors:-?} counts=$counts threads=${nthreads:-?} server_cpu=$cpu sysbench_rc=$rc"
     [ "$rc" = 0 ] || tail -20 "$dir/run.log" >&2
     "${cli[@]}" -e 'SHUTDOWN' >/dev/null 2>&1 || kill -TERM "$SERVER_PID"
     for _ in $(seq 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null
-    echo "$mode: server exit status $?" >&2
+    local status=$?
     SERVER_PID=
+    echo "$mode tps=${tps:-?} errors=${errors:-?} innodb_deadlocks=${deadlocks:-?} counts=$counts threads=${nthreads:-?} server_cpu=$cpu sysbench_rc=$rc server_exit=$status"
 }
 
 case $MODES in
