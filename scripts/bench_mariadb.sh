@@ -11,7 +11,7 @@
 # Environment: THREADS (50), TIME (30), TABLES (4), TABLE_SIZE (10000), SHIM_OPTS
 # (extra launcher options, e.g. "-c"), KEEP=1 keeps the work directory, MARIADBD
 # (/usr/sbin/mariadbd), MYSQLD_OPTS (extra server options), WRAP (a command put in front, e.g.
-# "strace -f -o /tmp/st"; the pid file still names the server).
+# "strace -f -o /tmp/st"; the pid file still names the server), PIN=1 (see below).
 # Prints one line per mode: `mode tps=... errors=... innodb_deadlocks=... counts=ok|BAD threads=N
 # server_cpu=N% sysbench_rc=N server_exit=N` (the server is shut down with SHUTDOWN).
 # sysbench's "ignored errors" are deadlocks InnoDB reports and sysbench retries (natively too).
@@ -24,6 +24,10 @@ TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-10000}
 MARIADBD=${MARIADBD:-/usr/sbin/mariadbd}
 LAUNCHER=$PWD/target/release/greenshim
+# PIN=1: the server on CPU 0 and sysbench on CPU 1 (taskset), natively as under greenshim: one
+# core each, so the client's threads do not preempt the server's one OS thread.
+PIN_SERVER= PIN_CLIENT=
+if [ "${PIN:-0}" = 1 ]; then PIN_SERVER="taskset -c 0"; PIN_CLIENT="taskset -c 1"; fi
 for t in "$MARIADBD" mariadb-install-db sysbench mariadb; do
     command -v "$t" >/dev/null || { echo "bench_mariadb: $t not found" >&2; exit 77; }
 done
@@ -58,9 +62,9 @@ run_mode() {
         --log-error="$dir/error.log" ${MYSQLD_OPTS:-})
     if [ "$mode" = shim ]; then
         # shellcheck disable=SC2086
-        ${WRAP:-} "$LAUNCHER" ${SHIM_OPTS:-} -- "${cmd[@]}" >"$dir/server.out" 2>&1 &
+        ${WRAP:-} $PIN_SERVER "$LAUNCHER" ${SHIM_OPTS:-} -- "${cmd[@]}" >"$dir/server.out" 2>&1 &
     else
-        ${WRAP:-} "${cmd[@]}" >"$dir/server.out" 2>&1 &
+        ${WRAP:-} $PIN_SERVER "${cmd[@]}" >"$dir/server.out" 2>&1 &
     fi
     SERVER_PID=$!
     local cli=(mariadb --protocol=tcp -h127.0.0.1 -P"$port" -uroot)
@@ -78,7 +82,7 @@ run_mode() {
     "${sb[@]}" prepare >"$dir/prepare.log" 2>&1 || { echo "$mode: prepare failed, see $dir/prepare.log" >&2; return 1; }
     local cpu0 cpu1
     cpu0=$(cpu_ticks "$mpid")
-    "${sb[@]}" --threads="$THREADS" --time="$TIME" --report-interval=5 run >"$dir/run.log" 2>&1 &
+    $PIN_CLIENT "${sb[@]}" --threads="$THREADS" --time="$TIME" --report-interval=5 run >"$dir/run.log" 2>&1 &
     local sbpid=$!
     sleep $(( TIME / 2 ))
     local nthreads
