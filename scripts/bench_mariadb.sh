@@ -37,8 +37,12 @@ WORK=$(mktemp -d /tmp/greenshim-mariadb.XXXXXX)
 SERVER_PID=
 cleanup() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        # The launcher's child is the server; a hung one ignores SIGTERM, so both get SIGKILL.
+        local child
+        child=$(pgrep -P "$SERVER_PID")
         kill -TERM "$SERVER_PID" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        [ -n "$child" ] && kill -KILL $child 2>/dev/null
         kill -KILL "$SERVER_PID" 2>/dev/null
     fi
     [ "${KEEP:-0}" = 1 ] && echo "work directory kept: $WORK" >&2 || rm -rf "$WORK"
