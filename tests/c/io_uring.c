@@ -175,6 +175,19 @@ int main(void) {
     pthread_join(f, NULL);
     pthread_join(g, NULL);
 
+    /* More than the completion queue holds (16 for 8 entries): the kernel waits for a full
+     * queue. 16 NOPs in two submissions of 8. */
+    for (int i = 0; i < 8; i++) queue(IORING_OP_NOP, -1, NULL, 0, 100 + i);
+    show("syscall(): submit 8 NOPs, no wait", enter_libc(R.fd, 8, 0, 0, NULL, 0), -1);
+    for (int i = 0; i < 8; i++) queue(IORING_OP_NOP, -1, NULL, 0, 108 + i);
+    show("syscall(): submit 8 NOPs", enter_libc(R.fd, 8, 0, 0, NULL, 0), -1);
+    show("inline: wait 100 (queue of 16, full)", enter_inline(R.fd, 0, 100, IORING_ENTER_GETEVENTS, NULL, 0), -1);
+    {
+        unsigned h = *R.cq_head, t = __atomic_load_n(R.cq_tail, __ATOMIC_ACQUIRE);
+        printf("  completions there: %u\n", t - h);
+        __atomic_store_n(R.cq_head, t, __ATOMIC_RELEASE);
+    }
+
     /* A NOP completes at once. */
     queue(IORING_OP_NOP, -1, NULL, 0, 5);
     show("syscall(): submit NOP, wait 1", enter_libc(R.fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0), -1);

@@ -154,7 +154,8 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             // A wait that ends by its timeout still says 0 when the queue holds fewer
             // completions than asked for, but some: count them.
             Ok(_) if min_complete as u32 > 1 => match cq_ready(fd as c_int) {
-                Some(n) if n < min_complete as u32 => {}
+                // The kernel waits for no more than the queue can hold.
+                Some((n, size)) if n < (min_complete as u32).min(size) => {}
                 Some(_) => return result(r),
                 None => return result(enter_raw([fd, 0, min_complete, flags as usize, arg, argsz])),
             },
@@ -178,9 +179,9 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
     }
 }
 
-/// Completions waiting in the ring `fd`'s queue (`CqTail - CqHead` of its fdinfo), `None` if the
-/// kernel does not show them.
-unsafe fn cq_ready(fd: c_int) -> Option<u32> {
+/// Completions waiting in the ring `fd`'s queue (`CqTail - CqHead` of its fdinfo) and the
+/// queue's size (`CqMask + 1`), `None` if the kernel does not show them.
+unsafe fn cq_ready(fd: c_int) -> Option<(u32, u32)> {
     let mut path = *b"/proc/self/fdinfo/\0\0\0\0\0\0\0\0\0\0\0\0";
     let digits = fd.to_string();
     path[18..18 + digits.len()].copy_from_slice(digits.as_bytes());
@@ -196,5 +197,7 @@ unsafe fn cq_ready(fd: c_int) -> Option<u32> {
         let line = text.lines().find_map(|l| l.strip_prefix(name))?;
         line.trim().parse().ok()
     };
-    Some(field("CqTail:")?.wrapping_sub(field("CqHead:")?))
+    let mask = text.lines().find_map(|l| l.strip_prefix("CqMask:"))?.trim().strip_prefix("0x")?;
+    let size = u32::from_str_radix(mask, 16).ok()?.wrapping_add(1);
+    Some((field("CqTail:")?.wrapping_sub(field("CqHead:")?), size))
 }
