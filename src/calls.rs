@@ -21,7 +21,7 @@ calls!(
     pthread_detach, pthread_mutex_lock, pthread_mutex_timedlock, pthread_cond_wait,
     pthread_cond_timedwait, pthread_rwlock_rdlock, pthread_rwlock_wrlock, pthread_barrier_wait,
     pthread_once, sem_wait, sem_timedwait, sigwait, sigwaitinfo, sigtimedwait, sigsuspend, pause,
-    futex, wait4, waitid, flock, lockf,
+    futex, wait4, waitid, flock, lockf, io_uring_enter, io_getevents,
 );
 
 /// Number of traceable calls.

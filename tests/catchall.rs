@@ -26,6 +26,38 @@ fn blocking_calls_made_through_syscall_park_only_their_thread() {
     assert!(s.stdout.contains("SYS_read of a pipe fed later             -> 5, ticker ran: yes"), "{}", s.describe());
 }
 
+/// `io_uring_enter` waiting for completions (inline, as liburing makes it, and through
+/// `syscall()`): submit-and-wait, several completions, EXT_ARG timeouts and signal masks,
+/// EINTR even after SA_RESTART, errors; results as the kernel's, the ticker runs during every
+/// wait (the previous build hangs at the first wait, in the kernel's `io_cqring_wait`). MariaDB's InnoDB waits
+/// for its reads and writes this way.
+#[test]
+fn io_uring_waits_park_only_the_waiting_thread() {
+    let s = same_as_native("io_uring");
+    if s.stdout.starts_with("io_uring: unavailable") {
+        eprintln!("skipped: the kernel refuses io_uring_setup ({})", s.stdout.trim());
+        return;
+    }
+    assert!(s.stdout.contains("inline: wait 1, pipe fed later                       -> 0, ticker ran: yes"), "{}", s.describe());
+    assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+}
+
+/// Linux native AIO: `io_getevents` (through `syscall()`, as MariaDB calls it, and inline) and
+/// `io_pgetevents` waiting for IOCB_CMD_POLL completions on pipes fed later: one and two
+/// completions, timeouts, errors, EINTR after SA_RESTART, the call's mask; results as the
+/// kernel's, the ticker runs during every wait (the previous build hangs at the first wait,
+/// in the kernel's `read_events`).
+#[test]
+fn linux_aio_waits_park_only_the_waiting_thread() {
+    let s = same_as_native("linux_aio");
+    if s.stdout.starts_with("aio: unavailable") {
+        eprintln!("skipped: the kernel refuses io_setup ({})", s.stdout.trim());
+        return;
+    }
+    assert!(s.stdout.contains("inline: wait 2, fed after 60 and 90 ms               -> 2, ticker ran: yes"), "{}", s.describe());
+    assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+}
+
 /// `waitpid`, `wait`, `wait4`, `waitid`, `syscall(SYS_wait4)`: a pidfd for one child, retries
 /// for any; EINTR and SA_RESTART, stops, ECHILD as natively.
 #[test]

@@ -519,6 +519,23 @@ fn monitor_reports_a_spinning_greenlet_once() {
     assert!(line.contains("g2 \"spinner\""), "the report names the spinner (`g2 \"spinner\"`, set with pthread_setname_np): {line}");
 }
 
+/// The monitor's watchdog thread is greenshim's: a process-directed signal every thread of the
+/// program blocks (taken with `sigwait`, as MariaDB's signal thread takes SIGTERM at shutdown)
+/// never runs the program's handler there. It did now and then (MariaDB aborted in glibc's
+/// `pthread_mutex_lock`, called by its handler on the watchdog thread).
+#[test]
+fn monitor_thread_takes_none_of_the_programs_signals() {
+    let _g = serial();
+    let bin = compile("diag_monitor_signal");
+    let n = run_native(&bin, &[]);
+    assert_eq!(n.code(), Some(0), "{}", n.describe());
+    for _ in 0..3 {
+        let s = run_shim(&bin, &[], &[("GREENSHIM_MAX_BLOCKING_MS", "100")]);
+        assert_eq!(s.code(), Some(0), "{}", s.describe());
+        assert_eq!(s.stdout, n.stdout, "native:\n{}\nshim:\n{}", n.describe(), s.describe());
+    }
+}
+
 #[test]
 fn monitor_off_prints_nothing() {
     let _g = serial();

@@ -570,6 +570,7 @@ pub fn errno_text(e: i32) -> (&'static str, &'static str) {
         libc::EISCONN => ("EISCONN", "Transport endpoint is already connected"),
         libc::ENOTCONN => ("ENOTCONN", "Transport endpoint is not connected"),
         libc::ETIMEDOUT => ("ETIMEDOUT", "Connection timed out"),
+        libc::ETIME => ("ETIME", "Timer expired"),
         libc::ECONNREFUSED => ("ECONNREFUSED", "Connection refused"),
         libc::EHOSTUNREACH => ("EHOSTUNREACH", "No route to host"),
         libc::EALREADY => ("EALREADY", "Operation already in progress"),

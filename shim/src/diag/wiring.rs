@@ -105,7 +105,15 @@ pub unsafe fn init(h: *mut Hub, s: &Settings) -> Result<(), String> {
     if let Some(ms) = s.max_blocking_ms {
         MONITOR.switched(Some(&*(*h).main()));
         let mut t: libc::pthread_t = 0;
-        if real_fns::pthread_create(&mut t, std::ptr::null(), watchdog, ms as usize as *mut c_void) != 0 {
+        // The watchdog is greenshim's thread, not the program's: it must never take the
+        // program's process-directed signals (the kernel gives one to any thread that does not
+        // block it, and the program's handler would run there, outside the hub: MariaDB's
+        // `print_signal_warning` then locked a greenshim mutex with glibc's code and aborted).
+        // It starts with every signal blocked, inherited from this thread's mask meanwhile.
+        let saved = gs::sigmask::block_all();
+        let r = real_fns::pthread_create(&mut t, std::ptr::null(), watchdog, ms as usize as *mut c_void);
+        gs::sigmask::set_real(saved);
+        if r != 0 {
             return Err("greenshim: cannot start the hub-blocking monitor thread".to_string());
         }
     }
@@ -115,6 +123,9 @@ pub unsafe fn init(h: *mut Hub, s: &Settings) -> Result<(), String> {
 /// The watchdog: reports once per episode when one greenlet has held the hub longer than the
 /// limit without yielding.
 extern "C" fn watchdog(arg: *mut c_void) -> *mut c_void {
+    // Also those the hub thread never blocks (SIGSYS): this thread traps nothing.
+    let all = u64::MAX;
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
     let limit = arg as u64 * 1_000_000;
     let period = (limit / 4).clamp(1_000_000, 50_000_000);
     let mut reported = u64::MAX;

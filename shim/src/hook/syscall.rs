@@ -5,7 +5,8 @@
 //! as the libc function of that name: futexes ([`crate::sync::futex`]: Rust std's locks and
 //! parking, C11 runtimes), and `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`,
 //! `recvmsg`, `sendmsg`, `accept`, `accept4`, `connect`, `poll`, `select`, `epoll_wait`,
-//! `nanosleep`, `clock_nanosleep`, `wait4`, and `close`, `close_range`, `dup2`, `dup3` (which keep
+//! `nanosleep`, `clock_nanosleep`, `wait4`, `io_uring_enter` ([`crate::fd::uring`]) and
+//! `io_getevents`/`io_pgetevents` ([`crate::fd::aio`]), which have no libc function, and `close`, `close_range`, `dup2`, `dup3` (which keep
 //! greenshim's fd table right), whose libc functions take the system call's arguments
 //! unchanged. (One difference remains: those libc functions are cancellation points and the
 //! raw calls are not, so a greenlet parked in one of them acts on a deferred cancellation.)
@@ -44,6 +45,9 @@ const ROUTED_NRS: &[c_long] = &[
     libc::SYS_close_range,
     libc::SYS_dup2,
     libc::SYS_dup3,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_getevents,
+    crate::fd::aio::SYS_IO_PGETEVENTS,
 ];
 
 /// Routed numbers that never park, only keep greenshim's fd table right (a descriptor closed or
@@ -84,6 +88,8 @@ pub unsafe extern "C-unwind" fn routed(nr: c_long, a1: usize, a2: usize, a3: usi
     let (i1, i2, i3) = (a1 as c_int, a2 as c_int, a3 as c_int);
     match nr {
         libc::SYS_futex => crate::sync::futex::futex([a1, a2, a3, a4, a5, a6]),
+        libc::SYS_io_uring_enter => crate::fd::uring::io_uring_enter([a1, a2, a3, a4, a5, a6]),
+        libc::SYS_io_getevents | crate::fd::aio::SYS_IO_PGETEVENTS => crate::fd::aio::io_getevents(nr, [a1, a2, a3, a4, a5, a6]),
         libc::SYS_read => io::read(i1, a2 as *mut c_void, a3) as c_long,
         libc::SYS_write => io::write(i1, a2 as *const c_void, a3) as c_long,
         libc::SYS_readv => io::readv(i1, a2 as *const libc::iovec, i3) as c_long,
