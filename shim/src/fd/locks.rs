@@ -31,7 +31,9 @@ const RETRY_MAX_NS: u64 = 32_000_000;
 
 /// Run `attempt` (the non-blocking form, libc convention) until it succeeds or fails with
 /// something other than "held by another" (`busy`), parking on the retry timer in between.
-pub unsafe fn retry(h: *mut Hub, what: &'static str, fd: c_int, busy: &[c_int], mut attempt: impl FnMut() -> c_int) -> c_int {
+/// `cancel`: the call is a cancellation point (`fcntl(F_SETLKW)` and `lockf` are; glibc's
+/// `flock` is not).
+pub unsafe fn retry(h: *mut Hub, what: &'static str, fd: c_int, busy: &[c_int], cancel: bool, mut attempt: impl FnMut() -> c_int) -> c_int {
     let mut wait_ns = RETRY_MIN_NS;
     loop {
         let r = attempt();
@@ -41,7 +43,9 @@ pub unsafe fn retry(h: *mut Hub, what: &'static str, fd: c_int, busy: &[c_int], 
         let why = hub::park(h, WaitOn::Object(what, fd as usize), Some(sys::now().saturating_add(wait_ns)), true);
         wait_ns = (wait_ns * 2).min(RETRY_MAX_NS);
         if why == Wake::Interrupted {
-            crate::thread::cancel::testcancel(h);
+            if cancel {
+                crate::thread::cancel::testcancel(h);
+            }
             if !crate::fd::fdtab::restart_after_signal(h, 0) {
                 sys::set_errno(libc::EINTR);
                 return -1;
@@ -56,7 +60,7 @@ pub unsafe extern "C-unwind" fn flock(fd: c_int, op: c_int) -> c_int {
     if op & libc::LOCK_NB != 0 || op & (libc::LOCK_SH | libc::LOCK_EX) == 0 || crate::fd::ownfd::is_ours(h, fd) {
         return real_fns::flock(fd, op);
     }
-    hook!(h, flock, entry::nonneg, retry(h, "flock", fd, &[libc::EWOULDBLOCK], || real_fns::flock(fd, op | libc::LOCK_NB)),
+    hook!(h, flock, entry::nonneg, retry(h, "flock", fd, &[libc::EWOULDBLOCK], false, || real_fns::flock(fd, op | libc::LOCK_NB)),
         |r, e| [Arg::Int(fd as i64), Arg::Int(op as i64)], Ret::Int(r as i64, e))
 }
 
@@ -66,7 +70,7 @@ pub unsafe extern "C-unwind" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -
     if cmd != libc::F_LOCK {
         return real_fns::lockf(fd, cmd, len);
     }
-    hook!(h, lockf, entry::nonneg, retry(h, "lockf", fd, &[libc::EAGAIN, libc::EACCES], || real_fns::lockf(fd, libc::F_TLOCK, len)),
+    hook!(h, lockf, entry::nonneg, retry(h, "lockf", fd, &[libc::EAGAIN, libc::EACCES], true, || real_fns::lockf(fd, libc::F_TLOCK, len)),
         |r, e| [Arg::Int(fd as i64), Arg::Int(cmd as i64), Arg::Int(len)], Ret::Int(r as i64, e))
 }
 
@@ -76,12 +80,12 @@ pub unsafe extern "C-unwind" fn lockf64(fd: c_int, cmd: c_int, len: libc::off64_
     if cmd != libc::F_LOCK {
         return real_fns::lockf64(fd, cmd, len);
     }
-    hook!(h, lockf, entry::nonneg, retry(h, "lockf", fd, &[libc::EAGAIN, libc::EACCES], || real_fns::lockf64(fd, libc::F_TLOCK, len)),
+    hook!(h, lockf, entry::nonneg, retry(h, "lockf", fd, &[libc::EAGAIN, libc::EACCES], true, || real_fns::lockf64(fd, libc::F_TLOCK, len)),
         |r, e| [Arg::Int(fd as i64), Arg::Int(cmd as i64), Arg::Int(len)], Ret::Int(r as i64, e))
 }
 
 /// `fcntl(fd, F_SETLKW | F_OFD_SETLKW, lock)` through `real` (fcntl or fcntl64).
 pub unsafe fn setlkw(h: *mut Hub, fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int, c_int, usize) -> c_int) -> c_int {
     let nb = if cmd == libc::F_OFD_SETLKW { libc::F_OFD_SETLK } else { libc::F_SETLK };
-    retry(h, "fcntl lock", fd, &[libc::EAGAIN, libc::EACCES], || real(fd, nb, arg))
+    retry(h, "fcntl lock", fd, &[libc::EAGAIN, libc::EACCES], true, || real(fd, nb, arg))
 }
