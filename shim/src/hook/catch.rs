@@ -69,7 +69,6 @@ static mut OFF_REASON: &str = "";
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
 const PR_SYS_DISPATCH_ON: usize = 1;
-const PR_SYS_DISPATCH_OFF: usize = 0;
 const SYS_USER_DISPATCH: c_int = 2;
 const SA_RESTORER: u64 = 0x0400_0000;
 const CLONE_VM: usize = 0x100;
@@ -235,15 +234,6 @@ unsafe fn enable_inner() -> Result<(), &'static str> {
     }
     ON.store(true, Relaxed);
     Ok(())
-}
-
-/// Turn dispatch off for the calling thread (before a `vfork` child runs on the hub's stack is
-/// not needed: the kernel clears it for every new task).
-#[allow(dead_code)]
-pub unsafe fn disable() {
-    if ON.swap(false, Relaxed) {
-        let _ = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0]);
-    }
 }
 
 /// In the child of `fork()`: the kernel cleared dispatch for it; turn it on again.
