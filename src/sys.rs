@@ -19,6 +19,20 @@ macro_rules! syscall {
     }};
 }
 
+/// [`raw_syscall`] as `Ok(value)` or `Err(errno)`.
+///
+/// # Safety
+/// As [`raw_syscall`].
+#[inline]
+pub unsafe fn raw_result(nr: libc::c_long, a: [usize; 6]) -> Result<usize, i32> {
+    let r = raw_syscall(nr, a);
+    if r < 0 {
+        Err(-r as i32)
+    } else {
+        Ok(r as usize)
+    }
+}
+
 /// The `syscall` instruction itself: returns the kernel's value (`-errno` on failure) and never
 /// touches errno. Not libc's `syscall()`, which the shim interposes (futexes).
 ///

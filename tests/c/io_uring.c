@@ -17,16 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int ticks, stop;
-
-static void *ticker(void *a) {
-    (void)a;
-    while (!atomic_load(&stop)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
+#include "ticker.h"
 
 static struct {
     int fd;

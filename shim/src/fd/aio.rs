@@ -56,30 +56,12 @@ pub unsafe fn io_getevents(nr_sys: c_long, a: [usize; 6]) -> c_long {
     let (min_nr, timeout) = (a[1] as c_long, a[4] as *const KernelTimespec);
     let zero_timeout = timeout.as_ref().is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
     let waits = min_nr > 0 && !zero_timeout;
-    let Some(h) = (if waits { entry::hub() } else { None }) else { return libc_ret(raw(nr_sys, a)) };
-    hook!(h, io_getevents, entry::nonneg, libc_ret(getevents(h, nr_sys, a)), |r, e| [
+    let Some(h) = (if waits { entry::hub() } else { None }) else { return crate::fd::coop::ret(sys::raw_result(nr_sys, a)) as c_long };
+    hook!(h, io_getevents, entry::nonneg, crate::fd::coop::ret(getevents(h, nr_sys, a)) as c_long, |r, e| [
         Arg::Hex(a[0] as u64), Arg::Int(min_nr as i64), Arg::Int(a[2] as c_long as i64), Arg::Hex(a[3] as u64)
     ], Ret::Int(r as i64, e))
 }
 
-unsafe fn raw(nr_sys: c_long, a: [usize; 6]) -> Result<usize, i32> {
-    let r = sys::raw_syscall(nr_sys, a);
-    if r < 0 {
-        Err(-r as i32)
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn libc_ret(r: Result<usize, i32>) -> c_long {
-    match r {
-        Ok(n) => n as c_long,
-        Err(e) => {
-            sys::set_errno(e);
-            -1
-        }
-    }
-}
 
 /// A waiting call, made of zero-timeout attempts and parks (see the module docs).
 unsafe fn getevents(h: *mut Hub, nr_sys: c_long, a: [usize; 6]) -> Result<usize, i32> {
@@ -108,7 +90,7 @@ unsafe fn getevents(h: *mut Hub, nr_sys: c_long, a: [usize; 6]) -> Result<usize,
     loop {
         let want = (min_nr - got).max(0) as usize;
         let at = events + got as usize * IO_EVENT_SIZE;
-        match raw(libc::SYS_io_getevents, [ctx, want, (nr - got) as usize, at, zero_p, 0]) {
+        match sys::raw_result(libc::SYS_io_getevents, [ctx, want, (nr - got) as usize, at, zero_p, 0]) {
             Ok(k) => {
                 got += k as c_long;
                 if k > 0 {

@@ -81,31 +81,17 @@ struct KernelTimespec {
 pub unsafe fn io_uring_enter(a: [usize; 6]) -> c_long {
     let (flags, min_complete) = (a[3] as u32, a[2] as u32);
     let waits = flags & IORING_ENTER_GETEVENTS != 0 && min_complete != 0 && flags & KERNEL_ONLY == 0;
-    let Some(h) = (if waits { entry::hub() } else { None }) else { return libc_ret(enter_raw(a)) };
-    hook!(h, io_uring_enter, entry::nonneg, libc_ret(enter(h, a)), |r, e| [
+    let Some(h) = (if waits { entry::hub() } else { None }) else { return crate::fd::coop::ret(enter_raw(a)) as c_long };
+    hook!(h, io_uring_enter, entry::nonneg, crate::fd::coop::ret(enter(h, a)) as c_long, |r, e| [
         Arg::Int(a[0] as i32 as i64), Arg::Int(a[1] as u32 as i64), Arg::Int(min_complete as i64), Arg::Hex(flags as u64)
     ], Ret::Int(r as i64, e))
 }
 
 /// The kernel's result as `Ok(value)` or `Err(errno)`.
 unsafe fn enter_raw(a: [usize; 6]) -> Result<usize, i32> {
-    let r = sys::raw_syscall(libc::SYS_io_uring_enter, a);
-    if r < 0 {
-        Err(-r as i32)
-    } else {
-        Ok(r as usize)
-    }
+    sys::raw_result(libc::SYS_io_uring_enter, a)
 }
 
-fn libc_ret(r: Result<usize, i32>) -> c_long {
-    match r {
-        Ok(n) => n as c_long,
-        Err(e) => {
-            sys::set_errno(e);
-            -1
-        }
-    }
-}
 
 /// A waiting call, made of the submission and parked wait attempts (see the module docs).
 unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {

@@ -104,13 +104,7 @@ unsafe fn forget_if_empty(addr: usize) {
 /// The raw system call with libc's convention (count, or -1 and errno).
 #[inline]
 pub unsafe fn passthrough(a: [usize; 6]) -> c_long {
-    let r = sys::raw_syscall(libc::SYS_futex, a);
-    if r < 0 {
-        sys::set_errno(-r as i32);
-        -1
-    } else {
-        r as c_long
-    }
+    crate::fd::coop::ret(sys::raw_result(libc::SYS_futex, a)) as c_long
 }
 
 /// `syscall(SYS_futex, uaddr, op, val, timeout_or_val2, uaddr2, val3)`.
