@@ -17,6 +17,7 @@ pub mod overflow;
 pub mod reactor;
 pub mod settings;
 pub mod sigmask;
+pub mod slab;
 pub mod stack;
 pub mod timer;
 pub mod tls;

@@ -1,16 +1,28 @@
-//! Greenlet stacks: mmap'd, guarded, pooled.
+//! Greenlet stacks: carved from slabs, guarded, pooled.
 //!
 //! A fresh mapping costs microseconds (mmap + mprotect + later munmap), a spawn must cost well
 //! under one, so a stack is never unmapped: when its greenlet ends it goes back to a free list of
 //! its size class and the next spawn of that size takes it (LIFO, so its pages are still hot).
+//! Beyond [`HOT_STACKS`] idle stacks of a size, a stack that goes back returns its pages to the
+//! kernel (`MADV_DONTNEED`): 100,000 greenlets that ended keep no memory.
 //!
-//! Each pooled stack is one mapping whose lowest page is `PROT_NONE`: an overflow faults on the
-//! guard instead of silently corrupting the neighbour, and [`Stack::guard_range`] lets the
-//! SIGSEGV handler tell an overflow from any other fault. That layout costs two kernel memory
-//! areas (VMAs) per stack, so the default `vm.max_map_count` (65530) caps a process near 32,700
-//! stacks. The allocator is built around [`GuardMode`] so that a mode for 100,000+ greenlets can
-//! carve unguarded stacks out of large shared slabs (one VMA per slab) and detect overflow with
-//! a canary word instead; [`GuardMode::Canary`] is that mode.
+//! Every stack has a guard page below it: an overflow faults on the guard instead of silently
+//! corrupting the neighbour, and [`Stack::guard_range`] lets the SIGSEGV handler tell an overflow
+//! from any other fault. How the guard is made decides how many stacks fit (`slab.rs`):
+//!
+//! * **guard regions** (Linux 6.13+, the default where available): stacks are carved from slabs
+//!   of about 64 MiB, one mapping each, whose guards are page-table markers installed with one
+//!   system call per slab. A slab is one kernel memory area (VMA) whatever it holds, so
+//!   `vm.max_map_count` no longer limits the number of greenlets, and a fresh stack costs no
+//!   system call.
+//! * **mprotect** (older kernels): one mapping per stack with a `PROT_NONE` lowest page, two VMAs
+//!   per stack, so the default `vm.max_map_count` (65530) caps them near 32,700 (a slab with
+//!   `mprotect`ed guards would split into the same two areas per stack). While the map count
+//!   leaves [`MAP_RESERVE`] entries to the program, stacks are made this way; beyond, the pool
+//!   carves canary-checked stacks from slabs ([`Guards::Exhausted`], said once in `-c` and the
+//!   trace), so that the program keeps running instead of failing `pthread_create`.
+//! * **canary** ([`GuardMode::Canary`], `GREENSHIM_STACK_GUARD=canary`): no guard pages; a canary
+//!   word at the bottom of each stack is checked when the greenlet switches out or ends.
 //!
 //! A stack the program supplied itself (`pthread_attr_setstack`) is wrapped without a guard and is
 //! never pooled or unmapped: it stays the program's memory.
@@ -145,46 +157,143 @@ mod user_tests {
 pub struct StackStats {
     pub allocated: u64,
     pub reused: u64,
+    /// Idle pooled stacks whose memory went back to the kernel (beyond [`HOT_STACKS`]).
+    pub released: u64,
+    /// How guard pages are made (see [`Guards`]).
+    pub guards: Guards,
+    /// Stacks allocated with a guard page before the map count ran out and the pool went on
+    /// with canary-checked stacks (0: it never did).
+    pub canary_after: u64,
+}
+
+/// How Page mode makes guard pages, found at the first stack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Guards {
+    /// Not known yet (no stack allocated).
+    #[default]
+    Unknown,
+    /// Guard regions in slabs (`MADV_GUARD_INSTALL`): one map entry per slab.
+    Regions,
+    /// A mapping and an `mprotect` per stack (kernels before 6.13): two map entries each.
+    Mprotect,
+    /// The map count is used up: canary-checked stacks from slabs from now on.
+    Exhausted,
+    /// Canary mode was asked for.
+    Canary,
+}
+
+impl Guards {
+    /// For the summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Guards::Unknown => "none allocated",
+            Guards::Regions => "guard pages (guard regions in slabs)",
+            Guards::Mprotect => "guard pages (a mapping and mprotect each)",
+            Guards::Exhausted => "guard pages until vm.max_map_count ran short, then canary-checked",
+            Guards::Canary => "canary-checked (GREENSHIM_STACK_GUARD=canary)",
+        }
+    }
+}
+
+/// Idle pooled stacks per size kept with their memory: a burst of spawns reuses them without a
+/// page fault. Beyond that, a stack that goes back to the pool returns its pages to the kernel
+/// (`MADV_DONTNEED`), so that 100,000 ended greenlets do not keep their stacks' memory.
+pub const HOT_STACKS: usize = 64;
+
+/// Map entries Page mode leaves to the program when it falls back to `mprotect` guards.
+const MAP_RESERVE: usize = 8192;
+
+/// Free stacks of one size: `hot` ones (memory still there) at the back, released ones at the
+/// front, so that a spawn takes the hottest.
+struct FreeList {
+    size: usize,
+    stacks: std::collections::VecDeque<Stack>,
+    hot: usize,
+}
+
+/// The slab stacks of one size are being carved from: `[next, end)` left, guards installed.
+struct Carving {
+    size: usize,
+    next: usize,
+    end: usize,
 }
 
 /// Free lists of stacks by usable size.
 pub struct StackPool {
     mode: GuardMode,
-    /// (usable size, free stacks of that size). Programs use one or two sizes: a Vec scan beats
-    /// a map.
-    free: Vec<(usize, Vec<Stack>)>,
-    /// Canary mode: the unused tail of the current slab, `[next, end)`.
+    /// Programs use one or two sizes: a Vec scan beats a map.
+    free: Vec<FreeList>,
+    /// Page mode with guard regions: the current slab per size.
+    carving: Vec<Carving>,
+    /// Canary stacks: the unused tail of the current slab, `[next, end)`.
     slab_next: usize,
     slab_end: usize,
+    /// Mprotect fallback: stacks mapped that way, and how many may be.
+    mapped: usize,
+    map_budget: usize,
+    /// The switch to canary stacks happened and nobody was told yet.
+    notice: bool,
     pub stats: StackStats,
 }
 
 /// Bytes per slab in Canary mode.
-const SLAB_BYTES: usize = 64 << 20;
+const SLAB_BYTES: usize = crate::slab::SLAB_BYTES;
 
 impl StackPool {
     pub const fn new(mode: GuardMode) -> Self {
-        StackPool { mode, free: Vec::new(), slab_next: 0, slab_end: 0, stats: StackStats { allocated: 0, reused: 0 } }
+        let guards = match mode {
+            GuardMode::Page => Guards::Unknown,
+            GuardMode::Canary => Guards::Canary,
+        };
+        StackPool {
+            mode,
+            free: Vec::new(),
+            carving: Vec::new(),
+            slab_next: 0,
+            slab_end: 0,
+            mapped: 0,
+            map_budget: 0,
+            notice: false,
+            stats: StackStats { allocated: 0, reused: 0, released: 0, guards, canary_after: 0 },
+        }
     }
 
     pub fn mode(&self) -> GuardMode {
         self.mode
     }
 
+    /// Once, after Page mode ran out of map entries and went on with canary-checked stacks: the
+    /// line to say so (the trace prints it).
+    pub fn take_notice(&mut self) -> Option<&'static str> {
+        std::mem::take(&mut self.notice).then_some(
+            "stacks: vm.max_map_count leaves no room for more guard pages (a kernel without guard regions); new stacks are canary-checked",
+        )
+    }
+
     /// A stack with at least `size` usable bytes (rounded up to whole pages).
     pub fn get(&mut self, size: usize) -> io::Result<Stack> {
         let size = size.max(PAGE).next_multiple_of(PAGE);
-        if let Some((_, list)) = self.free.iter_mut().find(|(s, _)| *s == size) {
-            if let Some(st) = list.pop() {
+        if let Some(list) = self.free.iter_mut().find(|l| l.size == size) {
+            if let Some(st) = list.stacks.pop_back() {
+                list.hot = list.hot.saturating_sub(1);
                 self.stats.reused += 1;
                 return Ok(st);
             }
         }
+        let st = match self.stats.guards {
+            Guards::Unknown | Guards::Regions => match self.carve_guarded(size) {
+                Some(r) => r,
+                None => {
+                    self.stats.guards = Guards::Mprotect;
+                    self.map_budget = (crate::slab::max_map_count().saturating_sub(MAP_RESERVE)) / 2;
+                    self.map_or_canary(size)
+                }
+            },
+            Guards::Mprotect => self.map_or_canary(size),
+            Guards::Exhausted | Guards::Canary => self.carve(size),
+        }?;
         self.stats.allocated += 1;
-        match self.mode {
-            GuardMode::Page => Self::map_guarded(size),
-            GuardMode::Canary => self.carve(size),
-        }
+        Ok(st)
     }
 
     /// Return a stack whose greenlet has finished.
@@ -193,58 +302,92 @@ impl StackPool {
             return;
         }
         let size = st.size();
-        match self.free.iter_mut().find(|(s, _)| *s == size) {
-            Some((_, list)) => list.push(st),
-            None => self.free.push((size, vec![st])),
+        let i = match self.free.iter().position(|l| l.size == size) {
+            Some(i) => i,
+            None => {
+                self.free.push(FreeList { size, stacks: Default::default(), hot: 0 });
+                self.free.len() - 1
+            }
+        };
+        let list = &mut self.free[i];
+        if list.hot < HOT_STACKS {
+            list.hot += 1;
+            list.stacks.push_back(st);
+        } else {
+            // A canary stack keeps its lowest page (the canary word lives there).
+            let lo = if st.origin == Origin::Slab { st.limit + PAGE } else { st.limit };
+            crate::slab::release(lo, st.base);
+            self.stats.released += 1;
+            list.stacks.push_front(st);
         }
+    }
+
+    /// Page mode with guard regions: the next stack of the current slab of this size. `None` if
+    /// the kernel has no guard regions.
+    fn carve_guarded(&mut self, size: usize) -> Option<io::Result<Stack>> {
+        let stride = size + PAGE;
+        let i = match self.carving.iter().position(|c| c.size == size) {
+            Some(i) if self.carving[i].end - self.carving[i].next >= stride => i,
+            found => {
+                let count = (SLAB_BYTES / stride).clamp(1, 1024);
+                let Some(base) = crate::slab::map(count * stride) else {
+                    return Some(Err(io::Error::last_os_error()));
+                };
+                if !crate::slab::install_guards(base, stride, count) {
+                    crate::slab::unmap(base, count * stride);
+                    return None;
+                }
+                self.stats.guards = Guards::Regions;
+                let c = Carving { size, next: base, end: base + count * stride };
+                match found {
+                    Some(i) => {
+                        self.carving[i] = c; // the old slab is all handed out
+                        i
+                    }
+                    None => {
+                        self.carving.push(c);
+                        self.carving.len() - 1
+                    }
+                }
+            }
+        };
+        let c = &mut self.carving[i];
+        let map = c.next;
+        c.next += stride;
+        Some(Ok(Stack { base: map + stride, limit: map + PAGE, guard: PAGE, origin: Origin::Mapped }))
+    }
+
+    /// Mprotect fallback: a guarded mapping while the map count allows, then canary stacks.
+    fn map_or_canary(&mut self, size: usize) -> io::Result<Stack> {
+        if self.mapped < self.map_budget {
+            let st = Self::map_guarded(size)?;
+            self.mapped += 1;
+            return Ok(st);
+        }
+        self.stats.guards = Guards::Exhausted;
+        self.stats.canary_after = self.stats.allocated;
+        self.notice = true;
+        self.carve(size)
     }
 
     fn map_guarded(size: usize) -> io::Result<Stack> {
         let total = size + PAGE;
-        // SAFETY: anonymous private mapping, no fixed address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let p = crate::slab::map(total).ok_or_else(io::Error::last_os_error)?;
         // SAFETY: the first page lies inside the mapping just made.
-        if unsafe { libc::mprotect(p, PAGE, libc::PROT_NONE) } != 0 {
+        if unsafe { libc::mprotect(p as *mut libc::c_void, PAGE, libc::PROT_NONE) } != 0 {
             let e = io::Error::last_os_error();
-            // SAFETY: unmapping exactly what we mapped.
-            unsafe { libc::munmap(p, total) };
+            crate::slab::unmap(p, total);
             return Err(e);
         }
-        let map = p as usize;
-        Ok(Stack { base: map + total, limit: map + PAGE, guard: PAGE, origin: Origin::Mapped })
+        Ok(Stack { base: p + total, limit: p + PAGE, guard: PAGE, origin: Origin::Mapped })
     }
 
     fn carve(&mut self, size: usize) -> io::Result<Stack> {
         if self.slab_end - self.slab_next < size {
             let bytes = SLAB_BYTES.max(size);
-            // SAFETY: anonymous private mapping, no fixed address.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    bytes,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            self.slab_next = p as usize;
-            self.slab_end = p as usize + bytes;
+            let p = crate::slab::map(bytes).ok_or_else(io::Error::last_os_error)?;
+            self.slab_next = p;
+            self.slab_end = p + bytes;
         }
         let limit = self.slab_next;
         self.slab_next += size;
@@ -271,6 +414,31 @@ mod tests {
         assert_ne!(c.base_addr(), a_base);
         assert_eq!(pool.stats.allocated, 2);
         assert_eq!(pool.stats.reused, 1);
+    }
+
+    #[test]
+    fn idle_stacks_beyond_the_hot_ones_are_released_and_taken_last() {
+        let mut pool = StackPool::new(GuardMode::Page);
+        let stacks: Vec<Stack> = (0..HOT_STACKS + 3).map(|_| pool.get(16 * 1024).unwrap()).collect();
+        for s in &stacks {
+            // SAFETY: the top word of our own fresh stack.
+            unsafe { *((s.base_addr() - 8) as *mut u64) = 7 };
+        }
+        let bases: Vec<usize> = stacks.iter().map(|s| s.base_addr()).collect();
+        for s in stacks {
+            pool.put(s);
+        }
+        assert_eq!(pool.stats.released, 3);
+        // The hot ones come back first, most recent first, with their contents.
+        let first = pool.get(16 * 1024).unwrap();
+        assert_eq!(first.base_addr(), bases[HOT_STACKS - 1]);
+        // SAFETY: reading our own stack's top word.
+        assert_eq!(unsafe { *((first.base_addr() - 8) as *const u64) }, 7);
+        let rest: Vec<Stack> = (0..HOT_STACKS + 2).map(|_| pool.get(16 * 1024).unwrap()).collect();
+        let released = rest.last().unwrap();
+        // SAFETY: reading our own stack's top word: released memory reads as zero.
+        assert_eq!(unsafe { *((released.base_addr() - 8) as *const u64) }, 0);
+        assert_eq!(pool.stats.allocated, HOT_STACKS as u64 + 3);
     }
 
     #[test]

@@ -629,7 +629,15 @@ pub unsafe fn print_summary(h: *mut Hub) {
     l.s("hub: greenlets spawned ").int(st.spawned as i64).s(", peak live ").int(st.peak_live as i64);
     l.s(", switches ").int(st.switches as i64).s(", epoll waits ").int(st.epoll_waits as i64);
     l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64);
+    l.s(", stacks released ").int(ss.released as i64);
     l.s(", time-slice yields ").int(st.slice_yields as i64).s(", yield points ").int(st.point_yields as i64).s("\n");
+    l.emit();
+    let mut l = Line::new();
+    l.s("stacks: ").s(ss.guards.describe());
+    if ss.canary_after > 0 {
+        l.s(" (guard pages on the first ").int(ss.canary_after as i64).s(")");
+    }
+    l.s("\n");
     l.emit();
     let mut l = Line::new();
     if crate::hook::catch::on() {
