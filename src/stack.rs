@@ -442,6 +442,24 @@ mod tests {
     }
 
     #[test]
+    fn without_guard_regions_stacks_turn_canary_when_the_map_budget_is_spent() {
+        let mut pool = StackPool::new(GuardMode::Page);
+        pool.stats.guards = Guards::Mprotect; // as on a kernel before 6.13
+        pool.map_budget = 3;
+        let guarded: Vec<Stack> = (0..3).map(|_| pool.get(16 * 1024).unwrap()).collect();
+        assert!(guarded.iter().all(|s| s.canary_addr() == 0 && s.guard_range().1 == s.limit_addr()));
+        assert_eq!(pool.take_notice(), None);
+        let c = pool.get(16 * 1024).unwrap();
+        assert_ne!(c.canary_addr(), 0, "beyond the budget: a canary-checked stack");
+        assert_eq!(pool.stats.guards, Guards::Exhausted);
+        assert_eq!(pool.stats.canary_after, 3);
+        assert!(pool.take_notice().is_some());
+        assert_eq!(pool.take_notice(), None, "said once");
+        let _ = pool.get(16 * 1024).unwrap();
+        assert_eq!(pool.take_notice(), None);
+    }
+
+    #[test]
     fn guard_page_is_below_limit() {
         let mut pool = StackPool::new(GuardMode::Page);
         let s = pool.get(16 * 1024).unwrap();
