@@ -14,6 +14,7 @@ pub mod diag;
 pub mod greenlet;
 pub mod hub;
 pub mod overflow;
+pub mod prefetch;
 pub mod reactor;
 pub mod settings;
 pub mod sigmask;

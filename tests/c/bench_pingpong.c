@@ -1,12 +1,15 @@
 /* bench_pingpong: echo ping-pong load generator for scripts/bench_echo.sh (runs natively).
  *
- * Usage: bench_pingpong -p PORT [-c CONNS] [-d SECONDS] [-w WARMUP_SECONDS] [-s SIZE]
+ * Usage: bench_pingpong -p PORT [-c CONNS] [-d SECONDS] [-w WARMUP_SECONDS] [-s SIZE] [-P PID]
  *
  * Opens CONNS connections to 127.0.0.1:PORT (TCP_NODELAY), then one epoll thread keeps every
  * connection in lock-step: send SIZE bytes (default 64), wait for all SIZE bytes to come back,
  * send again. Round trips completed during the SECONDS (default 3) after a warm-up (default
  * 0.5 s) are counted. Every echo is checked (byte-for-byte) against what was sent.
  * Output: "conns=<C> seconds=<D> round_trips=<N> rt_per_s=<N/D>"; exit 1 on any error.
+ * With -P PID (the server's), also " server_cpu_ns_per_rt=<ns>": the CPU time (user + system,
+ * all its threads, from /proc/PID/stat) the server used during the counted SECONDS, per round
+ * trip: its efficiency, independent of how the two processes share the CPUs.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +43,23 @@ static double now_s(void) {
 
 static size_t size = 64;
 
+/* CPU time (utime + stime) of process PID in ns, -1 if unreadable. */
+static double proc_cpu_ns(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long ut, st;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int ping(struct conn *c) {
     c->seq++;
     memset(c->msg, 'a' + c->seq % 26, size);
@@ -56,15 +76,16 @@ static int ping(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-    int port = 0, conns = 100, opt;
+    int port = 0, conns = 100, opt, server_pid = 0;
     double secs = 3, warm = 0.5;
-    while ((opt = getopt(argc, argv, "p:c:d:w:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:d:w:s:P:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'c': conns = atoi(optarg); break;
         case 'd': secs = atof(optarg); break;
         case 'w': warm = atof(optarg); break;
         case 's': size = (size_t)atoi(optarg); break;
+        case 'P': server_pid = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: %s -p PORT [-c CONNS] [-d SECONDS] [-w WARMUP] [-s SIZE]\n", argv[0]);
             return 2;
@@ -105,10 +126,14 @@ int main(int argc, char **argv) {
     struct epoll_event evs[1024];
     double t0 = now_s(), start = t0 + warm, end = start + secs;
     long counted = 0;
+    double cpu0 = 0;
     int counting = 0;
     for (;;) {
         double t = now_s();
-        if (!counting && t >= start) counting = 1, counted = 0;
+        if (!counting && t >= start) {
+            counting = 1, counted = 0;
+            if (server_pid) cpu0 = proc_cpu_ns(server_pid);
+        }
         if (t >= end) break;
         int n = epoll_wait(ep, evs, 1024, 100);
         if (n < 0) {
@@ -135,6 +160,8 @@ int main(int argc, char **argv) {
         }
     }
     double elapsed = now_s() - start;
-    printf("conns=%d seconds=%.2f round_trips=%ld rt_per_s=%.0f\n", conns, elapsed, counted, counted / elapsed);
+    printf("conns=%d seconds=%.2f round_trips=%ld rt_per_s=%.0f", conns, elapsed, counted, counted / elapsed);
+    if (server_pid) printf(" server_cpu_ns_per_rt=%.0f", (proc_cpu_ns(server_pid) - cpu0) / (double)(counted ? counted : 1));
+    printf("\n");
     return 0;
 }
