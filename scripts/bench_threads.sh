@@ -6,13 +6,19 @@
 #                                             (ns per pair; target under the shim: <= 1000 ns)
 #   yield ping   tests/c/bench_yield.c        two threads taking turns with sched_yield
 #                                             (ns per switch = total/(2N); target: <= 100 ns)
+#   alive        tests/c/bench_alive.c        AL_N threads alive at once: create them all, each
+#                                             blocks until all have started (ns per thread, every
+#                                             stack fresh; target under the shim: <= 1000 ns).
+#                                             Native and shim runs alternate; also prints the
+#                                             machine's cost of faulting in one fresh page, the
+#                                             floor of any thread that needs a new stack page.
 #
 # Each benchmark runs RUNS times natively and RUNS times with LD_PRELOAD=libgreenshim.so, all
 # pinned to one core (taskset -c 0: natively both yield threads then share that core, so each
 # sched_yield is a real switch). Prints every run, the medians and the ratio native/shim.
 #
 # Environment (defaults in brackets): RUNS [5], CPU [0], CJ_N_NATIVE [20000],
-# CJ_N_SHIM [1000000], Y_N_NATIVE [200000], Y_N_SHIM [5000000].
+# CJ_N_SHIM [1000000], Y_N_NATIVE [200000], Y_N_SHIM [5000000], AL_N [10000].
 # Iteration counts differ per mode so that each run lasts a fraction of a second to a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +29,7 @@ CJ_N_NATIVE=${CJ_N_NATIVE:-20000}
 CJ_N_SHIM=${CJ_N_SHIM:-1000000}
 Y_N_NATIVE=${Y_N_NATIVE:-200000}
 Y_N_SHIM=${Y_N_SHIM:-5000000}
+AL_N=${AL_N:-10000}
 
 echo "== cargo build --release"
 cargo build --release --quiet
@@ -32,7 +39,7 @@ LIB=$PWD/target/release/libgreenshim.so
 OUT=target/bench
 mkdir -p "$OUT"
 CC=${CC:-cc}
-for b in bench_create_join bench_yield; do
+for b in bench_create_join bench_yield bench_alive; do
     "$CC" -O2 -pthread -o "$OUT/$b" "tests/c/$b.c"
 done
 
@@ -88,6 +95,26 @@ echo "== sched_yield ping-pong (ns per switch), ${PIN[*]:-unpinned}, $RUNS runs"
 bench bench_yield ns_per_switch native "$Y_N_NATIVE"; y_native=$MED
 bench bench_yield ns_per_switch shim "$Y_N_SHIM"; y_shim=$MED
 report "yield switch" "$y_native" "$y_shim" 100
+
+echo "== $AL_N threads alive at once (ns per thread, fresh stacks), ${PIN[*]:-unpinned}, $RUNS runs, alternating"
+al_nat=() al_shim=() al_page=() al_line=
+for ((r = 1; r <= RUNS; r++)); do
+    for mode in native shim; do
+        env=()
+        [ "$mode" = shim ] && env=(env "LD_PRELOAD=$LIB")
+        if ! al_line=$(timeout 300 "${PIN[@]}" "${env[@]}" "$OUT/bench_alive" "$AL_N"); then
+            echo "bench_alive ($mode) failed: $al_line" >&2
+            exit 1
+        fi
+        v=$(value ns_per_thread "$al_line")
+        if [ "$mode" = native ]; then al_nat+=("$v"); else al_shim+=("$v"); fi
+        al_page+=("$(value page_ns "$al_line")")
+    done
+done
+printf '  native runs: %s\n  shim   runs: %s\n' "${al_nat[*]}" "${al_shim[*]}"
+al_pg=$(median "${al_page[@]}")
+printf '  one fresh page costs %s ns on this machine (median of every run)\n' "$al_pg"
+report "$AL_N alive" "$(median "${al_nat[@]}")" "$(median "${al_shim[@]}")" 1000
 
 echo "== summary (medians of $RUNS runs)"
 printf '  %s\n' "${SUMMARY[@]}"

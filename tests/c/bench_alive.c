@@ -5,7 +5,10 @@
  * nothing to reuse). Then opens the gate and joins them all.
  *
  * Output: "n=<N> ns_per_thread=<ns> threads=<Threads: while all are alive>
- *          maps=<lines of /proc/self/maps then> rss_kib=<Rss of smaps_rollup then>"
+ *          maps=<lines of /proc/self/maps then> rss_kib=<Rss of smaps_rollup then>
+ *          page_ns=<ns to fault in one fresh page of anonymous memory>"
+ * page_ns (4096 fresh pages touched once each, before the threads) is the machine's floor for
+ * any thread that needs memory nobody touched before: its stack's first page at least.
  * Exit 0 iff every thread ran and was joined. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,6 +66,13 @@ int main(int argc, char **argv) {
     if (n <= 0) n = 1;
     pthread_t *t = malloc(sizeof *t * (size_t)n);
     if (!t) return 1;
+    const long pages = 4096;
+    char *mem = mmap(NULL, (size_t)pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return 1;
+    uint64_t p0 = now_ns();
+    for (long i = 0; i < pages; i++) mem[i * 4096] = 1;
+    double page_ns = (double)(now_ns() - p0) / (double)pages;
+    munmap(mem, (size_t)pages * 4096);
     uint64_t t0 = now_ns();
     for (long i = 0; i < n; i++) {
         int rc = pthread_create(&t[i], NULL, body, (void *)(uintptr_t)(i + 1));
@@ -86,8 +97,8 @@ int main(int argc, char **argv) {
         void *r = NULL;
         if (pthread_join(t[i], &r) == 0 && r == (void *)(uintptr_t)(i + 1)) ok++;
     }
-    printf("n=%ld ns_per_thread=%.1f threads=%ld maps=%ld rss_kib=%ld\n", n, (double)(t1 - t0) / (double)n,
-           threads, maps, rss);
+    printf("n=%ld ns_per_thread=%.1f threads=%ld maps=%ld rss_kib=%ld page_ns=%.0f\n", n,
+           (double)(t1 - t0) / (double)n, threads, maps, rss, page_ns);
     if (ok != n) {
         fprintf(stderr, "only %ld of %ld threads joined with their argument\n", ok, n);
         return 1;
