@@ -90,9 +90,6 @@ pub struct Greenlet {
     /// only on stacks greenshim carved in Canary mode; 0 for none (main, guard pages, and
     /// stacks the program supplied).
     pub(crate) canary: usize,
-    /// Where its stack pointer was when it last switched out (0: never): the hub prefetches
-    /// the stack lines around it when it wakes it (see `prefetch.rs`).
-    pub(crate) sp_hint: usize,
     /// `pthread_exit` was called: the loop must reset the coroutine instead of resuming it.
     pub(crate) exit_requested: bool,
     /// The greenlet that spawned this one.

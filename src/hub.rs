@@ -274,7 +274,6 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         stack,
         guard,
         canary: 0,
-        sp_hint: 0,
         exit_requested: false,
         parent,
         ext: [0; 4],
@@ -405,7 +404,6 @@ impl Hub {
         if (*g).state == State::Parked {
             (*g).state = State::Runnable;
             (*g).wake = why;
-            crate::prefetch::resume_lines(&*g);
             self.runq.push_back(g);
         } else if (*g).state == State::Runnable && (*g).wake == Wake::Signal {
             (*g).wake = why; // queued for its handlers: the park ends after them
@@ -873,9 +871,6 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Greenlet) {
         (*g).errno = sys::errno();
         run_loop(h);
     } else {
-        // Near the stack pointer it resumes with: prefetched when it is woken.
-        let here = 0u8;
-        (*g).sp_hint = std::ptr::addr_of!(here) as usize;
         // The loop saves errno when the suspend lands there.
         (*(*g).yielder).suspend(());
     }

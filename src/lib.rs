@@ -14,7 +14,6 @@ pub mod diag;
 pub mod greenlet;
 pub mod hub;
 pub mod overflow;
-pub mod prefetch;
 pub mod reactor;
 pub mod settings;
 pub mod sigmask;
