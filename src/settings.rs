@@ -26,7 +26,7 @@ pub struct Settings {
     /// `GREENSHIM_ON_DEADLOCK`: what to do when every greenlet waits and nothing can wake them.
     pub on_deadlock: OnDeadlock,
     /// `GREENSHIM_STACK_GUARD`: `page` (default, a guard page per stack) or `canary` (stacks
-    /// carved from shared slabs, for 100,000+ greenlets).
+    /// carved from shared slabs, checked by a canary word instead).
     pub stack_guard: crate::stack::GuardMode,
     /// `GREENSHIM_TLS`: `per-greenlet` (default: each greenlet its own thread-local storage
     /// and thread descriptor, as each thread natively) or `shared` (greenlets share the OS
@@ -113,7 +113,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "GREENSHIM_STACK_SIZE",
         "stack size of each greenlet: bytes with an optional K, M or G suffix, 16K..1G (default 256K)",
     ),
-    ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; about 32,000 stacks at most with vm.max_map_count=65530); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch (100,000+ greenlets)"),
+    ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; guard regions in shared slabs on Linux 6.13+, else a mapping each while vm.max_map_count allows, then canary-checked stacks); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch"),
     ("GREENSHIM_CATCH", "all = also catch the system calls libc makes internally (stdio, the resolver, system(), syscall(), ...) with syscall user dispatch, so that they park only their greenlet (default where the kernel has it, Linux 5.11+); exports = only libc's exported functions"),
     ("GREENSHIM_TLS", "per-greenlet = each greenlet has its own thread-local storage (__thread, errno, thread_local) and thread descriptor, as each thread natively (default); shared = greenlets share the OS thread's (cheaper switches, for programs that keep no per-thread state)"),
     ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
