@@ -98,7 +98,7 @@ where
     let body: Box<dyn FnOnce()> = Box::new(move || {
         s2.started.set(true);
         let id = current_id();
-        let killed_early = rt::with_g(id, |g| g.killed);
+        let killed_early = rt::with_g(id, |g| g.killed); // creates its entry: kill finds its parks
         let out = if killed_early {
             Outcome::Killed // gevent: a greenlet killed before it started never runs
         } else {
@@ -326,7 +326,6 @@ pub fn sleep(d: Duration) {
 /// Let every other runnable greenlet run once (gevent's `sleep(0)`). A kill or an expired
 /// `Timeout` scope is raised here too.
 pub fn yield_now() {
-    rt::check_interrupt();
     (ops().yield_now)();
     rt::check_interrupt();
 }

@@ -48,13 +48,13 @@ impl<T: 'static> Local<T> {
 
     /// Remove and return the running greenlet's value.
     pub fn take(&self) -> Option<T> {
-        let old = rt::with_g(current_id(), |g| g.locals.remove(&self.id));
+        let old = rt::with_existing(current_id(), |g| g.locals.remove(&self.id)).flatten();
         old.and_then(|b| b.downcast::<T>().ok()).map(|b| *b)
     }
 
     /// True if the running greenlet has a value.
     pub fn is_set(&self) -> bool {
-        rt::with_g(current_id(), |g| g.locals.contains_key(&self.id))
+        rt::with_existing(current_id(), |g| g.locals.contains_key(&self.id)).unwrap_or(false)
     }
 
     /// Call `f` with the running greenlet's value (`None`: it set none). `f` may use the API

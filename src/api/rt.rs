@@ -249,9 +249,35 @@ pub(crate) struct GState {
     pub locals: HashMap<u64, Box<dyn Any>>,
 }
 
+/// Hashes a greenlet id (already unique, slot and generation bits) with one multiply: the map
+/// is looked up on every API park and yield.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 #[derive(Default)]
 pub(crate) struct ApiState {
-    pub greenlets: RefCell<HashMap<u64, GState>>,
+    /// Entries exist for greenlets spawned by the API (from spawn to end) and for any greenlet
+    /// that used a `Timeout` or a `Local`.
+    pub greenlets: RefCell<IdMap<GState>>,
+    /// Greenlets with a kill requested or a `Timeout` scope active: zero makes the interruption
+    /// checks of a park a single load.
+    pub armed: Cell<usize>,
     pub next_id: Cell<u64>,
 }
 
@@ -280,9 +306,23 @@ pub(crate) fn with_g<R>(id: u64, f: impl FnOnce(&mut GState) -> R) -> R {
     f(state().greenlets.borrow_mut().entry(id).or_default())
 }
 
+/// Run `f` on the state of greenlet `id` if it has one.
+pub(crate) fn with_existing<R>(id: u64, f: impl FnOnce(&mut GState) -> R) -> Option<R> {
+    state().greenlets.borrow_mut().get_mut(&id).map(f)
+}
+
+/// Count a greenlet as armed (a kill request or a scope): see [`ApiState::armed`].
+pub(crate) fn arm(delta: isize) {
+    let a = &state().armed;
+    a.set(a.get().wrapping_add_signed(delta));
+}
+
 /// Drop a greenlet's API state (it ended): its `Local` values are dropped here.
 pub(crate) fn forget_g(id: u64) {
     let g = state().greenlets.borrow_mut().remove(&id);
+    if let Some(g) = &g {
+        arm(-(g.killed as isize) - g.scopes.len() as isize);
+    }
     drop(g); // outside the borrow: a value's destructor may use the API
 }
 
@@ -306,10 +346,12 @@ pub(crate) struct Fired {
 /// What is pending for greenlet `id` at time `now`: a kill, or the expired scope with the
 /// earliest deadline (marked fired: it is raised once).
 fn take_interrupt(id: u64, now: u64) -> Option<Box<dyn Any + Send>> {
-    if std::thread::panicking() {
-        return None; // never unwind while unwinding (a destructor parking): that aborts
+    if state().armed.get() == 0 || std::thread::panicking() {
+        // Nothing armed on this hub; or unwinding already (a destructor that parks): unwinding
+        // again would abort.
+        return None;
     }
-    with_g(id, |g| {
+    with_existing(id, |g| {
         if g.killed {
             return Some(Box::new(GreenletExit) as Box<dyn Any + Send>);
         }
@@ -317,6 +359,7 @@ fn take_interrupt(id: u64, now: u64) -> Option<Box<dyn Any + Send>> {
         s.fired = true;
         Some(Box::new(Fired { id: s.id, after: s.after }) as Box<dyn Any + Send>)
     })
+    .flatten()
 }
 
 /// Raise a pending kill or expired scope of the running greenlet, if any.
@@ -329,7 +372,10 @@ pub(crate) fn check_interrupt() {
 
 /// The earliest deadline of the greenlet's active scopes.
 fn scope_deadline(id: u64) -> Option<u64> {
-    with_g(id, |g| g.scopes.iter().filter(|s| !s.fired).map(|s| s.deadline).min())
+    if state().armed.get() == 0 {
+        return None;
+    }
+    with_existing(id, |g| g.scopes.iter().filter(|s| !s.fired).map(|s| s.deadline).min()).flatten()
 }
 
 // ------------------------------------------------------------------------------ wait lists
@@ -410,23 +456,23 @@ pub(crate) fn wait(on: On<'_>, deadline: Option<u64>) -> Result<Parked, i32> {
         On::List(l) => {
             let tok = (o.prepare_park)();
             l.q.borrow_mut().push_back((id, tok));
-            with_g(id, |g| g.parked = Some(tok));
+            with_existing(id, |g| g.parked = Some(tok));
             let c = (o.park)(eff.unwrap_or(0), l as *const _ as usize);
             l.remove((id, tok));
             c
         }
         On::Sleep => {
             let tok = (o.prepare_park)();
-            with_g(id, |g| g.parked = Some(tok));
+            with_existing(id, |g| g.parked = Some(tok));
             (o.park)(eff.unwrap_or(0), 0)
         }
         On::Fd(fd, write) => {
             let tok = (o.prepare_park)();
-            with_g(id, |g| g.parked = Some(tok));
+            with_existing(id, |g| g.parked = Some(tok));
             (o.wait_fd)(fd, write as i32, eff.unwrap_or(0))
         }
     };
-    with_g(id, |g| g.parked = None);
+    with_existing(id, |g| g.parked = None);
     if code < 0 {
         return Err(-code);
     }
@@ -448,7 +494,10 @@ pub(crate) fn wait(on: On<'_>, deadline: Option<u64>) -> Result<Parked, i32> {
 /// Request a kill of greenlet `id`: raised at its current API park (woken now) or its next.
 pub(crate) fn request_kill(id: u64) {
     let parked = with_g(id, |g| {
-        g.killed = true;
+        if !g.killed {
+            g.killed = true;
+            arm(1);
+        }
         g.parked
     });
     if let Some(tok) = parked {

@@ -63,6 +63,7 @@ impl Timeout {
         let id = rt::fresh_id();
         let deadline = deadline_after(after);
         rt::with_g(gid, |g| g.scopes.push(Scope { id, deadline, after, fired: false }));
+        rt::arm(1);
         Timeout { id, gid, after, _not_send: PhantomData }
     }
 
@@ -91,7 +92,7 @@ impl Timeout {
 
     /// True until it fired.
     pub fn pending(&self) -> bool {
-        rt::with_g(self.gid, |g| g.scopes.iter().any(|s| s.id == self.id && !s.fired))
+        rt::with_existing(self.gid, |g| g.scopes.iter().any(|s| s.id == self.id && !s.fired)).unwrap_or(false)
     }
 
     /// Cancel it (the same as dropping it).
@@ -101,7 +102,12 @@ impl Timeout {
 impl Drop for Timeout {
     fn drop(&mut self) {
         let id = self.id;
-        rt::with_g(self.gid, |g| g.scopes.retain(|s| s.id != id));
+        let removed = rt::with_existing(self.gid, |g| {
+            let n = g.scopes.len();
+            g.scopes.retain(|s| s.id != id);
+            n - g.scopes.len()
+        });
+        rt::arm(-(removed.unwrap_or(0) as isize));
     }
 }
 
