@@ -344,3 +344,26 @@ fn stream_server_under_the_launcher_serves_nc_and_clients_on_one_os_thread() {
     let st = srv.finish(Duration::from_secs(10));
     assert!(st.success() && srv.stdout().contains("server stopped"), "{}", srv.describe());
 }
+
+// ------------------------------------------------------- the API inside a preloaded process
+
+/// Under the launcher the API drives the shim's hub: an API greenlet keeps running while the
+/// main greenlet blocks in a std channel fed by a std::thread (natively it cannot: `recv` blocks
+/// the hub's OS thread).
+#[test]
+fn api_greenlets_and_std_threads_share_the_shims_hub() {
+    let n = native("api_and_std_threads", &[]);
+    let s = launched("api_and_std_threads", &[]);
+    for o in [&n, &s] {
+        line_with(o, "received 42 from a std::thread");
+        line_with(o, "joining the endless ticker under a 30 ms Timeout: timed out");
+        line_with(o, "ticker killed: true");
+    }
+    assert_eq!(num_after(line_with(&n, "ticks while main waited"), "channel:"), 0.0, "{}", n.describe());
+    line_with(&n, "OS threads while the std::thread lived: 2");
+    line_with(&n, "hub: this program's own");
+    let ticks = num_after(line_with(&s, "ticks while main waited"), "channel:");
+    assert!((3.0..=6.0).contains(&ticks), "{ticks} ticks of 20 ms during a 100 ms wait\n{}", s.describe());
+    line_with(&s, "OS threads while the std::thread lived: 1");
+    line_with(&s, "hub: the preload library's");
+}
