@@ -43,6 +43,20 @@ pub(crate) struct Shared<T> {
 
 /// A handle to a spawned greenlet (gevent's `Greenlet`). Clones refer to the same greenlet.
 /// Dropping every handle without joining detaches it: it still runs to completion.
+///
+/// ```
+/// use std::time::Duration;
+/// use greenshim::api::{sleep, spawn};
+/// let winner = spawn(|| "You win!");
+/// let loser = spawn(|| -> &str { panic!("You fail.") });
+/// let stuck = spawn(|| sleep(Duration::from_secs(60)));
+/// winner.join();
+/// loser.join();
+/// assert!(winner.ready() && winner.successful() && winner.value() == Some("You win!"));
+/// assert!(loser.ready() && !loser.successful() && loser.exception().as_deref() == Some("You fail."));
+/// stuck.kill(); // unwinds it at its sleep
+/// assert!(stuck.ready() && stuck.killed());
+/// ```
 pub struct Greenlet<T> {
     s: Rc<Shared<T>>,
 }

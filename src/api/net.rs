@@ -42,6 +42,22 @@ fn retry<R>(fd: RawFd, write: bool, mut f: impl FnMut() -> io::Result<R>) -> io:
 }
 
 /// A listening socket whose `accept` parks only the calling greenlet.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenshim::api::{spawn, TcpListener, TcpStream};
+/// let l = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// let client = spawn(move || {
+///     let mut s = TcpStream::connect(addr).unwrap();
+///     s.write_all(b"ping").unwrap();
+/// });
+/// let (mut conn, _peer) = l.accept().unwrap(); // parks; the client runs meanwhile
+/// let mut buf = [0; 4];
+/// conn.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"ping");
+/// client.join();
+/// ```
 pub struct TcpListener {
     inner: std::net::TcpListener,
 }
@@ -81,15 +97,26 @@ impl AsRawFd for TcpListener {
     }
 }
 
-/// A TCP connection whose reads, writes and connect park only the calling greenlet.
+/// A TCP connection whose reads, writes and connect park only the calling greenlet. `&TcpStream`
+/// reads and writes too, so one greenlet may read while another writes.
 ///
-/// ```no_run
-/// use std::io::{Read, Write};
-/// use greenshim::api::TcpStream;
-/// let mut s = TcpStream::connect("127.0.0.1:7").unwrap();
-/// s.write_all(b"hi\n").unwrap();
-/// let mut buf = [0; 3];
-/// s.read_exact(&mut buf).unwrap();
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use greenshim::api::{spawn, TcpListener, TcpStream};
+/// let l = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// let server = spawn(move || {
+///     let (s, _) = l.accept().unwrap();
+///     let mut line = String::new();
+///     BufReader::new(&s).read_line(&mut line).unwrap();
+///     (&s).write_all(line.to_uppercase().as_bytes()).unwrap();
+/// });
+/// let s = TcpStream::connect(addr).unwrap();
+/// (&s).write_all(b"hi\n").unwrap();
+/// let mut reply = String::new();
+/// BufReader::new(&s).read_line(&mut reply).unwrap();
+/// assert_eq!(reply, "HI\n");
+/// server.join();
 /// ```
 pub struct TcpStream {
     inner: std::net::TcpStream,

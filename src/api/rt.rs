@@ -332,7 +332,23 @@ pub fn current_id() -> u64 {
 
 // -------------------------------------------------------------------------- interruptions
 
-/// The payload a kill unwinds a greenlet with (gevent's `GreenletExit`).
+/// The payload a kill unwinds a greenlet with (gevent's `GreenletExit`): its destructors run,
+/// the greenlet's outcome is "killed". Code that catches unwinds should let it pass.
+///
+/// ```
+/// use greenshim::api::{spawn, Event, GreenletExit};
+/// let e = Event::new();
+/// let e2 = e.clone();
+/// let g = spawn(move || {
+///     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e2.wait()));
+///     let was_kill = matches!(&r, Err(p) if p.is::<GreenletExit>());
+///     if let Err(p) = r { std::panic::resume_unwind(p) } // let it pass
+///     was_kill
+/// });
+/// greenshim::api::yield_now();
+/// g.kill();
+/// assert!(g.killed());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GreenletExit;
 

@@ -43,6 +43,14 @@ pub struct Timeout {
 }
 
 /// The error of a timeout that expired (gevent's `Timeout` exception).
+///
+/// ```
+/// use std::time::Duration;
+/// use greenshim::api::{sleep, with_timeout, Elapsed};
+/// let e = with_timeout(Duration::from_millis(5), || sleep(Duration::from_secs(5))).unwrap_err();
+/// assert_eq!(e, Elapsed { after: Duration::from_millis(5) });
+/// assert_eq!(e.to_string(), "timed out after 5ms");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed {
     pub after: Duration,
@@ -112,6 +120,15 @@ impl Drop for Timeout {
 }
 
 /// Run `f` with a deadline: [`Timeout::run`].
+///
+/// ```
+/// use std::time::Duration;
+/// use greenshim::api::{with_timeout, Queue};
+/// let q: Queue<u8> = Queue::new();
+/// assert!(with_timeout(Duration::from_millis(5), || q.get()).is_err());
+/// q.put(1);
+/// assert_eq!(with_timeout(Duration::from_millis(5), || q.get()), Ok(1));
+/// ```
 pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
     Timeout::run(after, f)
 }
