@@ -5,14 +5,16 @@
 //! `recv` on a value a `std::thread` sends after 100 ms. Natively, `recv` blocks the OS thread —
 //! the hub's — so the ticker cannot run meanwhile (0 ticks) and the program has 2 OS threads.
 //! Under the launcher, `recv` parks only the main greenlet, the ticker runs (about 5 ticks)
-//! and the program has 1 OS thread.
+//! and the program has 1 OS thread. Then: API timeouts never touch parks of the shim.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use greenshim::api::{rt, sleep, spawn, yield_now, Timeout};
+use std::time::Instant;
+
+use greenshim::api::{rt, sleep, spawn, yield_now, Event, Timeout};
 
 fn os_threads() -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -44,4 +46,22 @@ fn main() {
     println!("joining the endless ticker under a 30 ms Timeout: {}", if r.is_err() { "timed out" } else { "returned" });
     ticker.kill();
     println!("ticker killed: {}", ticker.killed());
+
+    // An API wait woken early leaves a stale hub timer behind; it must not cut short a later
+    // park of the shim's (here std's sleep, a nanosleep park under the launcher).
+    let e = Event::new();
+    let e2 = e.clone();
+    spawn(move || e2.set());
+    let woken = e.wait_timeout(Duration::from_millis(50));
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(100));
+    println!("event woken early: {woken}; std sleep of 100 ms after it lasted >= 100 ms: {}", t0.elapsed() >= Duration::from_millis(100));
+
+    // A Timeout scope does not interrupt a park of the shim: it is raised at the next API park.
+    let t1 = Instant::now();
+    let r = Timeout::run(Duration::from_millis(30), || {
+        std::thread::sleep(Duration::from_millis(80));
+        yield_now();
+    });
+    println!("Timeout(30 ms) around a std sleep of 80 ms then a yield: {} after {} ms", if r.is_err() { "timed out" } else { "completed" }, t1.elapsed().as_millis());
 }

@@ -489,6 +489,9 @@ fn stream_server_serves_clients_concurrently_and_stops() {
         assert!(server.started());
         server.stop();
         assert!(!server.started());
-        assert!(TcpStream::connect(addr).is_err() || server.active() == 0);
+        assert!(server.local_addr().is_err());
+        let e = TcpStream::connect(addr).err().expect("the listening socket was closed by stop");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(server.active(), 0);
     });
 }

@@ -358,6 +358,10 @@ fn api_greenlets_and_std_threads_share_the_shims_hub() {
         line_with(o, "received 42 from a std::thread");
         line_with(o, "joining the endless ticker under a 30 ms Timeout: timed out");
         line_with(o, "ticker killed: true");
+        line_with(o, "event woken early: true; std sleep of 100 ms after it lasted >= 100 ms: true");
+        let l = line_with(o, "Timeout(30 ms) around a std sleep of 80 ms then a yield: timed out after");
+        let ms = num_after(l, "timed out after");
+        assert!((80.0..200.0).contains(&ms), "raised after {ms} ms: not at the yield after the sleep\n{}", o.describe());
     }
     assert_eq!(num_after(line_with(&n, "ticks while main waited"), "channel:"), 0.0, "{}", n.describe());
     line_with(&n, "OS threads while the std::thread lived: 2");

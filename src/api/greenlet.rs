@@ -122,8 +122,9 @@ where
                 Err(p) => Outcome::Panicked(panic_message(&*p)),
             }
         };
-        rt::forget_g(id);
+        // The outcome first: from here on a kill is a no-op and creates no state entry again.
         *s2.result.borrow_mut() = Some(out);
+        rt::forget_g(id); // drops its Local values (their destructors may park)
         s2.done.wake_all();
     });
     let arg = Box::into_raw(Box::new(body)) as *mut c_void;

@@ -263,7 +263,8 @@ type Handler = Rc<dyn Fn(TcpStream, SocketAddr)>;
 /// server.serve_forever();
 /// ```
 pub struct StreamServer {
-    listener: Rc<TcpListener>,
+    /// Taken by `stop`: the listening socket closes once the acceptor has ended too.
+    listener: std::cell::RefCell<Option<Rc<TcpListener>>>,
     handler: Handler,
     pool: Option<Pool>,
     group: Group,
@@ -278,7 +279,7 @@ impl StreamServer {
     }
 
     pub fn new(listener: TcpListener, handler: impl Fn(TcpStream, SocketAddr) + 'static) -> StreamServer {
-        StreamServer { listener: Rc::new(listener), handler: Rc::new(handler), pool: None, group: Group::new(), acceptor: Default::default() }
+        StreamServer { listener: std::cell::RefCell::new(Some(Rc::new(listener))), handler: Rc::new(handler), pool: None, group: Group::new(), acceptor: Default::default() }
     }
 
     /// Run handlers in a pool of `size`: at most `size` connections are served at once, and
@@ -288,16 +289,21 @@ impl StreamServer {
         self
     }
 
+    /// The address it listens on (an error once stopped).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &*self.listener.borrow() {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "the server was stopped")),
+        }
     }
 
-    /// Start accepting in a greenlet of its own and return.
+    /// Start accepting in a greenlet of its own and return (no effect once stopped).
     pub fn start(&self) {
         if self.acceptor.borrow().as_ref().is_some_and(|g| !g.ready()) {
             return;
         }
-        let (l, h, pool, group) = (self.listener.clone(), self.handler.clone(), self.pool.clone(), self.group.clone());
+        let Some(l) = self.listener.borrow().clone() else { return };
+        let (h, pool, group) = (self.handler.clone(), self.pool.clone(), self.group.clone());
         let g = spawn(move || loop {
             match l.accept() {
                 Ok((s, peer)) => {
@@ -337,13 +343,14 @@ impl StreamServer {
         self.pool.as_ref().map_or_else(|| self.group.len(), |p| p.len())
     }
 
-    /// Stop accepting, give running handlers `timeout` to finish, then kill them (gevent's
-    /// `stop(timeout)`).
+    /// Stop accepting and close the listening socket, give running handlers `timeout` to
+    /// finish, then kill them (gevent's `stop(timeout)`).
     pub fn stop_timeout(&self, timeout: Duration) {
         let g = self.acceptor.borrow().clone();
         if let Some(g) = g {
             g.kill();
         }
+        drop(self.listener.borrow_mut().take()); // the acceptor's reference went with it
         let handlers = self.pool.as_ref().map_or(&self.group, |p| p.group()).clone();
         if !handlers.join_timeout(timeout) {
             handlers.kill();

@@ -227,8 +227,9 @@ impl<T> JoinableQueue<T> {
     }
 
     pub fn put(&self, v: T) {
-        self.unfinished.0.set(self.unfinished.0.get() + 1);
+        // Counted once queued (an interrupted put queues nothing); no switch in between.
         self.q.put(v);
+        self.unfinished.0.set(self.unfinished.0.get() + 1);
     }
 
     pub fn put_nowait(&self, v: T) -> Result<(), Full<T>> {
