@@ -28,6 +28,7 @@ fn main() {
     report("loser", &loser);
 
     // which hub: under the shim an API greenlet is a pthread of the shim
+    // SAFETY: pthread_self has no preconditions.
     let same = spawn(|| current_id() == unsafe { libc::pthread_self() } as u64).get().unwrap();
     if rt::on_shim_hub() {
         println!("hub: the preload library's (greenlet id == pthread_self: {})", if same { "yes" } else { "no" });
