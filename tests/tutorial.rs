@@ -26,6 +26,8 @@ fn example(name: &str) -> PathBuf {
         let profile = target_dir().file_name().unwrap().to_string_lossy().into_owned();
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--examples", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
+        // the target directory this test runs from, whatever flag or variable chose it
+        cmd.arg("--target-dir").arg(target_dir().parent().unwrap());
         match profile.as_str() {
             "debug" => {}
             "release" => {
