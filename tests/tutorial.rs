@@ -237,6 +237,27 @@ fn queue_workers_get_distinct_items_and_bounded_put_blocks() {
     check_queue(&launched("queue", &[]));
 }
 
+// -------------------------------------------------------------------------- groups and pools
+
+fn check_pool(o: &Output) {
+    let done: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("group:") && l.ends_with(" done")).collect();
+    assert_eq!(done, ["group: listen done", "group: think done", "group: talk done"], "{}", o.describe());
+    line_with(o, "group: 3 running");
+    let p = line_with(o, "pool: six 100 ms jobs in a pool of 2 took");
+    let ms = num_after(p, "took");
+    assert!((300.0..500.0).contains(&ms), "six 100 ms jobs, two at a time, took {ms} ms\n{}", o.describe());
+    assert!(p.ends_with("at most 2 at once"), "{}", o.describe());
+    assert_eq!(o.stdout.matches("pool: job ").count(), 6, "{}", o.describe());
+    line_with(o, "map: Ok([1, 4, 9, 16, 25, 36])");
+    line_with(o, "kill: 3 of 3 killed, 0 left");
+}
+
+#[test]
+fn group_joins_pool_limits_to_two_map_keeps_order_kill_ends_all() {
+    check_pool(&native("pool", &[]));
+    check_pool(&launched("pool", &[]));
+}
+
 // ------------------------------------------------------------------------------ 8. semaphore
 
 fn check_semaphore(o: &Output) {

@@ -138,6 +138,26 @@ where
     Greenlet { s }
 }
 
+/// Spawn a greenlet that runs `f` after `delay` (gevent's `spawn_later`).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t0 = Instant::now();
+/// let g = greenshim::api::spawn_later(Duration::from_millis(20), || "later");
+/// assert_eq!(g.get(), Ok("later"));
+/// assert!(t0.elapsed() >= Duration::from_millis(20));
+/// ```
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    spawn(move || {
+        sleep(delay);
+        f()
+    })
+}
+
 impl<T> Greenlet<T> {
     /// The greenlet's id (the value `pthread_self()` returns inside it under the shim).
     pub fn id(&self) -> u64 {

@@ -2,7 +2,7 @@
 //!
 //! | gevent | here |
 //! |---|---|
-//! | `gevent.spawn`, `Greenlet`, `joinall`, `killall`, `sleep` | [`spawn`], [`Greenlet`], [`joinall`], [`joinall_timeout`], [`killall`], [`sleep`], [`yield_now`] |
+//! | `gevent.spawn`, `spawn_later`, `Greenlet`, `joinall`, `killall`, `sleep` | [`spawn`], [`spawn_later`], [`Greenlet`], [`joinall`], [`joinall_timeout`], [`killall`], [`sleep`], [`yield_now`] |
 //! | `Timeout`, `with Timeout(t)` | [`Timeout`] (RAII guard), [`Timeout::run`], [`with_timeout`] |
 //! | `event.Event`, `event.AsyncResult` | [`Event`], [`AsyncResult`] |
 //! | `queue.Queue`, `JoinableQueue`, `Full`, `Empty` | [`Queue`], [`JoinableQueue`], [`Full`], [`Empty`] |
@@ -33,7 +33,7 @@ pub mod semaphore;
 pub mod timeout;
 
 pub use event::{AsyncResult, Event};
-pub use greenlet::{current_id, joinall, joinall_timeout, killall, sleep, spawn, yield_now, Greenlet, GreenletExit};
+pub use greenlet::{current_id, joinall, joinall_timeout, killall, sleep, spawn, spawn_later, yield_now, Greenlet, GreenletExit};
 pub use local::Local;
 pub use net::{StreamServer, TcpListener, TcpStream};
 pub use pool::{Group, Pool};

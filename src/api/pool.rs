@@ -45,6 +45,25 @@ impl Drop for SlotFree {
     }
 }
 
+/// Spawn `f(item)` for every item with `spawn_one`, then collect the results in order.
+fn map_with<I, F, T>(items: I, f: F, spawn_one: impl Fn(Box<dyn FnOnce() -> T>) -> Greenlet<T>) -> Result<Vec<T>, String>
+where
+    I: IntoIterator,
+    I::Item: 'static,
+    F: Fn(I::Item) -> T + 'static,
+    T: 'static,
+{
+    let f = Rc::new(f);
+    let gs: Vec<Greenlet<T>> = items
+        .into_iter()
+        .map(|item| {
+            let f = f.clone();
+            spawn_one(Box::new(move || f(item)))
+        })
+        .collect();
+    gs.into_iter().map(Greenlet::get).collect()
+}
+
 /// A set of greenlets (gevent's `Group`). Clones share the set.
 ///
 /// ```
@@ -115,6 +134,23 @@ impl Group {
         }
     }
 
+    /// Run `f` on every item, each in a greenlet of the group, and collect the results in the
+    /// items' order (gevent's `Group.map`): the first panic message if one panicked.
+    ///
+    /// ```
+    /// use greenshim::api::Group;
+    /// assert_eq!(Group::new().map(1..=4, |x| x * x), Ok(vec![1, 4, 9, 16]));
+    /// ```
+    pub fn map<I, F, T>(&self, items: I, f: F) -> Result<Vec<T>, String>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        map_with(items, f, |job| self.spawn(job))
+    }
+
     /// Kill every member and wait until they have ended (gevent's `Group.kill`). A member
     /// calling this kills the others, not itself.
     pub fn kill(&self) {
@@ -183,6 +219,22 @@ impl Pool {
                 return self.group.inner.prune() < self.size();
             }
         }
+    }
+
+    /// [`Group::map`] with at most `size` items in progress at once (gevent's `Pool.map`).
+    ///
+    /// ```
+    /// use greenshim::api::Pool;
+    /// assert_eq!(Pool::new(2).map(vec!["a", "bb", "ccc"], |s| s.len()), Ok(vec![1, 2, 3]));
+    /// ```
+    pub fn map<I, F, T>(&self, items: I, f: F) -> Result<Vec<T>, String>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        map_with(items, f, |job| self.spawn(job))
     }
 
     pub fn len(&self) -> usize {
