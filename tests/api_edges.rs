@@ -515,3 +515,33 @@ fn the_hub_is_the_shims_exactly_when_preloaded() {
         assert_eq!(greenshim::hub::current_hub().is_null(), expect_shim, "a second hub was installed under the shim");
     });
 }
+
+/// gevent raises `LoopExit` in the main greenlet when it waits and nothing can ever wake it;
+/// without the shim so does the API (a panic "LoopExit: ..." from the blocking call), instead
+/// of a hang. Under the shim the shim's deadlock report applies instead (it keeps waiting, as
+/// the program would natively): skipped there.
+#[test]
+fn main_waiting_forever_gets_loop_exit_not_a_hang() {
+    if std::env::var_os("API_EDGES_EXPECT_SHIM_HUB").is_some() {
+        return;
+    }
+    on_fresh_hub(|| {
+        let e = Event::new();
+        let e2 = e.clone();
+        let other = spawn(move || e2.wait()); // waits too: nobody will ever set it
+        let t0 = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.wait()));
+        let msg = r.err().map(|p| match p.downcast_ref::<&str>() {
+            Some(s) => s.to_string(),
+            None => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+        });
+        assert!(msg.as_deref().is_some_and(|m| m.starts_with("LoopExit")), "{msg:?}");
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // the hub is usable afterwards; the other waiter is still there
+        assert!(!other.ready());
+        e.set();
+        other.join();
+        // a stall with a timer pending is no stall: the timer ends it
+        assert!(!Event::new().wait_timeout(20 * MS));
+    });
+}

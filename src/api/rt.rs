@@ -87,15 +87,46 @@ fn deadline_opt(d: u64) -> Option<u64> {
     (d != 0).then_some(d)
 }
 
+/// This copy's hub of the calling thread, installed on first use. A hub installed here (a
+/// program without the shim) gets the API's stall hook: see [`loop_exit`].
+fn local_hub() -> *mut crate::hub::Hub {
+    let h = hub::current_hub();
+    if !h.is_null() {
+        return h;
+    }
+    let h = hub::get_or_install();
+    // SAFETY: h is this thread's hub, just installed by this copy; nothing else set the hook.
+    unsafe { (*h).on_stall = Some(loop_exit) };
+    h
+}
+
+/// The hub is about to wait with nothing that could ever wake it: every greenlet waits on an
+/// API object or a join, no timer, no fd (only possible without the shim, which reports
+/// deadlocks itself). gevent raises `LoopExit` in the main greenlet then; so does this: main's
+/// blocking call panics with "LoopExit: ..." (see [`wait`]), instead of a hang.
+unsafe fn loop_exit(h: *mut crate::hub::Hub) {
+    let main = (*h).main();
+    if (*main).state == crate::hub::State::Parked {
+        LOOP_EXIT.with(|f| f.set(true));
+        (*h).unpark(main, Wake::Interrupted);
+    }
+}
+
+thread_local! {
+    /// Set by [`loop_exit`] for the main greenlet's wait (a hub installed by this copy: the
+    /// OS thread is the hub's, thread-locals are per hub).
+    static LOOP_EXIT: Cell<bool> = const { Cell::new(false) };
+}
+
 extern "C" fn l_has_hub() -> i32 {
     (!hub::current_hub().is_null()) as i32
 }
 extern "C" fn l_current_id() -> u64 {
     // SAFETY: current is a live greenlet of this thread's hub.
-    unsafe { (*(*hub::get_or_install()).current()).id }
+    unsafe { (*(*local_hub()).current()).id }
 }
 extern "C" fn l_spawn(entry: extern "C" fn(*mut c_void), arg: *mut c_void) -> u64 {
-    let h = hub::get_or_install();
+    let h = local_hub();
     let arg = arg as usize;
     let f = Box::new(move || {
         entry(arg as *mut c_void);
@@ -106,10 +137,10 @@ extern "C" fn l_spawn(entry: extern "C" fn(*mut c_void), arg: *mut c_void) -> u6
 }
 extern "C" fn l_prepare_park() -> u64 {
     // SAFETY: this thread's hub, no switch here.
-    unsafe { (*hub::get_or_install()).prepare_park().1 }
+    unsafe { (*local_hub()).prepare_park().1 }
 }
 extern "C" fn l_park(deadline: u64, what: usize) -> i32 {
-    let h = hub::get_or_install();
+    let h = local_hub();
     // SAFETY: h is this thread's hub; the token was taken by prepare_park.
     wake_code(unsafe { hub::park_prepared(h, WaitOn::Object("greenshim-api", what), deadline_opt(deadline), false) })
 }
@@ -120,14 +151,14 @@ extern "C" fn l_wake(id: u64, token: u64, why: i32) -> i32 {
         _ => Wake::Woken,
     };
     // SAFETY: this thread's hub; wake_token only queues.
-    unsafe { (*hub::get_or_install()).wake_token(id, token, why) as i32 }
+    unsafe { (*local_hub()).wake_token(id, token, why) as i32 }
 }
 extern "C" fn l_yield_now() {
     // SAFETY: this thread's hub.
-    unsafe { hub::yield_now(hub::get_or_install()) }
+    unsafe { hub::yield_now(local_hub()) }
 }
 extern "C" fn l_wait_fd(fd: i32, write: i32, deadline: u64) -> i32 {
-    let h = hub::get_or_install();
+    let h = local_hub();
     let i = if write != 0 { Interest::Write } else { Interest::Read };
     // SAFETY: h is this thread's hub; current is live; the token was taken by prepare_park.
     unsafe {
@@ -153,7 +184,7 @@ extern "C" fn l_fd_closing(fd: i32) {
 }
 extern "C" fn l_user_slot() -> *mut *mut c_void {
     // SAFETY: this thread's hub; the field lives as long as the hub (forever).
-    unsafe { &mut (*hub::get_or_install()).api_slot }
+    unsafe { &mut (*local_hub()).api_slot }
 }
 
 /// The table over this copy of the crate's own hub. The shim exports it as
@@ -492,6 +523,9 @@ pub(crate) fn wait(on: On<'_>, deadline: Option<u64>) -> Result<Parked, i32> {
     with_existing(id, |g| g.parked = None);
     if code < 0 {
         return Err(-code);
+    }
+    if code == WAKE_INTERRUPTED && LOOP_EXIT.with(|f| f.replace(false)) {
+        panic!("LoopExit: this operation would block forever (every greenlet waits and nothing can wake them)");
     }
     if let Some(p) = take_interrupt(id, now()) {
         if code == WAKE_WOKEN {
