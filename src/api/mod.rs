@@ -21,6 +21,9 @@
 //! greenshim call it is parked in (or its next one) — gevent raises `Timeout`/`GreenletExit`
 //! there. Blocking calls of the program that are not greenshim calls (a libc `read` under the
 //! shim) are not interrupted; they are parks of the shim.
+//!
+//! Without the shim, a main greenlet that waits when nothing can ever wake any greenlet gets a
+//! panic "LoopExit: ..." from its blocking call (gevent's `LoopExit`) instead of a hang.
 
 pub mod event;
 pub mod greenlet;
