@@ -545,3 +545,60 @@ fn main_waiting_forever_gets_loop_exit_not_a_hang() {
         assert!(!Event::new().wait_timeout(20 * MS));
     });
 }
+
+/// `serve_forever` in a greenlet of its own returns once a handler calls `stop` (a member of
+/// the server's group stopping it: it is neither joined nor killed by itself); the pool bounds
+/// the connections served at once.
+#[test]
+fn serve_forever_returns_after_a_handler_stops_the_server() {
+    on_fresh_hub(|| {
+        let slot: Rc<RefCell<Option<Rc<StreamServer>>>> = Rc::new(RefCell::new(None));
+        let (now, max) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let (s2, n2, m2) = (slot.clone(), now.clone(), max.clone());
+        let server = Rc::new(
+            StreamServer::bind("127.0.0.1:0", move |s, _| {
+                n2.set(n2.get() + 1);
+                m2.set(m2.get().max(n2.get()));
+                let mut line = String::new();
+                let _ = BufReader::new(&s).read_line(&mut line);
+                if line.trim() == "stop" {
+                    let srv = s2.borrow().clone();
+                    if let Some(srv) = srv {
+                        srv.stop();
+                    }
+                } else {
+                    sleep(20 * MS);
+                    let _ = (&s).write_all(b"ok\n");
+                }
+                n2.set(n2.get() - 1);
+            })
+            .unwrap()
+            .with_pool(2),
+        );
+        *slot.borrow_mut() = Some(server.clone());
+        let addr = server.local_addr().unwrap();
+        let srv = server.clone();
+        let serving = spawn(move || srv.serve_forever());
+        let clients: Vec<_> = (0..6)
+            .map(|_| {
+                spawn(move || {
+                    let s = TcpStream::connect(addr).unwrap();
+                    (&s).write_all(b"hi\n").unwrap();
+                    let mut l = String::new();
+                    BufReader::new(&s).read_line(&mut l).unwrap();
+                    l
+                })
+            })
+            .collect();
+        for c in clients {
+            assert_eq!(c.get().unwrap(), "ok\n");
+        }
+        assert_eq!(max.get(), 2, "the pool of 2 did not bound the handlers");
+        assert!(!serving.ready());
+        let stopper = TcpStream::connect(addr).unwrap();
+        (&stopper).write_all(b"stop\n").unwrap();
+        assert!(serving.join_timeout(Duration::from_secs(5)), "serve_forever did not return after stop");
+        assert!(serving.successful() && !server.started());
+        slot.borrow_mut().take(); // the handler's reference cycle
+    });
+}
