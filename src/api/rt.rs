@@ -307,8 +307,8 @@ pub(crate) struct ApiState {
     /// Entries exist for greenlets spawned by the API (from spawn to end) and for any greenlet
     /// that used a `Timeout` or a `Local`.
     pub greenlets: RefCell<IdMap<GState>>,
-    /// Greenlets with a kill requested or a `Timeout` scope active: zero makes the interruption
-    /// checks of a park a single load.
+    /// Kill requests and `Timeout` scopes alive on this hub: zero makes the interruption checks
+    /// of a park a single load.
     pub armed: Cell<usize>,
     pub next_id: Cell<u64>,
 }
