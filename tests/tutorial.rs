@@ -2,7 +2,7 @@
 //! and its timing class; the API examples natively (the crate's own hub) and under the launcher
 //! (the shim's hub), the std-only `monkey_patch` natively and under the launcher with the same
 //! stdout on one OS thread, the echo server against the echo client under the launcher and
-//! against `nc`.
+//! against `nc`, the echo client against an `nc -l` server.
 //!
 //! The example binaries are built by `cargo test` of the whole package; a test run alone
 //! (`cargo test --release --test tutorial`) builds them first with `cargo build --examples` of
@@ -393,4 +393,54 @@ fn api_greenlets_and_std_threads_share_the_shims_hub() {
     assert!((3.0..=6.0).contains(&ticks), "{ticks} ticks of 20 ms during a 100 ms wait\n{}", s.describe());
     line_with(&s, "OS threads while the std::thread lived: 1");
     line_with(&s, "hub: the preload library's");
+}
+
+/// The echo client under the launcher against a server that is not ours: `nc -l` replays a
+/// greeting and the expected echoes from its stdin and prints what the client sent.
+#[test]
+fn echo_client_under_the_launcher_talks_to_an_nc_server() {
+    if Command::new("nc").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nc is required in CI");
+        eprintln!("SKIP: nc not installed");
+        return;
+    }
+    // a free port: bound, read, released, then taken by nc (retried if another process won it)
+    for attempt in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut nc = Command::new("nc")
+            .args(["-l", "127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nc");
+        nc.stdin.take().unwrap().write_all(b"Welcome\r\nclient 0 line 0\nclient 0 line 1\nclient 0 line 2\n").unwrap();
+        let pid = nc.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(nc.wait_with_output()));
+        // wait until nc listens
+        let listening = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.lines().any(|l| l.contains(&format!(":{port:04X} 00000000:0000 0A"))))
+        });
+        if !listening {
+            // SAFETY: kill(2) of the nc we started, not yet reaped (its waiter thread holds it).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+            assert!(attempt < 4, "nc never listened on a free port");
+            continue;
+        }
+        let c = launched("echo_client", &[&format!("127.0.0.1:{port}"), "1", "3"]);
+        assert!(c.stdout.contains("1 clients, 3 of 3 echoes correct"), "{}", c.describe());
+        let out = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(o) => o.unwrap(),
+            Err(_) => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("nc did not exit after the client closed");
+            }
+        };
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "client 0 line 0\nclient 0 line 1\nclient 0 line 2\nquit\n");
+        return;
+    }
 }
