@@ -231,7 +231,7 @@ fn kill_unwinds_a_greenlet_parked_in_each_primitive() {
             assert!(g.started() && !g.ready(), "{what}: not parked");
             let t0 = Instant::now();
             g.kill();
-            assert!(t0.elapsed() < 500 * MS, "{what}: kill took {:?}", t0.elapsed());
+            assert!(t0.elapsed() < 2000 * MS, "{what}: kill took {:?}", t0.elapsed());
             assert!(g.ready() && g.killed() && g.successful(), "{what}: not killed");
             assert_eq!(g.exception(), None);
             assert!(dropped.get(), "{what}: destructors did not run");

