@@ -3,7 +3,7 @@
 //!
 //! `spawn` starts a greenlet on the calling thread's hub (creating the hub on first use: the
 //! calling thread becomes its main greenlet; under the preload library, the shim's hub — see
-//! [`rt`](super::rt)). As in gevent, nothing runs in parallel and a greenlet runs until it
+//! [`super::rt`]). As in gevent, nothing runs in parallel and a greenlet runs until it
 //! parks: a spawned greenlet first runs when its spawner parks or yields.
 //!
 //! A panic inside a greenlet is caught and kept as its exception (gevent's

@@ -20,7 +20,7 @@
 //! `thread_local!`, which under the shim is per *greenlet*.
 //!
 //! # The park
-//! [`wait`] parks the current greenlet, optionally on a [`WaitList`], until woken or a deadline.
+//! `wait` parks the current greenlet, optionally on a `WaitList`, until woken or a deadline.
 //! The deadline handed to the hub is the earlier of the caller's own and the earliest active
 //! `Timeout` scope of the greenlet, so a scope interrupts whatever API call is parked when it
 //! expires. After the park, the greenlet's entry is removed from the list; then a kill or an
