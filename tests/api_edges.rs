@@ -71,6 +71,10 @@ fn timeout_interrupts_a_wait_on_every_primitive() {
         let jq = JoinableQueue::new();
         jq.put(1);
         times_out("JoinableQueue::join", || jq.join());
+        let pool = Pool::new(1);
+        pool.spawn(|| sleep(Duration::from_secs(30)));
+        times_out("Pool::spawn (full)", || drop(pool.spawn(|| ())));
+        assert_eq!(pool.len(), 1, "the timed-out spawn spawned nothing");
 
         // a cooperative socket read: the peer never writes
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -96,6 +100,7 @@ fn timeout_interrupts_a_wait_on_every_primitive() {
         assert!(s.acquire_timeout(MS));
         sleeper.kill();
         g.kill();
+        pool.kill();
     });
 }
 
