@@ -106,7 +106,7 @@ impl<T, E> Default for AsyncResult<T, E> {
     }
 }
 
-impl<T: Clone, E: Clone> AsyncResult<T, E> {
+impl<T, E> AsyncResult<T, E> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -133,6 +133,10 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
         matches!(*self.inner.value.borrow(), Some(Ok(_)))
     }
 
+}
+
+/// Reading hands every waiter its own copy: `T` and `E` are `Clone`.
+impl<T: Clone, E: Clone> AsyncResult<T, E> {
     /// The value or error if set, without waiting (gevent's `get(block=False)` / `peek`).
     pub fn peek(&self) -> Option<Result<T, E>> {
         self.inner.value.borrow().clone()
