@@ -607,3 +607,54 @@ fn serve_forever_returns_after_a_handler_stops_the_server() {
         slot.borrow_mut().take(); // the handler's reference cycle
     });
 }
+
+/// gevent's `Channel` (what `Queue(0)` was before gevent 1.0): a put parks until a getter took
+/// its item; items go in put order; a putter that leaves first withdraws its item.
+#[test]
+fn channel_put_waits_for_a_getter_and_withdraws_when_interrupted() {
+    on_fresh_hub(|| {
+        let ch: Channel<u32> = Channel::new();
+        assert_eq!(ch.put_nowait(1), Err(Full(1)), "no getter waits");
+        assert_eq!(ch.get_nowait(), Err(Empty));
+        let putters: Vec<_> = (1..=3)
+            .map(|i| {
+                let ch = ch.clone();
+                spawn(move || ch.put(i))
+            })
+            .collect();
+        sleep(10 * MS);
+        assert!(putters.iter().all(|p| !p.ready()), "a put returned with nobody getting");
+        assert_eq!(ch.balance(), 3);
+        assert_eq!((ch.get(), ch.get()), (1, 2));
+        sleep(MS);
+        assert!(putters[0].ready() && putters[1].ready() && !putters[2].ready());
+        assert_eq!(ch.get_timeout(MS), Ok(3));
+        joinall(&putters);
+
+        // a waiting getter makes put_nowait succeed
+        let ch2 = ch.clone();
+        let getter = spawn(move || ch2.get());
+        yield_now();
+        assert_eq!(ch.put_nowait(7), Ok(()));
+        assert_eq!(getter.get(), Ok(7));
+
+        // timed out: the item comes back and is gone from the channel
+        let t0 = Instant::now();
+        assert_eq!(ch.put_timeout(8, 30 * MS), Err(Full(8)));
+        assert!(t0.elapsed() >= 30 * MS);
+        assert_eq!(ch.balance(), 0);
+        // a Timeout scope or a kill withdraws it too
+        times_out("Channel::put", || ch.put(9));
+        assert_eq!(ch.balance(), 0);
+        let ch3 = ch.clone();
+        let p = spawn(move || ch3.put(10));
+        yield_now();
+        assert_eq!(ch.balance(), 1);
+        p.kill();
+        assert_eq!(ch.balance(), 0);
+        assert_eq!(ch.get_timeout(10 * MS), Err(Empty));
+        times_out("Channel::get", || {
+            let _ = ch.get();
+        });
+    });
+}

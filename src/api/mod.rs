@@ -5,7 +5,7 @@
 //! | `gevent.spawn`, `spawn_later`, `Greenlet`, `joinall`, `killall`, `sleep` | [`spawn`], [`spawn_later`], [`Greenlet`], [`joinall`], [`joinall_timeout`], [`killall`], [`sleep`], [`yield_now`] |
 //! | `Timeout`, `with Timeout(t)` | [`Timeout`] (RAII guard), [`Timeout::run`], [`with_timeout`] |
 //! | `event.Event`, `event.AsyncResult` | [`Event`], [`AsyncResult`] |
-//! | `queue.Queue`, `JoinableQueue`, `Full`, `Empty` | [`Queue`], [`JoinableQueue`], [`Full`], [`Empty`] |
+//! | `queue.Queue`, `JoinableQueue`, `Channel`, `Full`, `Empty` | [`Queue`], [`JoinableQueue`], [`Channel`], [`Full`], [`Empty`] |
 //! | `lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`] |
 //! | `local.local` | [`Local`] |
 //! | `pool.Group`, `pool.Pool` | [`Group`], [`Pool`] |
@@ -25,6 +25,7 @@
 //! Without the shim, a main greenlet that waits when nothing can ever wake any greenlet gets a
 //! panic "LoopExit: ..." from its blocking call (gevent's `LoopExit`) instead of a hang.
 
+pub mod channel;
 pub mod event;
 pub mod greenlet;
 pub mod local;
@@ -35,6 +36,7 @@ pub mod rt;
 pub mod semaphore;
 pub mod timeout;
 
+pub use channel::Channel;
 pub use event::{AsyncResult, Event};
 pub use greenlet::{current_id, joinall, joinall_timeout, killall, sleep, spawn, spawn_later, yield_now, Greenlet, GreenletExit};
 pub use local::Local;

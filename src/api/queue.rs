@@ -1,9 +1,10 @@
 //! `Queue` and `JoinableQueue` (gevent's `gevent.queue`): FIFO hand-over between greenlets.
 //!
 //! Bound semantics follow gevent's current documentation: `None` is unbounded, and so is a
-//! bound of **0** (gevent 1.0 made `Queue(0)` a rendezvous channel and later versions went back
-//! to the standard library's meaning, "0 = infinite", keeping the channel as a separate class;
-//! this crate has no channel class). A bound of `n > 0` makes `put` park while `n` items are
+//! bound of **0**. (Before gevent 1.0, `Queue(0)` was a rendezvous channel; 1.0 adopted the
+//! standard library's "0 = infinite" and its `Queue(0)` now warns "Queue(0) now equivalent to
+//! Queue(None); if you want a channel, use Channel" — here that is [`Channel`](super::Channel).)
+//! A bound of `n > 0` makes `put` park while `n` items are
 //! queued. Waiters are served FIFO; a woken waiter re-checks the queue, and a waiter woken but
 //! leaving (timeout, kill) passes its wakeup on.
 

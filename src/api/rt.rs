@@ -458,6 +458,11 @@ impl WaitList {
         n
     }
 
+    /// Waiters in the list (some may be leaving already: woken, not yet run).
+    pub fn len(&self) -> usize {
+        self.q.borrow().len()
+    }
+
     fn remove(&self, w: (u64, u64)) {
         let mut q = self.q.borrow_mut();
         if let Some(p) = q.iter().position(|x| *x == w) {
