@@ -1,11 +1,11 @@
 //! gevent tutorial, "Queues": a boss puts 24 tasks, three workers take them (each task goes to
 //! exactly one worker); then a bounded queue of 3 where the boss's `put` blocks until workers
 //! make room and workers give up after 1 s without work; then `put_nowait`/`get_nowait`
-//! reporting `Full`/`Empty`.
+//! reporting `Full`/`Empty`; a `Channel` whose `put` waits for its getter.
 
 use std::time::{Duration, Instant};
 
-use greenshim::api::{joinall, sleep, spawn, Empty, Full, Queue};
+use greenshim::api::{joinall, sleep, spawn, Channel, Empty, Full, Queue};
 
 fn main() {
     // --- unbounded: the boss fills the queue first
@@ -64,4 +64,17 @@ fn main() {
     println!("put_nowait(2): {:?}", q.put_nowait(2).map_err(|Full(v)| format!("Full, {v} handed back")));
     println!("get_nowait: {:?}", q.get_nowait());
     println!("get_nowait: {:?}", q.get_nowait().map_err(|Empty| "Empty"));
+    println!("Queue::bounded(0) is unbounded, as in gevent: maxsize {:?}", Queue::<u8>::bounded(0).maxsize());
+
+    // --- a channel (gevent's Channel, a queue of size zero): put waits for the getter
+    let ch = Channel::new();
+    let c2 = ch.clone();
+    let getter = spawn(move || {
+        sleep(Duration::from_millis(50));
+        c2.get()
+    });
+    let t1 = Instant::now();
+    ch.put("hand-over");
+    println!("channel: put returned after {} ms, when the getter took it", t1.elapsed().as_millis());
+    println!("channel: the getter got {:?}", getter.get());
 }

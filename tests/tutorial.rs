@@ -229,6 +229,10 @@ fn check_queue(o: &Output) {
     line_with(o, "put_nowait(2): Err(\"Full, 2 handed back\")");
     line_with(o, "get_nowait: Ok(1)");
     line_with(o, "get_nowait: Err(\"Empty\")");
+    line_with(o, "Queue::bounded(0) is unbounded, as in gevent: maxsize None");
+    let ms = num_after(line_with(o, "channel: put returned after"), "after");
+    assert!((50.0..400.0).contains(&ms), "the channel's put returned after {ms} ms, not when the getter took it\n{}", o.describe());
+    line_with(o, "channel: the getter got Ok(\"hand-over\")");
 }
 
 #[test]
