@@ -112,7 +112,7 @@ where
     let body: Box<dyn FnOnce()> = Box::new(move || {
         s2.started.set(true);
         let id = current_id();
-        let killed_early = rt::with_g(id, |g| g.killed); // creates its entry: kill finds its parks
+        let killed_early = rt::with_existing(id, |g| g.killed).unwrap_or(false);
         let out = if killed_early {
             Outcome::Killed // gevent: a greenlet killed before it started never runs
         } else {

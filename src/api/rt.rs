@@ -26,7 +26,10 @@
 //! expires. After the park, the greenlet's entry is removed from the list; then a kill or an
 //! expired scope *unwinds* the greenlet from that park point (`resume_unwind`, no panic message):
 //! gevent raises `GreenletExit`/`Timeout` there. A wakeup received by a greenlet that leaves this
-//! way is passed on to the next waiter, so no wakeup is lost.
+//! way is passed on to the next waiter, so no wakeup is lost. A kill wakes its target through
+//! [`HubOps::interrupt`], which acts only on parks made through the table (they wait on an
+//! `Object` of kind `greenshim-api`/`greenshim-api-fd`): a park of the shim's own exports is
+//! never woken by the API.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -66,7 +69,14 @@ pub struct HubOps {
     pub fd_closing: extern "C" fn(fd: i32),
     /// A word per hub the API owns (its state), null before the API first used it.
     pub user_slot: extern "C" fn() -> *mut *mut c_void,
+    /// Wake greenlet `id` with `WAKE_INTERRUPTED` if it is parked in an API park (`park` or
+    /// `wait_fd` of this table), never in a park of anything else; 1 if woken.
+    pub interrupt: extern "C" fn(id: u64) -> i32,
 }
+
+/// What API parks wait on, as dumps show it: the object's address, or the fd.
+const API_OBJECT: &str = "greenshim-api";
+const API_FD: &str = "greenshim-api-fd";
 
 pub const WAKE_WOKEN: i32 = 0;
 pub const WAKE_TIMED_OUT: i32 = 1;
@@ -142,7 +152,7 @@ extern "C" fn l_prepare_park() -> u64 {
 extern "C" fn l_park(deadline: u64, what: usize) -> i32 {
     let h = local_hub();
     // SAFETY: h is this thread's hub; the token was taken by prepare_park.
-    wake_code(unsafe { hub::park_prepared(h, WaitOn::Object("greenshim-api", what), deadline_opt(deadline), false) })
+    wake_code(unsafe { hub::park_prepared(h, WaitOn::Object(API_OBJECT, what), deadline_opt(deadline), false) })
 }
 extern "C" fn l_wake(id: u64, token: u64, why: i32) -> i32 {
     let why = match why {
@@ -167,7 +177,9 @@ extern "C" fn l_wait_fd(fd: i32, write: i32, deadline: u64) -> i32 {
         if let Err(e) = (*h).reactor.add_waiter(fd, i, w) {
             return -e;
         }
-        let why = hub::park_prepared(h, WaitOn::Fd(fd, i), deadline_opt(deadline), false);
+        // Marked as an API wait (not `WaitOn::Fd`): `interrupt` must tell it from the shim's.
+        let what = (fd as usize) << 1 | (write != 0) as usize;
+        let why = hub::park_prepared(h, WaitOn::Object(API_FD, what), deadline_opt(deadline), false);
         // The reactor consumed the waiter only if it woke it: a timeout or a kill leaves it.
         if matches!(why, Wake::TimedOut | Wake::Interrupted) {
             (*h).reactor.remove_waiter(fd, i, w);
@@ -187,6 +199,19 @@ extern "C" fn l_user_slot() -> *mut *mut c_void {
     unsafe { &mut (*local_hub()).api_slot }
 }
 
+extern "C" fn l_interrupt(id: u64) -> i32 {
+    let h = local_hub();
+    // SAFETY: this thread's hub; lookup returns a live greenlet; wake_token only queues.
+    unsafe {
+        let Some(g) = (*h).lookup(id) else { return 0 };
+        let api_park = matches!((*g).wait, WaitOn::Object(k, _) if k == API_OBJECT || k == API_FD);
+        if (*g).state != crate::hub::State::Parked || !api_park {
+            return 0;
+        }
+        (*h).wake_token(id, (*g).token, Wake::Interrupted) as i32
+    }
+}
+
 /// The table over this copy of the crate's own hub. The shim exports it as
 /// `greenshim_hub_ops_v1`.
 pub static LOCAL_OPS: HubOps = HubOps {
@@ -201,6 +226,7 @@ pub static LOCAL_OPS: HubOps = HubOps {
     wait_fd: l_wait_fd,
     fd_closing: l_fd_closing,
     user_slot: l_user_slot,
+    interrupt: l_interrupt,
 };
 
 /// The shim's table, looked up once per process: 0 not yet, 1 absent, 2 present.
@@ -274,8 +300,6 @@ pub(crate) struct Scope {
 pub(crate) struct GState {
     /// A kill was requested; raised at its next API park.
     pub killed: bool,
-    /// Token of its current API park (for kill's wakeup), if parked in one.
-    pub parked: Option<u64>,
     pub scopes: Vec<Scope>,
     /// `Local` values: local id -> value.
     pub locals: HashMap<u64, Box<dyn Any>>,
@@ -304,8 +328,8 @@ pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHashe
 
 #[derive(Default)]
 pub(crate) struct ApiState {
-    /// Entries exist for greenlets spawned by the API (from spawn to end) and for any greenlet
-    /// that used a `Timeout` or a `Local`.
+    /// Entries exist only for greenlets with a kill request, a `Timeout` or a `Local` value;
+    /// an API-spawned greenlet's is dropped when it ends.
     pub greenlets: RefCell<IdMap<GState>>,
     /// Kill requests and `Timeout` scopes alive on this hub: zero makes the interruption checks
     /// of a park a single load.
@@ -412,6 +436,9 @@ fn take_interrupt(id: u64, now: u64) -> Option<Box<dyn Any + Send>> {
 
 /// Raise a pending kill or expired scope of the running greenlet, if any.
 pub(crate) fn check_interrupt() {
+    if state().armed.get() == 0 {
+        return;
+    }
     let id = current_id();
     if let Some(p) = take_interrupt(id, now()) {
         std::panic::resume_unwind(p);
@@ -509,23 +536,19 @@ pub(crate) fn wait(on: On<'_>, deadline: Option<u64>) -> Result<Parked, i32> {
         On::List(l) => {
             let tok = (o.prepare_park)();
             l.q.borrow_mut().push_back((id, tok));
-            with_existing(id, |g| g.parked = Some(tok));
             let c = (o.park)(eff.unwrap_or(0), l as *const _ as usize);
             l.remove((id, tok));
             c
         }
         On::Sleep => {
-            let tok = (o.prepare_park)();
-            with_existing(id, |g| g.parked = Some(tok));
+            (o.prepare_park)();
             (o.park)(eff.unwrap_or(0), 0)
         }
         On::Fd(fd, write) => {
-            let tok = (o.prepare_park)();
-            with_existing(id, |g| g.parked = Some(tok));
+            (o.prepare_park)();
             (o.wait_fd)(fd, write as i32, eff.unwrap_or(0))
         }
     };
-    with_existing(id, |g| g.parked = None);
     if code < 0 {
         return Err(-code);
     }
@@ -549,14 +572,11 @@ pub(crate) fn wait(on: On<'_>, deadline: Option<u64>) -> Result<Parked, i32> {
 
 /// Request a kill of greenlet `id`: raised at its current API park (woken now) or its next.
 pub(crate) fn request_kill(id: u64) {
-    let parked = with_g(id, |g| {
+    with_g(id, |g| {
         if !g.killed {
             g.killed = true;
             arm(1);
         }
-        g.parked
     });
-    if let Some(tok) = parked {
-        (ops().wake)(id, tok, WAKE_INTERRUPTED);
-    }
+    (ops().interrupt)(id);
 }
