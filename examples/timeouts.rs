@@ -21,6 +21,18 @@ fn main() {
         Err(e) => println!("scoped: could not complete: {e} (after {} ms)", ms(t0.elapsed())),
     }
 
+    // the tutorial's "global" timeout: Timeout(0.2).start() in main, then join a greenlet that
+    // sleeps 10 s; the join is interrupted
+    let t5 = Instant::now();
+    let timeout = Timeout::start(Duration::from_millis(200));
+    let sleeper = spawn(|| sleep(Duration::from_secs(10)));
+    match timeout.catch(|| sleeper.join()) {
+        Ok(()) => println!("global: completed"),
+        Err(_) => println!("global: could not complete (join interrupted after {} ms)", ms(t5.elapsed())),
+    }
+    drop(timeout);
+    sleeper.kill();
+
     // joinall with a timeout: three greenlets sleeping 0.1, 0.2 and 2 s, joined for 0.5 s
     let t1 = Instant::now();
     let gs: Vec<_> = [100u64, 200, 2000].iter().map(|&d| spawn(move || sleep(Duration::from_millis(d)))).collect();

@@ -137,6 +137,9 @@ fn check_timeouts(o: &Output) {
     let scoped = line_with(o, "scoped: could not complete: timed out after 300ms");
     let ms = num_after(scoped, "(after");
     assert!((300.0..700.0).contains(&ms), "scoped timeout after {ms} ms\n{}", o.describe());
+    let g = line_with(o, "global: could not complete (join interrupted after");
+    let ms = num_after(g, "after");
+    assert!((200.0..600.0).contains(&ms), "the global timeout interrupted the join after {ms} ms\n{}", o.describe());
     let j = line_with(o, "joinall_timeout: finished [0, 1] of 3");
     let ms = num_after(j, "after");
     assert!((500.0..900.0).contains(&ms), "joinall_timeout returned after {ms} ms\n{}", o.describe());
