@@ -33,7 +33,7 @@ fn api_edges_exe() -> PathBuf {
     let o = run(cmd, Duration::from_secs(300));
     assert_eq!(o.code(), Some(0), "building api_edges failed\n{}", o.describe());
     // the compiler-artifact message of the test target carries "executable":"<path>"
-    let line = o.stdout.lines().filter(|l| l.contains("\"name\":\"api_edges\"") && l.contains("\"executable\":\"")).last().expect("no api_edges executable in cargo's messages");
+    let line = o.stdout.lines().rfind(|l| l.contains("\"name\":\"api_edges\"") && l.contains("\"executable\":\"")).expect("no api_edges executable in cargo's messages");
     let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
     PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
 }

@@ -248,7 +248,7 @@ fn shim_ops() -> Option<&'static HubOps> {
         };
         // Our own copy of the table (when this crate *is* the shim's copy) is no shim.
         // SAFETY: read only when non-null: a static table of the shim, its first field the size.
-        let usable = !p.is_null() && p != &LOCAL_OPS as *const _ && unsafe { (*p).size } >= std::mem::size_of::<HubOps>();
+        let usable = !p.is_null() && !std::ptr::eq(p, &LOCAL_OPS) && unsafe { (*p).size } >= std::mem::size_of::<HubOps>();
         SHIM_OPS.store(p as *mut HubOps, Ordering::Relaxed);
         SHIM_STATE.store(if usable { 2 } else { 1 }, Ordering::Release);
     }
