@@ -99,7 +99,10 @@ fn monkey_patch_std_program_runs_unmodified_on_one_os_thread() {
     let n = native("monkey_patch", &[]);
     let s = launched("monkey_patch", &[]);
     assert_eq!(s.stdout, n.stdout, "stdout differs\nnative:\n{}\nlauncher:\n{}", n.describe(), s.describe());
-    assert!(n.stdout.contains("all three fetched concurrently: yes"), "{}", n.describe());
+    assert!(n.stdout.contains("requests in flight at once: 3\n"), "{}", n.describe());
+    let took = |o: &Output| num_after(o.stderr.lines().find(|l| l.starts_with("took")).expect("a took line"), "took");
+    // one after another: 3 x (200 + 100) ms; at once: about 300 ms
+    assert!(took(&s) < 850.0, "the fetchers did not run concurrently under the launcher\n{}", s.describe());
     for i in 1..=3 {
         assert!(n.stdout.contains(&format!("fetcher {i}: result of request {i}\n")), "{}", n.describe());
     }
