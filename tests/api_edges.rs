@@ -42,7 +42,7 @@ fn times_out(what: &str, op: impl FnOnce()) {
     let r = Timeout::run(50 * MS, op);
     let took = t0.elapsed();
     assert_eq!(r, Err(Elapsed { after: 50 * MS }), "{what}: the timeout did not interrupt it");
-    assert!(took >= 50 * MS && took < 1000 * MS, "{what}: interrupted after {took:?}");
+    assert!(took >= 50 * MS && took < 2000 * MS, "{what}: interrupted after {took:?}");
 }
 
 #[test]
