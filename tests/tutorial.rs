@@ -166,7 +166,8 @@ fn timeouts_scoped_joinall_guard_custom_error() {
 // ---------------------------------------------------------------------- 5./6. Event, AsyncResult
 
 /// Five `waiter N: ... at X s` lines, every X within 3 s ± 10 % and all within 250 ms of each
-/// other (in one hub round: microseconds apart unless the machine is loaded), not before the setter's `at S s`.
+/// other (in one hub round: microseconds apart unless the machine is loaded), not before the
+/// setter's `at S s`.
 fn five_woken_together(o: &Output, woke: &str, set: &str) {
     let set_at = num_after(line_with(o, set), " at ");
     let times: Vec<f64> = o.stdout.lines().filter(|l| l.starts_with("waiter") && l.contains(woke)).map(|l| num_after(l, " at ")).collect();
