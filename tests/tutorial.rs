@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::server::{proc_threads, Server};
+use common::server::Server;
 use common::{native_command, run, run_launcher, run_native, target_dir, Output};
 
 /// `target/<profile>/examples/NAME`, building the examples once per test process.
@@ -340,18 +340,12 @@ fn stream_server_echoes_for_the_client_under_the_launcher_and_stops() {
 }
 
 #[test]
-fn stream_server_under_the_launcher_serves_nc_and_clients_on_one_os_thread() {
+fn stream_server_under_the_launcher_serves_50_clients_and_nc() {
+    // The API server on the shim's hub (it is single-threaded natively too: the point is that the
+    // API works on the shim's hub, not the thread count).
     let mut srv = start_server(true);
     let addr = format!("127.0.0.1:{}", srv.port);
-    // 50 connections held open at once while the server's threads are counted
-    let client = std::thread::spawn({
-        let a = addr.clone();
-        let bin = example("echo_client");
-        move || run(native_command(&bin, &[&a, "50", "200"]), Duration::from_secs(60))
-    });
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(proc_threads(srv.server_pid), Some(1), "{}", srv.describe());
-    let c = client.join().unwrap();
+    let c = run(native_command(&example("echo_client"), &[&addr, "50", "200"]), Duration::from_secs(60));
     assert!(c.stdout.contains("50 clients, 10000 of 10000 echoes correct"), "{}", c.describe());
 
     match Command::new("nc").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status() {
