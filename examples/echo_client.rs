@@ -27,14 +27,15 @@ fn main() {
                 let mut ok = 0;
                 for k in 0..lines {
                     let msg = format!("client {c} line {k}");
-                    writeln!(w, "{msg}").map_err(|e| e.to_string())?;
+                    // one write per line: two small writes would meet Nagle and delayed ACKs
+                    w.write_all(format!("{msg}\n").as_bytes()).map_err(|e| e.to_string())?;
                     let mut back = String::new();
                     r.read_line(&mut back).map_err(|e| e.to_string())?;
                     if back.trim_end() == msg {
                         ok += 1;
                     }
                 }
-                writeln!(w, "quit").map_err(|e| e.to_string())?;
+                w.write_all(b"quit\n").map_err(|e| e.to_string())?;
                 Ok(ok)
             })
         })
@@ -51,7 +52,7 @@ fn main() {
     eprintln!("took {:.0} ms", t0.elapsed().as_secs_f64() * 1e3);
     if shutdown {
         let mut s = TcpStream::connect(addr.as_str()).expect("connect for shutdown");
-        let _ = writeln!(s, "shutdown");
+        let _ = s.write_all(b"shutdown\n");
         let mut rest = String::new();
         let _ = BufReader::new(&s).read_line(&mut rest);
     }

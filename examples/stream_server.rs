@@ -28,7 +28,8 @@ fn main() {
                     break;
                 }
                 l => {
-                    if writeln!(w, "{l}").is_err() {
+                    // one write per line: two small writes would meet Nagle and delayed ACKs
+                    if w.write_all(format!("{l}\n").as_bytes()).is_err() {
                         break;
                     }
                 }

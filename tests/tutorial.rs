@@ -347,6 +347,9 @@ fn stream_server_under_the_launcher_serves_50_clients_and_nc() {
     let addr = format!("127.0.0.1:{}", srv.port);
     let c = run(native_command(&example("echo_client"), &[&addr, "50", "200"]), Duration::from_secs(60));
     assert!(c.stdout.contains("50 clients, 10000 of 10000 echoes correct"), "{}", c.describe());
+    // ~0.1 s here; a round trip stalled by Nagle and delayed ACKs (40 ms each) would take 8 s+
+    let took = num_after(c.stderr.lines().find(|l| l.starts_with("took")).expect("a took line"), "took");
+    assert!(took < 4000.0, "10,000 echoes over 50 connections took {took} ms\n{}", c.describe());
 
     match Command::new("nc").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status() {
         Err(_) => {
