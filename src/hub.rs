@@ -134,6 +134,9 @@ pub struct Hub {
     /// Per-greenlet thread-local storage, when on ([`Hub::enable_tls`]); `None`: greenlets share
     /// the OS thread's.
     pub tls: Option<Box<crate::tls::Tls>>,
+    /// A word owned by the Rust API of whichever copy of this crate uses the hub (its
+    /// per-greenlet state; see `api::rt`). Null until the API first runs on this hub.
+    pub api_slot: *mut std::ffi::c_void,
 }
 
 thread_local! {
@@ -180,6 +183,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         fair_switches: 0,
         fair_since: 0,
         tls: None,
+        api_slot: ptr::null_mut(),
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {

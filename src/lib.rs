@@ -4,7 +4,8 @@
 //! queue, timers and an epoll reactor, all on one OS thread. The preload library (`shim/`)
 //! builds on it to turn a program's threads into greenlets and its blocking libc calls into
 //! parks on the hub; the [`api`] module offers the same machinery to Rust code in gevent's terms
-//! (`spawn`, `join`, `sleep`, a `Greenlet` handle).
+//! (`spawn`, `Greenlet`, `Timeout`, `Event`, `AsyncResult`, `Queue`, `Semaphore`, `Local`,
+//! `Pool`, `StreamServer`, ...), with or without the preload library.
 
 #[macro_use]
 pub mod sys;
@@ -23,4 +24,4 @@ pub mod timer;
 pub mod tls;
 pub mod waitq;
 
-pub use api::{joinall, sleep, spawn, yield_now, Greenlet};
+pub use api::{joinall, sleep, spawn, with_timeout, yield_now, Greenlet, Timeout};

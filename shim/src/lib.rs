@@ -23,6 +23,7 @@
 //!   barriers, spinlocks and `pthread_once`;
 //! * [`thread`]: thread lifecycle and identity, cancellation, thread keys, the sleep family;
 //! * [`diag`]: trace and summary, the deadlock report and greenlet dump, and their wiring.
+//! * [`api`]: the hub table a program using the `greenshim` crate drives the shim's hub with.
 
 #[macro_use]
 extern crate gs;
@@ -35,3 +36,4 @@ mod diag;
 mod fd;
 mod sync;
 mod thread;
+mod api;
