@@ -22,6 +22,9 @@ calls!(
     pthread_cond_timedwait, pthread_rwlock_rdlock, pthread_rwlock_wrlock, pthread_barrier_wait,
     pthread_once, sem_wait, sem_timedwait, sigwait, sigwaitinfo, sigtimedwait, sigsuspend, pause,
     futex, wait4, waitid, flock, lockf, io_uring_enter, io_getevents,
+    // Passed through natively (regular files, paths): traced so that a trace shows what
+    // strace shows.
+    open, openat, creat, fstat, stat, lstat, fstatat, lseek, pread64, pwrite64, copy_file_range,
 );
 
 /// Number of traceable calls.

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use gs::hub::{Greenlet, Hub};
 use gs::sys;
 
+mod fileargs;
+
 /// Run `$body` (a hook's work on hub `$h`) and, when diagnostics are on, trace it as `$call`:
 /// `traced!(h, read, body, |r, e| [args...], ret)` where `r` is the body's value and `e` the
 /// errno after it (errno is preserved for the caller).
@@ -56,6 +58,8 @@ macro_rules! hook {
 pub use gs::calls::{Call, NAMES};
 
 const NCALLS: usize = NAMES.len();
+// The filter holds 128 bits.
+const _: () = assert!(NCALLS <= 128);
 
 /// Any diagnostic needs the per-call hook (trace, summary or monitor).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -197,6 +201,20 @@ pub enum Arg<'a> {
     Raw(&'a str),
     /// Nothing: an argument the call does not take in this form (`fcntl(fd, F_GETFL)`).
     Skip,
+    /// A NUL-terminated path (`"/etc/hostname"`), or `NULL`.
+    Path(*const libc::c_char),
+    /// The directory fd of an `*at` call: `AT_FDCWD` or the number.
+    Dirfd(i64),
+    /// Open flags: `O_WRONLY|O_CREAT|O_TRUNC`.
+    OpenFlags(i64),
+    /// A file mode in octal: `0644`.
+    Mode(u64),
+    /// A `struct stat`: decoded when filled (the call succeeded), else its address.
+    Stat(*const libc::stat, bool),
+    /// The flags of the `*at` calls: `AT_EMPTY_PATH`.
+    AtFlags(i64),
+    /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
+    OffPtr(*const i64),
 }
 
 /// How a call returned.
@@ -423,6 +441,23 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         }
         Arg::Dur(None) => {
             l.s("NULL");
+        }
+        Arg::Path(p) => fileargs::path(l, p),
+        Arg::Dirfd(fd) => fileargs::dirfd(l, fd),
+        Arg::OpenFlags(v) => fileargs::open_flags(l, v),
+        Arg::Mode(m) => {
+            l.oct(m);
+        }
+        Arg::Stat(st, true) if !st.is_null() => fileargs::stat(l, st),
+        Arg::Stat(st, _) => {
+            arg(l, &Arg::Hex(st as u64));
+        }
+        Arg::AtFlags(v) => fileargs::at_flags(l, v),
+        Arg::OffPtr(p) if p.is_null() => {
+            l.s("NULL");
+        }
+        Arg::OffPtr(p) => {
+            l.s("[").int(*p).s("]");
         }
         Arg::Dur(Some(ns)) => {
             l.s("{tv_sec=").int((ns / 1_000_000_000) as i64).s(", tv_nsec=").int((ns % 1_000_000_000) as i64).s("}");

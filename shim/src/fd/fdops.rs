@@ -22,6 +22,7 @@ use gs::hub::Hub;
 use crate::hook::entry;
 use crate::fd::fdtab;
 use crate::diag::trace::{FCNTL_CMDS, O_FLAGS};
+use crate::fd::files::{fstat_traced, open_traced, Open};
 
 mod real_fns {
     use super::*;
@@ -306,7 +307,7 @@ pub unsafe extern "C-unwind" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int 
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::fstat(fd, buf)
+    fstat_traced(fd, buf, || real_fns::fstat(fd, buf))
 }
 
 #[no_mangle]
@@ -314,7 +315,7 @@ pub unsafe extern "C-unwind" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::fstat64(fd, buf)
+    fstat_traced(fd, buf as *const libc::stat, || real_fns::fstat64(fd, buf))
 }
 
 #[no_mangle]
@@ -322,7 +323,7 @@ pub unsafe extern "C-unwind" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::__fxstat(ver, fd, buf)
+    fstat_traced(fd, buf, || real_fns::__fxstat(ver, fd, buf))
 }
 
 #[no_mangle]
@@ -330,7 +331,7 @@ pub unsafe extern "C-unwind" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut libc
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::__fxstat64(ver, fd, buf)
+    fstat_traced(fd, buf as *const libc::stat, || real_fns::__fxstat64(ver, fd, buf))
 }
 
 /// The program (not the shim itself, not a vfork child) names one of the shim's descriptors.
@@ -526,50 +527,50 @@ pub unsafe extern "C-unwind" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::open(path, flags, mode))
+    new_fd(open_traced(Open::Open, path, flags, mode, || real_fns::open(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::open64(path, flags, mode))
+    new_fd(open_traced(Open::Open, path, flags, mode, || real_fns::open64(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::openat(dir, path, flags, mode))
+    new_fd(open_traced(Open::At(dir), path, flags, mode, || real_fns::openat(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::openat64(dir, path, flags, mode))
+    new_fd(open_traced(Open::At(dir), path, flags, mode, || real_fns::openat64(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__open_2(path, flags))
+    new_fd(open_traced(Open::Open, path, flags, 0, || real_fns::__open_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__open64_2(path, flags))
+    new_fd(open_traced(Open::Open, path, flags, 0, || real_fns::__open64_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__openat_2(dir, path, flags))
+    new_fd(open_traced(Open::At(dir), path, flags, 0, || real_fns::__openat_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__openat64_2(dir, path, flags))
+    new_fd(open_traced(Open::At(dir), path, flags, 0, || real_fns::__openat64_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(real_fns::creat(path, mode))
+    new_fd(open_traced(Open::Creat, path, 0, mode, || real_fns::creat(path, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat64(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(real_fns::creat64(path, mode))
+    new_fd(open_traced(Open::Creat, path, 0, mode, || real_fns::creat64(path, mode)))
 }

@@ -326,6 +326,9 @@ unsafe fn perform(nr: c_long, a: [usize; 6], uc: &mut libc::ucontext_t) -> isize
         if nr == libc::SYS_rt_sigprocmask && a[3] == 8 {
             return sigprocmask(a, uc);
         }
+        if let Some(r) = crate::fd::files::trapped(nr, a) {
+            return r;
+        }
     }
     sys::raw_syscall(nr, a)
 }

@@ -1,0 +1,164 @@
+//! Decoders for the arguments of the file calls (`open`, `fstat`, `lseek`, ...), printed as
+//! strace prints them: paths as quoted strings, `AT_FDCWD`, open flags with the access mode
+//! first and the others in strace's order, modes in octal, a `struct stat` as
+//! `{st_mode=S_IFREG|0644, st_size=3, ...}`.
+
+use super::Line;
+
+/// Open flags after the access mode, in the order strace prints them (`O_SYNC` includes
+/// `O_DSYNC`, `O_TMPFILE` includes `O_DIRECTORY`: each comes before what it includes).
+const OPEN_FLAGS: &[(i64, &str)] = &[
+    (libc::O_CREAT as i64, "O_CREAT"),
+    (libc::O_EXCL as i64, "O_EXCL"),
+    (libc::O_NOCTTY as i64, "O_NOCTTY"),
+    (libc::O_TRUNC as i64, "O_TRUNC"),
+    (libc::O_APPEND as i64, "O_APPEND"),
+    (libc::O_NONBLOCK as i64, "O_NONBLOCK"),
+    (libc::O_SYNC as i64, "O_SYNC"),
+    (libc::O_DSYNC as i64, "O_DSYNC"),
+    (libc::O_ASYNC as i64, "FASYNC"),
+    (libc::O_DIRECT as i64, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (libc::O_NOFOLLOW as i64, "O_NOFOLLOW"),
+    (libc::O_NOATIME as i64, "O_NOATIME"),
+    (libc::O_CLOEXEC as i64, "O_CLOEXEC"),
+    (libc::O_PATH as i64, "O_PATH"),
+    (libc::O_TMPFILE as i64, "O_TMPFILE"),
+    (libc::O_DIRECTORY as i64, "O_DIRECTORY"),
+];
+
+impl Line {
+    /// `0644`; 0 as `000`, as strace's `%#03o`.
+    pub(super) fn oct(&mut self, v: u64) -> &mut Self {
+        let mut t = [0u8; 23];
+        let mut i = t.len();
+        let mut u = v;
+        while u > 0 {
+            i -= 1;
+            t[i] = b'0' + (u & 7) as u8;
+            u >>= 3;
+        }
+        i -= 1;
+        t[i] = b'0';
+        while t.len() - i < 3 {
+            i -= 1;
+            t[i] = b'0';
+        }
+        self.b(&t[i..])
+    }
+}
+
+/// A NUL-terminated path, quoted and escaped (`NULL` for a null pointer).
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+pub(super) unsafe fn path(l: &mut Line, p: *const libc::c_char) {
+    if p.is_null() {
+        l.s("NULL");
+        return;
+    }
+    let bytes = std::ffi::CStr::from_ptr(p).to_bytes();
+    l.s("\"");
+    for &c in bytes {
+        if l.len + 4 > l.buf.len() - super::TAIL_ROOM {
+            l.s("\"...");
+            return;
+        }
+        l.esc(c);
+    }
+    l.s("\"");
+}
+
+/// A directory fd of the `*at` calls.
+pub(super) fn dirfd(l: &mut Line, fd: i64) {
+    if fd == libc::AT_FDCWD as i64 {
+        l.s("AT_FDCWD");
+    } else {
+        l.int(fd);
+    }
+}
+
+/// `O_RDONLY|O_CLOEXEC`, leftover bits in hex.
+pub(super) fn open_flags(l: &mut Line, v: i64) {
+    l.s(match v & libc::O_ACCMODE as i64 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        2 => "O_RDWR",
+        _ => "O_ACCMODE",
+    });
+    let mut left = v & !(libc::O_ACCMODE as i64);
+    for &(bit, name) in OPEN_FLAGS {
+        if left & bit == bit {
+            l.s("|").s(name);
+            left &= !bit;
+        }
+    }
+    if left != 0 {
+        l.s("|0x").hex(left as u64);
+    }
+}
+
+/// `{st_mode=S_IFREG|0644, st_size=3, ...}` (devices: `st_rdev=makedev(0x1, 0x3)`).
+///
+/// # Safety
+/// `st` points to a filled `struct stat`.
+pub(super) unsafe fn stat(l: &mut Line, st: *const libc::stat) {
+    let mode = (*st).st_mode;
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFREG => "S_IFREG",
+        libc::S_IFDIR => "S_IFDIR",
+        libc::S_IFCHR => "S_IFCHR",
+        libc::S_IFBLK => "S_IFBLK",
+        libc::S_IFIFO => "S_IFIFO",
+        libc::S_IFLNK => "S_IFLNK",
+        libc::S_IFSOCK => "S_IFSOCK",
+        _ => "0",
+    };
+    l.s("{st_mode=").s(kind);
+    for (bit, name) in [(libc::S_ISUID, "S_ISUID"), (libc::S_ISGID, "S_ISGID"), (libc::S_ISVTX, "S_ISVTX")] {
+        if mode & bit != 0 {
+            l.s("|").s(name);
+        }
+    }
+    l.s("|").oct((mode & 0o777) as u64);
+    if matches!(mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK) {
+        let rdev = (*st).st_rdev;
+        l.s(", st_rdev=makedev(0x").hex(libc::major(rdev) as u64).s(", 0x").hex(libc::minor(rdev) as u64).s(")");
+    } else {
+        l.s(", st_size=").int((*st).st_size);
+    }
+    l.s(", ...}");
+}
+
+/// `AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW` of the `*at` calls; 0 as `0`.
+pub(super) fn at_flags(l: &mut Line, v: i64) {
+    const AT: &[(i64, &str)] = &[
+        (libc::AT_SYMLINK_NOFOLLOW as i64, "AT_SYMLINK_NOFOLLOW"),
+        (libc::AT_REMOVEDIR as i64, "AT_REMOVEDIR"),
+        (libc::AT_SYMLINK_FOLLOW as i64, "AT_SYMLINK_FOLLOW"),
+        (libc::AT_NO_AUTOMOUNT as i64, "AT_NO_AUTOMOUNT"),
+        (libc::AT_EMPTY_PATH as i64, "AT_EMPTY_PATH"),
+    ];
+    let mut left = v;
+    let mut first = true;
+    for &(bit, name) in AT {
+        if left & bit == bit {
+            if !first {
+                l.s("|");
+            }
+            l.s(name);
+            left &= !bit;
+            first = false;
+        }
+    }
+    if left != 0 || first {
+        if !first {
+            l.s("|");
+        }
+        if left == 0 {
+            l.s("0");
+        } else {
+            l.s("0x").hex(left as u64);
+        }
+    }
+}
