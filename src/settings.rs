@@ -134,7 +134,11 @@ pub const KNOWN: &[(&str, &str)] = &[
 
 /// `GREENSHIM_*` variables that are not settings of the preload library (the launcher's own);
 /// [`from_vars`] ignores them instead of rejecting them as unknown.
-pub const LAUNCHER_ONLY: &[&str] = &["GREENSHIM_LIB"];
+pub const LAUNCHER_ONLY: &[&str] = &["GREENSHIM_LIB", LAUNCHER_PID];
+
+/// Set by the launcher for the processes of its run: its own pid. A traced process whose parent
+/// is not the launcher is not the run's first process, so its trace lines carry its pid.
+pub const LAUNCHER_PID: &str = "GREENSHIM_LAUNCHER_PID";
 
 /// The prefix that marks a variable as ours.
 pub const PREFIX: &str = "GREENSHIM_";

@@ -442,6 +442,9 @@ fn main() {
     for (var, v) in &opts.set {
         cmd.env(var, v);
     }
+    // Lets each process of the run tell whether it is the first one (trace lines carry the pid
+    // of the others).
+    cmd.env(settings::LAUNCHER_PID, std::process::id().to_string());
 
     let old_mask = install_forwarding();
     // The child must not inherit the forwarded signals blocked (std leaves the mask as it is):

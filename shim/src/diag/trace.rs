@@ -71,6 +71,12 @@ static OUT_FD: AtomicU32 = AtomicU32::new(2);
 static STRSIZE: AtomicU32 = AtomicU32::new(32);
 static WALLTIME: AtomicBool = AtomicBool::new(false);
 static CALLTIME: AtomicBool = AtomicBool::new(false);
+/// More than one process in the run: lines start with `[pid N ...]`, as strace -f's once it
+/// traces a second process. Set in a process that forked or spawned, in a fork child, and in a
+/// program whose parent is not the launcher (a child of a traced process, after its exec).
+static MULTI: AtomicBool = AtomicBool::new(false);
+/// This process's id, for the prefix (set at configure and in a fork child).
+static PID: AtomicU32 = AtomicU32::new(0);
 /// Bit i: call i is traced (`-e trace=`). All set by default.
 static FILTER: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)];
 
@@ -101,6 +107,8 @@ pub struct Options<'a> {
     pub strsize: u32,
     pub walltime: bool,
     pub calltime: bool,
+    /// The launcher's pid (`GREENSHIM_LAUNCHER_PID`), if it started the run.
+    pub launcher_pid: Option<u32>,
 }
 
 /// Configure from the settings (constructor). `Err(line)` for an unusable output file or an
@@ -134,6 +142,11 @@ pub fn configure(o: &Options) -> Result<(), String> {
         }
     }
     STRSIZE.store(o.strsize, Relaxed);
+    let pid = syscall!(SYS_getpid).unwrap_or(0) as u32;
+    PID.store(pid, Relaxed);
+    if o.launcher_pid.is_some_and(|l| syscall!(SYS_getppid).is_ok_and(|pp| pp as u32 != l)) {
+        MULTI.store(true, Relaxed);
+    }
     WALLTIME.store(o.walltime, Relaxed);
     CALLTIME.store(o.calltime, Relaxed);
     TRACE.store(o.trace, Relaxed);
@@ -157,6 +170,25 @@ pub fn move_out_fd() -> Result<(), i32> {
     OUT_FD.store(new as u32, Relaxed);
     let _ = syscall!(SYS_close, old);
     Ok(())
+}
+
+/// This process created another (fork, vfork, posix_spawn, a trapped clone): from now on the
+/// run has more than one process and lines carry the pid.
+pub fn forked() {
+    MULTI.store(true, Relaxed);
+}
+
+/// In a fork child: its own pid on its lines.
+pub fn after_fork_child() {
+    PID.store(syscall!(SYS_getpid).unwrap_or(0) as u32, Relaxed);
+    MULTI.store(true, Relaxed);
+}
+
+/// `pid N ` when the run has more than one process.
+fn pid_prefix(l: &mut Line) {
+    if MULTI.load(Relaxed) {
+        l.s("pid ").int(PID.load(Relaxed) as i64).s(" ");
+    }
 }
 
 /// Snapshot taken when a traced call starts.
@@ -235,7 +267,10 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
     let parked = g.parked_ns.saturating_sub(span.parked);
     let parks = g.parks - span.parks;
     let failed = matches!(ret, Ret::Int(v, _) if v < 0) || matches!(ret, Ret::Code(c) if c != 0);
-    if SUMMARY.load(Relaxed) {
+    let i = call as usize;
+    // -e trace= selects the calls of the table too, as with strace -c.
+    let selected = FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) != 0;
+    if SUMMARY.load(Relaxed) && selected {
         let c = &mut (*std::ptr::addr_of_mut!(COUNTS))[call as usize];
         c.calls += 1;
         c.errors += failed as u64;
@@ -243,8 +278,7 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
         c.parked_ns += parked;
         c.total_ns += now - span.start;
     }
-    let i = call as usize;
-    if !TRACE.load(Relaxed) || FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) == 0 {
+    if !TRACE.load(Relaxed) || !selected {
         return;
     }
     let mut l = Line::new();
@@ -289,6 +323,12 @@ pub fn note(text: &str) {
         return;
     }
     let mut l = Line::new();
+    if MULTI.load(Relaxed) {
+        l.s("[");
+        pid_prefix(&mut l);
+        l.len -= 1;
+        l.s("] ");
+    }
     l.s("+++ greenshim: ").s(text).s(" +++\n");
     l.emit();
 }
@@ -302,7 +342,9 @@ pub unsafe fn event(g: *const Greenlet, what: &str, num: Option<(&str, u64)>) {
         return;
     }
     let mut l = Line::new();
-    l.s("[g").int((*g).seq as i64).s("] ");
+    l.s("[");
+    pid_prefix(&mut l);
+    l.s("g").int((*g).seq as i64).s("] ");
     if WALLTIME.load(Relaxed) {
         walltime(&mut l);
     }
@@ -323,7 +365,9 @@ pub unsafe fn exited(g: *const Greenlet, retval: usize) {
         return;
     }
     let mut l = Line::new();
-    l.s("[g").int((*g).seq as i64).s("] ");
+    l.s("[");
+    pid_prefix(&mut l);
+    l.s("g").int((*g).seq as i64).s("] ");
     if WALLTIME.load(Relaxed) {
         walltime(&mut l);
     }
@@ -332,7 +376,9 @@ pub unsafe fn exited(g: *const Greenlet, retval: usize) {
 }
 
 unsafe fn prefix(l: &mut Line, g: &Greenlet) {
-    l.s("[g").int(g.seq as i64);
+    l.s("[");
+    pid_prefix(l);
+    l.s("g").int(g.seq as i64);
     let n = g.name.iter().position(|&b| b == 0).unwrap_or(16);
     if n > 0 {
         l.s(" ").b(&g.name[..n]);
@@ -627,6 +673,11 @@ pub unsafe fn print_summary(h: *mut Hub) {
     let mut rows: Vec<(usize, Count)> = counts.iter().copied().enumerate().filter(|(_, c)| c.calls > 0).collect();
     rows.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(&b.0)));
     let mut l = Line::new();
+    l.s("summary of pid ").int(syscall!(SYS_getpid).unwrap_or(0) as i64).s(": ");
+    cmdline(&mut l);
+    l.s("\n");
+    l.emit();
+    let mut l = Line::new();
     l.s("% time     seconds  usecs/call     calls    errors     parks  parked-secs call\n");
     l.emit();
     let mut l = Line::new();
@@ -675,6 +726,30 @@ pub unsafe fn print_summary(h: *mut Hub) {
         l.s("catch: libc's exported functions only (GREENSHIM_CATCH=exports)\n");
     }
     l.emit();
+}
+
+/// This process's command line (`/proc/self/cmdline`, arguments separated by spaces), read with
+/// raw system calls.
+fn cmdline(l: &mut Line) {
+    let mut buf = [0u8; 512];
+    let Ok(fd) = syscall!(SYS_openat, libc::AT_FDCWD, c"/proc/self/cmdline".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) else {
+        l.s("?");
+        return;
+    };
+    let n = syscall!(SYS_read, fd, buf.as_mut_ptr(), buf.len()).unwrap_or(0) as usize;
+    let _ = syscall!(SYS_close, fd);
+    let text = &buf[..n];
+    let text = text.strip_suffix(b"\0").unwrap_or(text);
+    for &c in text {
+        if c == 0 {
+            l.s(" ");
+        } else {
+            l.esc(c);
+        }
+    }
+    if n == buf.len() {
+        l.s("...");
+    }
 }
 
 impl Line {

@@ -88,10 +88,12 @@ pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: *const *const c_char, e
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn posix_spawn(pid: *mut pid_t, path: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int {
+    crate::diag::trace::forked();
     with_own_mask(|| real_fns::posix_spawn(pid, path, fa, attr, argv, envp))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn posix_spawnp(pid: *mut pid_t, file: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int {
+    crate::diag::trace::forked();
     with_own_mask(|| real_fns::posix_spawnp(pid, file, fa, attr, argv, envp))
 }
