@@ -245,6 +245,12 @@ pub enum Arg<'a> {
     Stat(*const libc::stat, bool),
     /// The flags of the `*at` calls: `AT_EMPTY_PATH`.
     AtFlags(i64),
+    /// A socket address of the given length: `{sa_family=AF_INET, sin_port=htons(80),
+    /// sin_addr=inet_addr("127.0.0.1")}`, `{sa_family=AF_UNIX, sun_path="/run/x"}`; other
+    /// families as the address.
+    Addr(*const libc::sockaddr, libc::socklen_t),
+    /// The protocol of `socket(domain, ..)`: `IPPROTO_TCP`, and for IP domains `IPPROTO_IP` for 0.
+    Proto(i64, i64),
     /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
     OffPtr(*const i64),
 }
@@ -499,6 +505,8 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
             arg(l, &Arg::Hex(st as u64));
         }
         Arg::AtFlags(v) => fileargs::at_flags(l, v),
+        Arg::Addr(p, n) => fileargs::sockaddr(l, p, n),
+        Arg::Proto(d, p) => fileargs::proto(l, d, p),
         Arg::OffPtr(p) if p.is_null() => {
             l.s("NULL");
         }

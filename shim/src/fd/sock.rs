@@ -38,7 +38,7 @@ mod real_fns {
 pub unsafe extern "C-unwind" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::socket(d, t, p) };
     let fd = hook!(h, socket, entry::nonneg, real_fns::socket(d, t, p), |r, e| [
-        Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Int(p as i64)
+        Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Proto(d as i64, p as i64)
     ], Ret::Int(r as i64, e));
     fdtab::created(Some(h), fd);
     fd
@@ -46,7 +46,12 @@ pub unsafe extern "C-unwind" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int {
-    let r = real_fns::socketpair(d, t, p, sv);
+    let r = match crate::diag::trace::on().then(entry::hub).flatten() {
+        Some(h) => hook!(h, socketpair, entry::nonneg, real_fns::socketpair(d, t, p, sv), |r, e| [
+            Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Proto(d as i64, p as i64), Arg::Fds(sv, r == 0)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::socketpair(d, t, p, sv),
+    };
     if r == 0 {
         fdtab::created(entry::hub(), *sv);
         fdtab::created(entry::hub(), *sv.add(1));
@@ -119,7 +124,7 @@ fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
 pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
     hook!(h, connect, entry::nonneg, connect_coop(h, fd, addr, alen), |r, e| [
-        Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Int(alen as i64)
+        Arg::Int(fd as i64), Arg::Addr(addr, alen), Arg::Int(alen as i64)
     ], Ret::Int(r as i64, e))
 }
 
