@@ -25,6 +25,7 @@ calls!(
     // Passed through natively (regular files, paths): traced so that a trace shows what
     // strace shows.
     open, openat, creat, fstat, stat, lstat, fstatat, lseek, pread64, pwrite64, copy_file_range,
+    epoll_create, epoll_create1, epoll_ctl, close_range, setsockopt,
 );
 
 /// Number of traceable calls.

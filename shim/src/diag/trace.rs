@@ -251,6 +251,8 @@ pub enum Arg<'a> {
     Addr(*const libc::sockaddr, libc::socklen_t),
     /// The protocol of `socket(domain, ..)`: `IPPROTO_TCP`, and for IP domains `IPPROTO_IP` for 0.
     Proto(i64, i64),
+    /// A pointer to an int, shown as `[1]`.
+    IntRef(*const libc::c_int),
     /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
     OffPtr(*const i64),
 }
@@ -507,6 +509,9 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         Arg::AtFlags(v) => fileargs::at_flags(l, v),
         Arg::Addr(p, n) => fileargs::sockaddr(l, p, n),
         Arg::Proto(d, p) => fileargs::proto(l, d, p),
+        Arg::IntRef(p) => {
+            l.s("[").int(*p as i64).s("]");
+        }
         Arg::OffPtr(p) if p.is_null() => {
             l.s("NULL");
         }

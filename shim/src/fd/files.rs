@@ -10,7 +10,7 @@
 //! real function runs untraced.
 //!
 //! With syscall user dispatch, the same system calls made inside libc (`fopen`'s `openat`,
-//! stdio's `fstat`, ...) are traced too: [`trapped`] performs them as is and traces them under
+//! stdio's `fstat` and `ioctl(TCGETS)`, ...) are traced too: [`trapped`] performs them as is and traces them under
 //! the system call's name.
 
 use std::ffi::{c_char, c_int, c_long, c_uint, c_void};
@@ -49,7 +49,7 @@ const WHENCE: &[(i64, &str)] = &[
 
 /// The hub when tracing (or the summary) is on and the caller is the program on a hub thread.
 #[inline(always)]
-fn traced_hub() -> Option<*mut gs::hub::Hub> {
+pub fn traced_hub() -> Option<*mut gs::hub::Hub> {
     if crate::diag::trace::on() {
         entry::hub()
     } else {
@@ -254,6 +254,13 @@ pub unsafe fn trapped(nr: c_long, a: [usize; 6]) -> Option<isize> {
         libc::SYS_lseek => lseek_traced(i0, a[1] as off_t, a[2] as c_int, || raw() as off_t) as isize,
         libc::SYS_pread64 => pread_traced(i0, a[1] as *mut c_void, a[2], a[3] as off_t, || raw() as ssize_t),
         libc::SYS_pwrite64 => pwrite_traced(i0, a[1] as *const c_void, a[2], a[3] as off_t, || raw() as ssize_t),
+        libc::SYS_ioctl => {
+            let h = traced_hub()?;
+            let (req, arg) = (a[1], a[2]);
+            hook!(h, ioctl, entry::nonneg, raw() as c_int, |r, e| [
+                Arg::Int(i0 as i64), Arg::Sym(req as i64, crate::fd::fdops::IOCTLS), Arg::Hex(arg as u64)
+            ], Ret::Int(r as i64, e)) as isize
+        }
         _ => return None,
     };
     Some(if r == -1 { -(gs::sys::errno() as isize) } else { r })

@@ -182,9 +182,50 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
     }
 }
 
+const SOCKOPT_LEVELS: &[(i64, &str)] = &[
+    (libc::SOL_SOCKET as i64, "SOL_SOCKET"),
+    (libc::IPPROTO_IP as i64, "SOL_IP"),
+    (libc::IPPROTO_TCP as i64, "SOL_TCP"),
+    (libc::IPPROTO_IPV6 as i64, "SOL_IPV6"),
+];
+
+/// The option of `setsockopt`, by name for the common ones of `SOL_SOCKET` and `SOL_TCP`.
+fn sockopt_name(level: c_int, opt: c_int) -> crate::diag::trace::Arg<'static> {
+    use crate::diag::trace::Arg;
+    const SOCKET: &[(i64, &str)] = &[
+        (libc::SO_REUSEADDR as i64, "SO_REUSEADDR"),
+        (libc::SO_REUSEPORT as i64, "SO_REUSEPORT"),
+        (libc::SO_KEEPALIVE as i64, "SO_KEEPALIVE"),
+        (libc::SO_RCVBUF as i64, "SO_RCVBUF"),
+        (libc::SO_SNDBUF as i64, "SO_SNDBUF"),
+        (libc::SO_RCVTIMEO as i64, "SO_RCVTIMEO_OLD"),
+        (libc::SO_SNDTIMEO as i64, "SO_SNDTIMEO_OLD"),
+        (libc::SO_LINGER as i64, "SO_LINGER"),
+        (libc::SO_BROADCAST as i64, "SO_BROADCAST"),
+    ];
+    const TCP: &[(i64, &str)] = &[
+        (libc::TCP_NODELAY as i64, "TCP_NODELAY"),
+        (libc::TCP_KEEPIDLE as i64, "TCP_KEEPIDLE"),
+        (libc::TCP_KEEPINTVL as i64, "TCP_KEEPINTVL"),
+        (libc::TCP_KEEPCNT as i64, "TCP_KEEPCNT"),
+    ];
+    match level {
+        libc::SOL_SOCKET => Arg::Sym(opt as i64, SOCKET),
+        libc::IPPROTO_TCP => Arg::Sym(opt as i64, TCP),
+        _ => Arg::Int(opt as i64),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C-unwind" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int {
-    let r = real_fns::setsockopt(fd, level, opt, val, len);
+    let r = match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, setsockopt, entry::nonneg, real_fns::setsockopt(fd, level, opt, val, len), |r, e| [
+            Arg::Int(fd as i64), Arg::Sym(level as i64, SOCKOPT_LEVELS), sockopt_name(level, opt),
+            if len as usize == std::mem::size_of::<c_int>() && !val.is_null() { Arg::IntRef(val as *const c_int) } else { Arg::Hex(val as u64) },
+            Arg::Int(len as i64)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::setsockopt(fd, level, opt, val, len),
+    };
     if level == libc::SOL_SOCKET && (opt == libc::SO_RCVTIMEO || opt == libc::SO_SNDTIMEO || opt == 66 || opt == 67) {
         fdtab::flags_changed(); // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW are 66 / 67
     }
