@@ -1,8 +1,9 @@
 /* trace_files: the calls an strace user looks for first, made through libc's exported
  * functions, between two marker writes to stdout ("begin", "end"):
  * open/creat a regular file, write, close, open, fstat, read, lseek, pread, stat, lstat and
- * open of missing paths (ENOENT), close(-1) (EBADF), a socketpair, a TCP listener on
- * 127.0.0.1 with a blocking connect and accept, and writes to stdout.
+ * open of missing paths (ENOENT), close(-1) (EBADF), ioctl(TIOCGWINSZ) on stdout (a pipe:
+ * ENOTTY), epoll_create1, eventfd, a socketpair, a TCP listener on 127.0.0.1 (SO_REUSEADDR)
+ * with a blocking connect and accept, and writes to stdout.
  *
  * Usage: trace_files DIR     (DIR: an existing scratch directory)
  * tests/trace_strace.rs compares greenshim's trace of it with strace's.
@@ -13,6 +14,9 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +54,12 @@ int main(int argc, char **argv) {
     must(close(-1) == -1, "close(-1)");
     must(lseek(0, 0, SEEK_CUR) == -1 || 1, "lseek of stdin");
 
+    struct winsize ws;
+    must(ioctl(1, TIOCGWINSZ, &ws) == -1, "ioctl on a pipe");
+    int ep = epoll_create1(EPOLL_CLOEXEC), efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    must(ep >= 0 && efd >= 0, "epoll_create1/eventfd");
+    must(close(efd) == 0 && close(ep) == 0, "close");
+
     int sv[2];
     must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
     must(write(sv[0], "ping", 4) == 4, "write to the pair");
@@ -60,6 +70,8 @@ int main(int argc, char **argv) {
     must(lfd >= 0, "socket");
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
+    int one = 1;
+    must(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "setsockopt");
     must(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 1) == 0, "bind/listen");
     must(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0, "getsockname");
     int cfd = socket(AF_INET, SOCK_STREAM, 0);

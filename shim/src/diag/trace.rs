@@ -19,6 +19,7 @@ use gs::hub::{Greenlet, Hub};
 use gs::sys;
 
 mod fileargs;
+mod peek;
 
 /// Run `$body` (a hook's work on hub `$h`) and, when diagnostics are on, trace it as `$call`:
 /// `traced!(h, read, body, |r, e| [args...], ret)` where `r` is the body's value and `e` the
@@ -251,6 +252,10 @@ pub enum Arg<'a> {
     Addr(*const libc::sockaddr, libc::socklen_t),
     /// The protocol of `socket(domain, ..)`: `IPPROTO_TCP`, and for IP domains `IPPROTO_IP` for 0.
     Proto(i64, i64),
+    /// An iovec array of `cnt` entries: `[{iov_base="ab", iov_len=2}, ...]` with the first
+    /// `Some(n)` bytes of data shown (read by the call; `usize::MAX`: all, written); `None`: the
+    /// address. The array is read through `peek`: a bad one is shown as its address.
+    Iov(*const libc::iovec, i64, Option<usize>),
     /// A pointer to an int, shown as `[1]`.
     IntRef(*const libc::c_int),
     /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
@@ -290,6 +295,7 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
         return;
     }
     let mut l = Line::new();
+    l.ok = !failed;
     prefix(&mut l, g);
     l.s(NAMES[i]).s("(");
     for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
@@ -430,16 +436,31 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
             let max = STRSIZE.load(Relaxed) as usize;
             let shown = n.min(max);
             let mut cut = n > max;
+            // Copied in small pieces (the stack of a greenlet is small), none if unreadable.
+            let mut chunk = [0u8; 256];
+            let first = peek::peek(p as usize, &mut chunk[..shown.min(256)], l.ok);
+            if shown > 0 && first == 0 {
+                l.s("0x").hex(p as u64);
+                return;
+            }
             l.s("\"");
-            if !p.is_null() {
-                for &b in std::slice::from_raw_parts(p, shown) {
+            let mut off = 0;
+            let mut got = first;
+            'copy: loop {
+                for &b in &chunk[..got] {
                     // Keep room for the rest of the line (result, park time): cut the string.
                     if l.len + 4 > l.buf.len() - TAIL_ROOM {
                         cut = true;
-                        break;
+                        break 'copy;
                     }
                     l.esc(b);
                 }
+                off += got;
+                if off >= shown || got == 0 {
+                    cut |= off < shown;
+                    break;
+                }
+                got = peek::peek(p as usize + off, &mut chunk[..(shown - off).min(256)], l.ok);
             }
             l.s("\"");
             if cut {
@@ -509,15 +530,45 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         Arg::AtFlags(v) => fileargs::at_flags(l, v),
         Arg::Addr(p, n) => fileargs::sockaddr(l, p, n),
         Arg::Proto(d, p) => fileargs::proto(l, d, p),
-        Arg::IntRef(p) => {
-            l.s("[").int(*p as i64).s("]");
+        Arg::Iov(v, cnt, Some(mut left))
+            if (0..=libc::UIO_MAXIOV as i64).contains(&cnt) && (cnt == 0 || peek::peek_val::<libc::iovec>(v as usize, l.ok).is_some()) =>
+        {
+            l.s("[");
+            for k in 0..cnt as usize {
+                if k > 0 {
+                    l.s(", ");
+                }
+                let io = peek::peek_val::<libc::iovec>(v.add(k) as usize, l.ok);
+                let Some(io) = io.filter(|_| k < 16 && l.len + 64 <= l.buf.len() - TAIL_ROOM) else {
+                    l.s("...");
+                    break;
+                };
+                let shown = io.iov_len.min(left);
+                left -= shown;
+                l.s("{iov_base=");
+                arg(l, &Arg::Buf(io.iov_base as *const u8, Some(shown)));
+                l.s(", iov_len=").int(io.iov_len as i64).s("}");
+            }
+            l.s("]");
         }
+        Arg::Iov(v, _, _) => {
+            arg(l, &Arg::Hex(v as u64));
+        }
+        Arg::IntRef(p) => match peek::peek_val::<libc::c_int>(p as usize, l.ok) {
+            Some(v) => {
+                l.s("[").int(v as i64).s("]");
+            }
+            None => arg(l, &Arg::Hex(p as u64)),
+        },
         Arg::OffPtr(p) if p.is_null() => {
             l.s("NULL");
         }
-        Arg::OffPtr(p) => {
-            l.s("[").int(*p).s("]");
-        }
+        Arg::OffPtr(p) => match peek::peek_val::<i64>(p as usize, l.ok) {
+            Some(v) => {
+                l.s("[").int(v).s("]");
+            }
+            None => arg(l, &Arg::Hex(p as u64)),
+        },
         Arg::Dur(Some(ns)) => {
             l.s("{tv_sec=").int((ns / 1_000_000_000) as i64).s(", tv_nsec=").int((ns % 1_000_000_000) as i64).s("}");
         }
@@ -533,11 +584,13 @@ const TAIL_ROOM: usize = 256;
 pub struct Line {
     buf: [u8; 2048],
     len: usize,
+    /// The call being printed succeeded: the memory it was given is readable (see `peek`).
+    ok: bool,
 }
 
 impl Line {
     fn new() -> Line {
-        Line { buf: [0; 2048], len: 0 }
+        Line { buf: [0; 2048], len: 0, ok: false }
     }
     fn b(&mut self, s: &[u8]) -> &mut Self {
         // Keep room for the final newline.

@@ -54,6 +54,14 @@ fn coop_io(fd: c_int, want: usize) -> Option<(*mut Hub, Kind)> {
     coop_fd(fd)
 }
 
+/// [`coop_io`] for an iovec array, read only for an fd the hub handles: a regular file's
+/// `writev` with a bad array must reach the kernel (EFAULT) rather than fault here.
+#[inline(always)]
+unsafe fn coop_iov(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<(*mut Hub, Kind)> {
+    let hk = coop_fd(fd)?;
+    (iov_len(iov, cnt) > 0).then_some(hk)
+}
+
 /// Sum of the lengths of `cnt` iovecs (0 for an invalid count: the real call says EINVAL).
 #[inline]
 unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
@@ -207,10 +215,10 @@ fn coop_or_traced(coop: Option<*mut Hub>) -> Option<(*mut Hub, bool)> {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_or_traced(coop_io(fd, iov_len(iov, cnt)).map(|(h, _)| h)) {
+    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
         Some((h, coop)) => hook!(h, readv, entry::nonneg,
             if coop { readv_coop(h, fd, iov, cnt as usize) } else { real_fns::readv(fd, iov, cnt) }, |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+            Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, (r >= 0).then_some(r as usize)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
     }
@@ -236,10 +244,10 @@ pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, n: size_t) 
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_or_traced(coop_io(fd, iov_len(iov, cnt)).map(|(h, _)| h)) {
+    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
         Some((h, coop)) => hook!(h, writev, entry::nonneg,
             if coop { writev_coop(h, fd, iov, cnt as usize) } else { real_fns::writev(fd, iov, cnt) }, |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+            Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, Some(usize::MAX)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
     }

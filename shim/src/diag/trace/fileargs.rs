@@ -52,22 +52,42 @@ impl Line {
 /// A NUL-terminated path, quoted and escaped (`NULL` for a null pointer).
 ///
 /// # Safety
-/// `p` is null or a NUL-terminated string.
+/// Reads only through `peek`.
 pub(super) unsafe fn path(l: &mut Line, p: *const libc::c_char) {
     if p.is_null() {
         l.s("NULL");
         return;
     }
-    let bytes = std::ffi::CStr::from_ptr(p).to_bytes();
-    l.s("\"");
-    for &c in bytes {
-        if l.len + 4 > l.buf.len() - super::TAIL_ROOM {
-            l.s("\"...");
+    let mut chunk = [0u8; 128];
+    let mut off = 0;
+    loop {
+        let got = super::peek::peek(p as usize + off, &mut chunk, l.ok);
+        // A path at the end of its mapping: read what fits, byte by byte.
+        let got = if got == 0 { super::peek::peek(p as usize + off, &mut chunk[..1], l.ok) } else { got };
+        if got == 0 {
+            if off == 0 {
+                l.s("0x").hex(p as u64);
+            } else {
+                l.s("\"...");
+            }
             return;
         }
-        l.esc(c);
+        if off == 0 {
+            l.s("\"");
+        }
+        for &c in &chunk[..got] {
+            if c == 0 {
+                l.s("\"");
+                return;
+            }
+            if l.len + 4 > l.buf.len() - super::TAIL_ROOM || off >= 4096 {
+                l.s("\"...");
+                return;
+            }
+            l.esc(c);
+            off += 1;
+        }
     }
-    l.s("\"");
 }
 
 /// A directory fd of the `*at` calls.
@@ -167,13 +187,17 @@ pub(super) fn at_flags(l: &mut Line, v: i64) {
 /// A socket address as strace prints it (IPv4 and Unix; others as the address).
 ///
 /// # Safety
-/// `p` is null or points to `n` readable bytes.
+/// Reads only through `peek`.
 pub(super) unsafe fn sockaddr(l: &mut Line, p: *const libc::sockaddr, n: libc::socklen_t) {
-    let n = n as usize;
-    if p.is_null() || n < 2 {
+    let n = (n as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+    let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+    // SAFETY: ss is plain bytes of that size.
+    let bytes = std::slice::from_raw_parts_mut(&mut ss as *mut libc::sockaddr_storage as *mut u8, n);
+    if p.is_null() || n < 2 || super::peek::peek(p as usize, bytes, l.ok) < n {
         super::arg(l, &super::Arg::Hex(p as u64));
         return;
     }
+    let p = &ss as *const libc::sockaddr_storage as *const libc::sockaddr;
     match (*p).sa_family as i32 {
         libc::AF_INET if n >= std::mem::size_of::<libc::sockaddr_in>() => {
             let a = &*(p as *const libc::sockaddr_in);
