@@ -311,6 +311,13 @@ fn bad_values_name_what_was_typed() {
     let e = out.stderr.trim_end();
     assert!(e.starts_with("greenshim: -e 'trace=bogus' is not valid: 'bogus' is not a call greenshim traces;"), "{e}");
     assert!(e.contains("openat") && e.ends_with("e.g. -e trace=read,write") && !e.contains('\n'), "{e}");
+    // An unwritable -o names the option; the same path from the environment names the variable.
+    let out = run_launcher(&["-o", "/nonexistent-greenshim/t", "--", "echo", "ran"], &[]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert!(out.stderr.starts_with("greenshim: cannot create the trace file -o '/nonexistent-greenshim/t': "), "{}", out.describe());
+    let out = run_launcher(&["--", "echo", "ran"], &[("GREENSHIM_TRACE_FILE", "/nonexistent-greenshim/t")]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert!(out.stderr.starts_with("greenshim: cannot create the trace file GREENSHIM_TRACE_FILE='/nonexistent-greenshim/t': "), "{}", out.describe());
     // -f is accepted (greenshim always follows forks).
     let out = run_launcher(&["-f", "--", "echo", "ran"], &[]);
     assert_eq!((out.code(), out.stdout.as_str()), (Some(0), "ran\n"), "{}", out.describe());

@@ -417,7 +417,9 @@ fn main() {
     // Trace output is appended to by every process of the run; start it empty, as strace -o.
     if let Some((_, path)) = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE") {
         if let Err(e) = std::fs::File::create(path) {
-            fail(USAGE, &format!("cannot create the trace file '{}': {e}", path.escape_debug()));
+            // Name what the user typed: the option, or the variable from the environment.
+            let what = if opts.set.iter().any(|(k, _)| *k == "GREENSHIM_TRACE_FILE") { "-o " } else { "GREENSHIM_TRACE_FILE=" };
+            fail(USAGE, &format!("cannot create the trace file {what}'{}': {e}; give a path in a writable directory", path.escape_debug()));
         }
     }
 

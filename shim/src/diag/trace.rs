@@ -127,12 +127,12 @@ pub fn configure(o: &Options) -> Result<(), String> {
         FILTER[1].store(bits[1], Relaxed);
     }
     if let Some(path) = o.file {
-        let c = std::ffi::CString::new(path).map_err(|_| format!("greenshim: GREENSHIM_TRACE_FILE '{path}' contains a NUL byte"))?;
+        let c = std::ffi::CString::new(path).map_err(|_| format!("greenshim: GREENSHIM_TRACE_FILE='{path}' contains a NUL byte; set it to a plain path"))?;
         // Appended to, never truncated: processes the traced program starts inherit the
         // setting and write to the same file (the launcher empties it once, as strace -o).
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
         let fd = syscall!(SYS_openat, libc::AT_FDCWD, c.as_ptr(), flags, 0o644)
-            .map_err(|e| format!("greenshim: cannot open the trace file GREENSHIM_TRACE_FILE='{path}': {}", errno_text(e).1))? as i32;
+            .map_err(|e| format!("greenshim: cannot open the trace file GREENSHIM_TRACE_FILE='{path}': {}; set it to a path in a writable directory", errno_text(e).1))? as i32;
         let fd = gs::reactor::move_high(fd).map_err(|e| format!("greenshim: cannot place the trace file descriptor: errno {e}"))?;
         OUT_FD.store(fd as u32, Relaxed);
     } else if o.trace || o.summary {
