@@ -26,6 +26,7 @@ calls!(
     // strace shows.
     open, openat, creat, fstat, stat, lstat, fstatat, lseek, pread64, pwrite64, copy_file_range,
     epoll_create, epoll_create1, epoll_ctl, close_range, setsockopt,
+    execve, execv, execvp, execvpe, fexecve,
 );
 
 /// Number of traceable calls.

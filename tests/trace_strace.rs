@@ -212,10 +212,21 @@ fn processes_are_told_apart_by_pid() {
     assert_eq!(one.code(), Some(0), "{}", one.describe());
     assert!(one.stderr.lines().all(|l| l.starts_with("[g")), "one process: no pid\n{}", one.describe());
 
-    let out = run_launcher(&["-e", "trace=read,write,wait4", "--", "sh", "-c", "echo hi | cat; true"], &[]);
+    let out = run_launcher(&["-e", "trace=read,write,wait4,execve", "--", "sh", "-c", "echo hi | cat; /nonexistent-greenshim; true"], &[]);
     assert_eq!(out.code(), Some(0), "{}", out.describe());
+    // Execs, as strace -f shows a call that another line interrupts; a failed one resumes.
+    let d = out.describe();
+    let exec_cat = out.stderr.lines().find(|l| body(l).starts_with("execve(") && body(l).contains(", [\"cat\"], 0x"));
+    assert!(exec_cat.is_some_and(|l| l.ends_with(" vars */ <unfinished ...>") && l.contains(" g1 sh] ")), "cat's execve\n{d}");
+    let failed = out.stderr.lines().position(|l| body(l) == "<... execve resumed>) = -1 ENOENT (No such file or directory)");
+    let failed = failed.unwrap_or_else(|| panic!("the failed execve resumes\n{d}"));
+    // Its first half is the same process's previous line.
+    let lines_all: Vec<&str> = out.stderr.lines().collect();
+    let head = |l: &str| l.split(']').next().unwrap_or("").to_string();
+    let before = lines_all[..failed].iter().rev().find(|l| head(l) == head(lines_all[failed])).unwrap_or_else(|| panic!("{d}"));
+    assert!(body(before).starts_with("execve(\"/nonexistent-greenshim\", [\"/nonexistent-greenshim\"], 0x"), "{d}");
     assert_eq!(out.stdout, "hi\n", "{}", out.describe());
-    let lines: Vec<&str> = out.stderr.lines().collect();
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with('[')).collect();
     let pid_of = |l: &str| -> Option<(u32, String)> {
         let r = l.strip_prefix("[pid ")?;
         let (pid, rest) = r.split_once(' ')?;

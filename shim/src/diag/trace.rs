@@ -76,8 +76,6 @@ static CALLTIME: AtomicBool = AtomicBool::new(false);
 /// traces a second process. Set in a process that forked or spawned, in a fork child, and in a
 /// program whose parent is not the launcher (a child of a traced process, after its exec).
 static MULTI: AtomicBool = AtomicBool::new(false);
-/// This process's id, for the prefix (set at configure and in a fork child).
-static PID: AtomicU32 = AtomicU32::new(0);
 /// Bit i: call i is traced (`-e trace=`). All set by default.
 static FILTER: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)];
 
@@ -143,8 +141,6 @@ pub fn configure(o: &Options) -> Result<(), String> {
         }
     }
     STRSIZE.store(o.strsize, Relaxed);
-    let pid = syscall!(SYS_getpid).unwrap_or(0) as u32;
-    PID.store(pid, Relaxed);
     if o.launcher_pid.is_some_and(|l| syscall!(SYS_getppid).is_ok_and(|pp| pp as u32 != l)) {
         MULTI.store(true, Relaxed);
     }
@@ -179,16 +175,16 @@ pub fn forked() {
     MULTI.store(true, Relaxed);
 }
 
-/// In a fork child: its own pid on its lines.
+/// In a fork child: the run has more than one process.
 pub fn after_fork_child() {
-    PID.store(syscall!(SYS_getpid).unwrap_or(0) as u32, Relaxed);
     MULTI.store(true, Relaxed);
 }
 
-/// `pid N ` when the run has more than one process.
+/// `pid N ` when the run has more than one process. Asked of the kernel at each line (a vfork
+/// child shares our memory but has a pid of its own; a raw fork runs no handler).
 fn pid_prefix(l: &mut Line) {
     if MULTI.load(Relaxed) {
-        l.s("pid ").int(PID.load(Relaxed) as i64).s(" ");
+        l.s("pid ").int(syscall!(SYS_getpid).unwrap_or(0)).s(" ");
     }
 }
 
@@ -256,6 +252,10 @@ pub enum Arg<'a> {
     /// `Some(n)` bytes of data shown (read by the call; `usize::MAX`: all, written); `None`: the
     /// address. The array is read through `peek`: a bad one is shown as its address.
     Iov(*const libc::iovec, i64, Option<usize>),
+    /// A NULL-terminated array of strings (an exec's argv): `["cat", "/etc/hostname"]`.
+    Argv(*const *const libc::c_char),
+    /// An exec's environment: its address and size, `0x7ffd... /* 20 vars */`.
+    Envp(*const *const libc::c_char),
     /// A pointer to an int, shown as `[1]`.
     IntRef(*const libc::c_int),
     /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
@@ -275,6 +275,53 @@ pub enum Ret {
 /// # Safety
 /// `h` is this thread's hub; `span` came from [`begin`] in the same greenlet.
 pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
+    end_line(h, span, call, Some(args), ret)
+}
+
+/// Selected by `-e trace=` (and so traced and counted)?
+fn selected(call: Call) -> bool {
+    let i = call as usize;
+    FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) != 0
+}
+
+/// The first half of the line of a call that may never return (an exec that succeeds replaces
+/// the program): `execve("/bin/cat", ["cat"], 0x7ffd... /* 20 vars */ <unfinished ...>`, as
+/// strace -f prints a call whose end comes later. If it returns, [`resumed`] prints the rest.
+///
+/// # Safety
+/// `h` is this thread's hub.
+pub unsafe fn unfinished(h: *mut Hub, call: Call, args: &[Arg]) {
+    if !TRACE.load(Relaxed) || !selected(call) {
+        return;
+    }
+    let mut l = Line::new();
+    prefix(&mut l, &*(*h).current());
+    l.s(NAMES[call as usize]).s("(");
+    args_list(&mut l, args);
+    l.s(" <unfinished ...>\n");
+    l.emit();
+}
+
+/// The end of a call [`unfinished`] printed: `<... execve resumed>) = -1 ENOENT (...)`; counted
+/// for `-c` as [`end`] counts.
+///
+/// # Safety
+/// As [`end`].
+pub unsafe fn resumed(h: *mut Hub, span: Span, call: Call, ret: Ret) {
+    end_line(h, span, call, None, ret)
+}
+
+unsafe fn args_list(l: &mut Line, args: &[Arg]) {
+    for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
+        if k > 0 {
+            l.s(", ");
+        }
+        arg(l, a);
+    }
+}
+
+/// [`end`]; `args` `None`: the second half of an [`unfinished`] line.
+unsafe fn end_line(h: *mut Hub, span: Span, call: Call, args: Option<&[Arg]>, ret: Ret) {
     let g = &*(*h).current();
     let now = sys::now();
     let parked = g.parked_ns.saturating_sub(span.parked);
@@ -282,7 +329,7 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
     let failed = matches!(ret, Ret::Int(v, _) if v < 0) || matches!(ret, Ret::Code(c) if c != 0);
     let i = call as usize;
     // -e trace= selects the calls of the table too, as with strace -c.
-    let selected = FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) != 0;
+    let selected = selected(call);
     if SUMMARY.load(Relaxed) && selected {
         let c = &mut (*std::ptr::addr_of_mut!(COUNTS))[call as usize];
         c.calls += 1;
@@ -297,12 +344,14 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
     let mut l = Line::new();
     l.ok = !failed;
     prefix(&mut l, g);
-    l.s(NAMES[i]).s("(");
-    for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
-        if k > 0 {
-            l.s(", ");
+    match args {
+        Some(args) => {
+            l.s(NAMES[i]).s("(");
+            args_list(&mut l, args);
         }
-        arg(&mut l, a);
+        None => {
+            l.s("<... ").s(NAMES[i]).s(" resumed>");
+        }
     }
     l.s(") = ");
     match ret {
@@ -554,6 +603,8 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         Arg::Iov(v, _, _) => {
             arg(l, &Arg::Hex(v as u64));
         }
+        Arg::Argv(v) => fileargs::argv(l, v),
+        Arg::Envp(v) => fileargs::envp(l, v),
         Arg::IntRef(p) => match peek::peek_val::<libc::c_int>(p as usize, l.ok) {
             Some(v) => {
                 l.s("[").int(v as i64).s("]");

@@ -242,3 +242,52 @@ pub(super) fn proto(l: &mut Line, domain: i64, p: i64) {
         _ => l.int(p),
     };
 }
+
+/// An exec's argv: `["sh", "-c", "echo hi"]`; at most 32 strings, then `...`.
+///
+/// # Safety
+/// Reads only through `peek`.
+pub(super) unsafe fn argv(l: &mut Line, v: *const *const libc::c_char) {
+    if v.is_null() || super::peek::peek_val::<usize>(v as usize, l.ok).is_none() {
+        super::arg(l, &super::Arg::Hex(v as u64));
+        return;
+    }
+    l.s("[");
+    for k in 0.. {
+        let Some(p) = super::peek::peek_val::<usize>(v.add(k) as usize, l.ok) else { break };
+        if p == 0 {
+            break;
+        }
+        if k > 0 {
+            l.s(", ");
+        }
+        if k == 32 || l.len + 8 > l.buf.len() - super::TAIL_ROOM {
+            l.s("...");
+            break;
+        }
+        path(l, p as *const libc::c_char);
+    }
+    l.s("]");
+}
+
+/// An exec's environment, as strace shows it: the address and the number of variables.
+///
+/// # Safety
+/// Reads only through `peek`.
+pub(super) unsafe fn envp(l: &mut Line, v: *const *const libc::c_char) {
+    super::arg(l, &super::Arg::Hex(v as u64));
+    if v.is_null() {
+        return;
+    }
+    let mut n = 0usize;
+    while let Some(p) = super::peek::peek_val::<usize>(v.add(n) as usize, l.ok) {
+        if p == 0 {
+            l.s(" /* ").int(n as i64).s(if n == 1 { " var */" } else { " vars */" });
+            return;
+        }
+        n += 1;
+        if n > 100_000 {
+            return;
+        }
+    }
+}
