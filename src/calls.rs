@@ -27,6 +27,7 @@ calls!(
     open, openat, creat, fstat, stat, lstat, fstatat, lseek, pread64, pwrite64, copy_file_range,
     epoll_create, epoll_create1, epoll_ctl, close_range, setsockopt,
     execve, execv, execvp, execvpe, fexecve,
+    sigaction, sigprocmask, pthread_sigmask, raise, pthread_kill,
 );
 
 /// Number of traceable calls.

@@ -3,13 +3,14 @@
  * open/creat a regular file, write, close, open, fstat, read, lseek, pread, stat, lstat and
  * open of missing paths (ENOENT), close(-1) (EBADF), ioctl(TIOCGWINSZ) on stdout (a pipe:
  * ENOTTY), epoll_create1, eventfd, a socketpair, a TCP listener on 127.0.0.1 (SO_REUSEADDR)
- * with a blocking connect and accept, and writes to stdout.
+ * with a blocking connect and accept, sigaction and sigprocmask, and writes to stdout.
  *
  * Usage: trace_files DIR     (DIR: an existing scratch directory)
  * tests/trace_strace.rs compares greenshim's trace of it with strace's.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static void on_usr1(int sig) { (void)sig; }
 
 static void must(int ok, const char *what) {
     if (!ok) {
@@ -82,6 +85,16 @@ int main(int argc, char **argv) {
     must(write(cfd, "GET\n", 4) == 4, "write to the connection");
     must(read(afd, buf, sizeof buf) == 4, "read from the connection");
     must(close(afd) == 0 && close(cfd) == 0 && close(lfd) == 0, "close the sockets");
+
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART}, osa;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    must(sigaction(SIGUSR1, &sa, &osa) == 0, "sigaction");
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    must(sigprocmask(SIG_BLOCK, &set, &old) == 0 && sigprocmask(SIG_SETMASK, &old, NULL) == 0, "sigprocmask");
 
     must(unlink(path) == 0, "unlink");
     must(write(1, "end\n", 4) == 4, "write");

@@ -12,7 +12,7 @@
 //! with `-tt` a wall-clock time after the greenlet, with `-T` the time spent in the call as
 //! `<0.000123>` at the end.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 
 use gs::hub::{Greenlet, Hub};
@@ -20,6 +20,7 @@ use gs::sys;
 
 mod fileargs;
 mod peek;
+mod sigargs;
 
 /// Run `$body` (a hook's work on hub `$h`) and, when diagnostics are on, trace it as `$call`:
 /// `traced!(h, read, body, |r, e| [args...], ret)` where `r` is the body's value and `e` the
@@ -67,6 +68,8 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Trace lines on.
 static TRACE: AtomicBool = AtomicBool::new(false);
 static SUMMARY: AtomicBool = AtomicBool::new(false);
+/// What [`start`] switches on: bit 0 trace, bit 1 summary, bit 2 the monitor.
+static PENDING: AtomicU8 = AtomicU8::new(0);
 /// Output fd for lines and the summary.
 static OUT_FD: AtomicU32 = AtomicU32::new(2);
 static STRSIZE: AtomicU32 = AtomicU32::new(32);
@@ -146,10 +149,18 @@ pub fn configure(o: &Options) -> Result<(), String> {
     }
     WALLTIME.store(o.walltime, Relaxed);
     CALLTIME.store(o.calltime, Relaxed);
-    TRACE.store(o.trace, Relaxed);
-    SUMMARY.store(o.summary, Relaxed);
-    ACTIVE.store(o.trace || o.summary || o.monitor, Relaxed);
+    // Switched on by `start`, once the constructor has made its own calls (the overflow
+    // reporter's sigactions are greenshim's, not the program's).
+    PENDING.store((o.trace as u8) | (o.summary as u8) << 1 | (o.monitor as u8) << 2, Relaxed);
     Ok(())
+}
+
+/// Switch on what [`configure`] set up: from here on, calls are the program's.
+pub fn start() {
+    let p = PENDING.load(Relaxed);
+    TRACE.store(p & 1 != 0, Relaxed);
+    SUMMARY.store(p & 2 != 0, Relaxed);
+    ACTIVE.store(p != 0, Relaxed);
 }
 
 /// The trace/summary output descriptor (the hub's own: protected from the program's close).
@@ -256,6 +267,14 @@ pub enum Arg<'a> {
     Argv(*const *const libc::c_char),
     /// An exec's environment: its address and size, `0x7ffd... /* 20 vars */`.
     Envp(*const *const libc::c_char),
+    /// A signal number: `SIGINT`.
+    Sig(i64),
+    /// A signal set: `[INT TERM]`, `NULL`.
+    SigSet(*const libc::sigset_t),
+    /// `SIG_BLOCK`, `SIG_UNBLOCK`, `SIG_SETMASK`.
+    How(i64),
+    /// A `struct sigaction`: `{sa_handler=SIG_IGN, sa_mask=[], sa_flags=SA_RESTART}`, `NULL`.
+    SigAction(*const libc::sigaction),
     /// A pointer to an int, shown as `[1]`.
     IntRef(*const libc::c_int),
     /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
@@ -605,6 +624,13 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         }
         Arg::Argv(v) => fileargs::argv(l, v),
         Arg::Envp(v) => fileargs::envp(l, v),
+        Arg::Sig(v) => sigargs::signal(l, v),
+        Arg::SigSet(p) if p.is_null() => {
+            l.s("NULL");
+        }
+        Arg::SigSet(p) => sigargs::sigset(l, p),
+        Arg::How(v) => sigargs::how(l, v),
+        Arg::SigAction(p) => sigargs::action(l, p),
         Arg::IntRef(p) => match peek::peek_val::<libc::c_int>(p as usize, l.ok) {
             Some(v) => {
                 l.s("[").int(v as i64).s("]");

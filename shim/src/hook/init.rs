@@ -115,6 +115,8 @@ fn greenshim_init() {
         }
     }
     overflow::install();
+    // The constructor's own calls are made: trace the program's from here.
+    crate::diag::trace::start();
     // SAFETY: registering a plain function.
     unsafe { pthread_atfork(None, Some(atfork_parent), Some(atfork_child)) };
     if s.catch != Some(settings::CatchMode::Exports) {
