@@ -118,7 +118,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_TLS", "per-greenlet = each greenlet has its own thread-local storage (__thread, errno, thread_local) and thread descriptor, as each thread natively (default); shared = greenlets share the OS thread's (cheaper switches, for programs that keep no per-thread state)"),
     ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default; also on/off, yes/no, true/false); the five settings below switch it on unless it is 0 or GREENSHIM_SUMMARY is on"),
     ("GREENSHIM_TRACE_FILE", "append trace lines and the summary to this file instead of stderr (greenshim -o FILE, which empties it first)"),
-    ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace= (greenshim -e trace=read,write)"),
+    ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace=; strace's names (openat, newfstatat, rt_sigaction, ...) and classes (%file, %desc, %network, %signal, %process) select what greenshim traces for them (greenshim -e trace=read,write)"),
     ("GREENSHIM_TRACE_STRSIZE", "bytes of each buffer shown in a trace line, 0..65536 (greenshim -s N; default 32)"),
     ("GREENSHIM_TRACE_TIMESTAMPS", "1 = wall-clock time on each trace line (greenshim -tt)"),
     ("GREENSHIM_TRACE_DURATIONS", "1 = time spent in each call on each trace line (greenshim -T)"),
@@ -386,11 +386,17 @@ fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), Invalid> 
     Ok(())
 }
 
-/// A call filter, as strace's `-e`: `trace=read,write` or just `read,write`.
+/// A call filter, as strace's `-e`: `trace=read,write` or just `read,write`; strace's names
+/// (`openat`, `newfstatat`, `rt_sigaction`, ...) and classes (`%file`, `%network`, ...) select
+/// the calls greenshim traces for them. The result lists greenshim's call names.
 fn parse_filter(value: &str) -> Result<Vec<String>, Invalid> {
     let form = |why: String| {
         Invalid::new(
-            format!("{why}; expected [trace=]CALL[,CALL...] with CALLs among: {}", crate::calls::NAMES.join(",")),
+            format!(
+                "{why}; expected [trace=]CALL[,CALL...] with CALLs among: {}; or strace's {}",
+                crate::calls::NAMES.join(","),
+                crate::calls::other_names()
+            ),
             "trace=read,write",
         )
     };
@@ -399,10 +405,15 @@ fn parse_filter(value: &str) -> Result<Vec<String>, Invalid> {
         Some(("trace", list)) => list,
         Some((q, _)) => return Err(form(format!("greenshim has no '{}=' qualifier, only trace=", printable(q)))),
     };
-    let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
-    for n in &names {
-        if crate::calls::by_name(n).is_none() {
+    let mut names: Vec<String> = Vec::new();
+    for n in list.split(',').map(str::trim) {
+        let Some(calls) = crate::calls::select(n) else {
             return Err(form(format!("'{}' is not a call greenshim traces", printable(n))));
+        };
+        for c in calls {
+            if !names.iter().any(|x| x == c) {
+                names.push(c.to_string());
+            }
         }
     }
     Ok(names)
@@ -722,6 +733,15 @@ mod tests {
         }
         let e = from_vars([("GREENSHIM_TRACE_FILTER", "signal=all")]).unwrap_err();
         assert!(e.contains("'signal='") && e.contains("e.g. GREENSHIM_TRACE_FILTER=trace=read,write"), "{e}");
+    }
+
+    #[test]
+    fn filter_takes_strace_names_and_classes() {
+        let f = |v: &str| from_vars([("GREENSHIM_TRACE_FILTER", v)]).unwrap().trace_filter.unwrap();
+        assert_eq!(f("trace=openat,read"), ["open", "openat", "creat", "read"]);
+        assert_eq!(f("newfstatat"), ["fstat", "stat", "lstat", "fstatat"]);
+        assert!(f("%network").contains(&"connect".to_string()));
+        assert_eq!(f("read,read"), ["read"]);
     }
 
     #[test]

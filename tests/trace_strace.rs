@@ -183,8 +183,10 @@ fn same_calls_as_strace() {
     let native = run(cmd, DEFAULT_TIMEOUT);
     assert_eq!(native.code(), Some(0), "{}", native.describe());
     let gfile = dir.join("greenshim.out");
-    // -o without --trace: traces (as strace -o).
-    let out = run_launcher(&["-s", "64", "-o", s(&gfile), "--", s(&bin), s(&dir)], &[]);
+    // The same -e as strace's (its names select greenshim's: openat selects open, ...); -o
+    // without --trace traces, as strace -o.
+    let filter = format!("trace={STRACE_CALLS}");
+    let out = run_launcher(&["-s", "64", "-e", &filter, "-o", s(&gfile), "--", s(&bin), s(&dir)], &[]);
     assert_eq!(out.code(), Some(0), "{}", out.describe());
     assert_eq!(out.stdout, native.stdout, "{}", out.describe());
     let (st, gt) = (read(&sfile), read(&gfile));

@@ -44,7 +44,9 @@ fn help() -> String {
          \x20                    (unless -c is given: then the table only, as strace -c):\n\
          \x20   -o FILE          empty FILE, then every process of the run appends its trace\n\
          \x20                    lines and -c table to it\n\
-         \x20   -e trace=CALLS   trace only these calls (comma-separated, e.g. read,write)\n\
+         \x20   -e trace=CALLS   trace only these calls (comma-separated, e.g. read,write;\n\
+         \x20                    strace's names, e.g. openat, and %file, %desc, %network,\n\
+         \x20                    %signal, %process select what greenshim traces for them)\n\
          \x20   -s N             show N bytes of each buffer (default 32)\n\
          \x20   -tt              wall-clock time on each line\n\
          \x20   -T               time spent in each call on each line\n\
