@@ -22,7 +22,7 @@ use gs::hub::Hub;
 use crate::hook::entry;
 use crate::fd::fdtab;
 use crate::diag::trace::{FCNTL_CMDS, O_FLAGS};
-use crate::fd::files::{fstat_traced, open_traced, Open};
+use crate::fd::files::{fstat_traced, open_traced, Opener};
 
 mod real_fns {
     use super::*;
@@ -580,50 +580,50 @@ pub unsafe extern "C-unwind" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::Open, path, flags, mode, || real_fns::open(path, flags, mode)))
+    new_fd(open_traced(Opener::Open, path, flags, mode, || real_fns::open(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::Open, path, flags, mode, || real_fns::open64(path, flags, mode)))
+    new_fd(open_traced(Opener::Open, path, flags, mode, || real_fns::open64(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::At(dir), path, flags, mode, || real_fns::openat(dir, path, flags, mode)))
+    new_fd(open_traced(Opener::At(dir), path, flags, mode, || real_fns::openat(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::At(dir), path, flags, mode, || real_fns::openat64(dir, path, flags, mode)))
+    new_fd(open_traced(Opener::At(dir), path, flags, mode, || real_fns::openat64(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(open_traced(Open::Open, path, flags, 0, || real_fns::__open_2(path, flags)))
+    new_fd(open_traced(Opener::Open, path, flags, 0, || real_fns::__open_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(open_traced(Open::Open, path, flags, 0, || real_fns::__open64_2(path, flags)))
+    new_fd(open_traced(Opener::Open, path, flags, 0, || real_fns::__open64_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(open_traced(Open::At(dir), path, flags, 0, || real_fns::__openat_2(dir, path, flags)))
+    new_fd(open_traced(Opener::At(dir), path, flags, 0, || real_fns::__openat_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(open_traced(Open::At(dir), path, flags, 0, || real_fns::__openat64_2(dir, path, flags)))
+    new_fd(open_traced(Opener::At(dir), path, flags, 0, || real_fns::__openat64_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::Creat, path, 0, mode, || real_fns::creat(path, mode)))
+    new_fd(open_traced(Opener::Creat, path, 0, mode, || real_fns::creat(path, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat64(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(open_traced(Open::Creat, path, 0, mode, || real_fns::creat64(path, mode)))
+    new_fd(open_traced(Opener::Creat, path, 0, mode, || real_fns::creat64(path, mode)))
 }

@@ -64,7 +64,7 @@ fn has_mode(flags: c_int) -> bool {
 
 /// Which open-family call, for its trace line.
 #[derive(Clone, Copy)]
-pub enum Open {
+pub enum Opener {
     /// `open(path, flags[, mode])` (also `open64`, `__open_2`).
     Open,
     /// `openat(dir, path, flags[, mode])`.
@@ -78,16 +78,16 @@ pub enum Open {
 /// # Safety
 /// `path` is null or a NUL-terminated string; `f` is the real call.
 #[inline(always)]
-pub unsafe fn open_traced(how: Open, path: *const c_char, flags: c_int, mode: c_uint, f: impl FnOnce() -> c_int) -> c_int {
+pub unsafe fn open_traced(how: Opener, path: *const c_char, flags: c_int, mode: c_uint, f: impl FnOnce() -> c_int) -> c_int {
     let Some(h) = traced_hub() else { return f() };
     use crate::diag::trace::Arg;
     let m = if has_mode(flags) { Arg::Mode(mode as u64) } else { Arg::Skip };
     match how {
-        Open::Open => hook!(h, open, entry::nonneg, f(), |r, e| [Arg::Path(path), Arg::OpenFlags(flags as i64), m], Ret::Int(r as i64, e)),
-        Open::At(d) => hook!(h, openat, entry::nonneg, f(), |r, e| [
+        Opener::Open => hook!(h, open, entry::nonneg, f(), |r, e| [Arg::Path(path), Arg::OpenFlags(flags as i64), m], Ret::Int(r as i64, e)),
+        Opener::At(d) => hook!(h, openat, entry::nonneg, f(), |r, e| [
             Arg::Dirfd(d as i64), Arg::Path(path), Arg::OpenFlags(flags as i64), m
         ], Ret::Int(r as i64, e)),
-        Open::Creat => hook!(h, creat, entry::nonneg, f(), |r, e| [Arg::Path(path), Arg::Mode(mode as u64)], Ret::Int(r as i64, e)),
+        Opener::Creat => hook!(h, creat, entry::nonneg, f(), |r, e| [Arg::Path(path), Arg::Mode(mode as u64)], Ret::Int(r as i64, e)),
     }
 }
 
@@ -245,8 +245,8 @@ pub unsafe fn trapped(nr: c_long, a: [usize; 6]) -> Option<isize> {
     };
     let (i0, i1) = (a[0] as c_int, a[1] as c_int);
     let r = match nr {
-        libc::SYS_openat => open_traced(Open::At(i0), a[1] as *const c_char, a[2] as c_int, a[3] as c_uint, || raw() as c_int) as isize,
-        libc::SYS_open => open_traced(Open::Open, a[0] as *const c_char, i1, a[2] as c_uint, || raw() as c_int) as isize,
+        libc::SYS_openat => open_traced(Opener::At(i0), a[1] as *const c_char, a[2] as c_int, a[3] as c_uint, || raw() as c_int) as isize,
+        libc::SYS_open => open_traced(Opener::Open, a[0] as *const c_char, i1, a[2] as c_uint, || raw() as c_int) as isize,
         libc::SYS_fstat => fstat_traced(i0, a[1] as *const libc::stat, || raw() as c_int) as isize,
         libc::SYS_newfstatat => {
             stat_traced(Some((i0, a[3] as c_int)), false, a[1] as *const c_char, a[2] as *mut libc::stat, || raw() as c_int) as isize

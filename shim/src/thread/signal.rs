@@ -777,7 +777,7 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
     match crate::fd::files::traced_hub() {
-        Some(h) => traced!(h, pthread_kill, pthread_kill_untraced(t, sig), |r, e| [Arg::Hex(t as u64), Arg::Sig(sig as i64)], Ret::Code(r)),
+        Some(h) => traced!(h, pthread_kill, pthread_kill_untraced(t, sig), |r, e| [Arg::Hex(t), Arg::Sig(sig as i64)], Ret::Code(r)),
         None => pthread_kill_untraced(t, sig),
     }
 }
