@@ -294,6 +294,18 @@ fn implied_tracing_file_appends_and_summary_header() {
     assert!(usleeps[1].contains("usleep(1000)") && child.is_some(), "the child's line, with its pid\n{text}");
     assert!(usleeps[2].contains("usleep(3000)") && parent.is_some() && parent != child, "{text}");
 
+    // A launcher started inside the run (a script that calls greenshim) appends to the run's
+    // file instead of emptying it, and its program's lines carry their pid.
+    let script = format!("{} -- {}; true", s(&launcher()), s(&bin));
+    let out = run_launcher(&["-e", "trace=usleep,execve", "-o", s(&file), "--", "sh", "-c", &script], &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    let text = read(&file);
+    let exec_line = format!("execve(\"{}\"", s(&launcher()));
+    assert!(text.lines().any(|l| l.contains(" g1 sh] ") && body(l).starts_with(&exec_line)), "the outer shell's exec of the launcher, written before it ran, stays\n{text}");
+    let usleeps: Vec<&str> = text.lines().filter(|l| body(l).starts_with("usleep(")).collect();
+    assert_eq!(usleeps.len(), 3, "{text}");
+    assert!(usleeps.iter().all(|l| l.starts_with("[pid ")), "a nested run's processes are not the first\n{text}");
+
     // -e alone traces, only the selected calls.
     let out = run_launcher(&["-e", "trace=usleep", "--", s(&bin)], &[]);
     assert_eq!(out.code(), Some(0), "{}", out.describe());

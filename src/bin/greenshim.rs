@@ -416,11 +416,16 @@ fn main() {
         exit(USAGE);
     }
 
+    // A launcher started by a process of a greenshim run (it has the run's launcher pid) is
+    // part of that run: it keeps the run's pid, and the trace file the run appends to.
+    let nested = std::env::var_os(settings::LAUNCHER_PID).is_some_and(|v| !v.is_empty());
+    let file_option = opts.set.iter().any(|(k, _)| *k == "GREENSHIM_TRACE_FILE");
     // Trace output is appended to by every process of the run; start it empty, as strace -o.
-    if let Some((_, path)) = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE") {
+    let to_empty = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE").filter(|_| file_option || !nested);
+    if let Some((_, path)) = to_empty {
         if let Err(e) = std::fs::File::create(path) {
             // Name what the user typed: the option, or the variable from the environment.
-            let what = if opts.set.iter().any(|(k, _)| *k == "GREENSHIM_TRACE_FILE") { "-o " } else { "GREENSHIM_TRACE_FILE=" };
+            let what = if file_option { "-o " } else { "GREENSHIM_TRACE_FILE=" };
             fail(USAGE, &format!("cannot create the trace file {what}'{}': {e}; give a path in a writable directory", path.escape_debug()));
         }
     }
@@ -448,7 +453,9 @@ fn main() {
     }
     // Lets each process of the run tell whether it is the first one (trace lines carry the pid
     // of the others).
-    cmd.env(settings::LAUNCHER_PID, std::process::id().to_string());
+    if !nested {
+        cmd.env(settings::LAUNCHER_PID, std::process::id().to_string());
+    }
 
     let old_mask = install_forwarding();
     // The child must not inherit the forwarded signals blocked (std leaves the mask as it is):
