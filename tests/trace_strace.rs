@@ -202,6 +202,7 @@ fn same_calls_as_strace() {
     // The decodings this checks are really there.
     for must in ["open(", "fstat(3, {st_mode=S_IFREG|0640, st_size=13, ...})", "lseek(3, 6, SEEK_SET) = 6", "pread64(3, \"hello\", 5, 0) = 5",
         "-1 ENOENT (No such file or directory)", "close(-1) = -1 EBADF", "socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [", "sin_addr=inet_addr(\"127.0.0.1\")", "accept(3, NULL, NULL) = 5",
+        "accept4(3, {sa_family=AF_INET, sin_port=htons(PORT), sin_addr=inet_addr(\"127.0.0.1\")}, [16], SOCK_CLOEXEC) = 7",
         "ioctl(1, TIOCGWINSZ, ADDR) = -1 ENOTTY", "epoll_create1(EPOLL_CLOEXEC) = ", "eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = ", "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0",
         "sigaction(SIGUSR1, {sa_handler=ADDR, sa_mask=[TERM], sa_flags=SA_RESTART}, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}) = 0",
         "sigprocmask(SIG_BLOCK, [INT CHLD], []) = 0"] {

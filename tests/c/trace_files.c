@@ -84,6 +84,13 @@ int main(int argc, char **argv) {
     must(afd >= 0, "accept");
     must(write(cfd, "GET\n", 4) == 4, "write to the connection");
     must(read(afd, buf, sizeof buf) == 4, "read from the connection");
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    must(c2 >= 0 && connect(c2, (struct sockaddr *)&a, sizeof a) == 0, "second connect");
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int a2 = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+    must(a2 >= 0, "accept4");
+    must(close(a2) == 0 && close(c2) == 0, "close the second connection");
     must(close(afd) == 0 && close(cfd) == 0 && close(lfd) == 0, "close the sockets");
 
     struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART}, osa;

@@ -18,7 +18,7 @@ use libc::{off_t, size_t, sockaddr, socklen_t, ssize_t};
 use crate::fd::coop::{self, ret, FALLBACK};
 use crate::hook::entry;
 use crate::fd::fdtab::{self, Kind};
-use crate::diag::trace::{AF, SOCK_FLAGS};
+use crate::diag::trace::{Arg, AF, SOCK_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -59,6 +59,23 @@ pub unsafe extern "C-unwind" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mu
     r
 }
 
+/// The peer address `accept` filled in, for its trace line (as strace: decoded once filled).
+unsafe fn peer(addr: *mut sockaddr, alen: *mut socklen_t, r: c_int) -> Arg<'static> {
+    match (r >= 0 && !addr.is_null() && !alen.is_null()).then(|| *alen) {
+        Some(n) => Arg::Addr(addr, n),
+        None => Arg::Hex(addr as u64),
+    }
+}
+
+/// The address length of `accept`: `[16]` once filled, else the pointer (NULL).
+fn peer_len(alen: *mut socklen_t, r: c_int) -> Arg<'static> {
+    if r >= 0 && !alen.is_null() {
+        Arg::IntRef(alen as *const c_int)
+    } else {
+        Arg::Hex(alen as u64)
+    }
+}
+
 /// `accept4` on a socket of hub `h`.
 unsafe fn accept_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     let nonblock = fdtab::cached_nonblock(fd) == Some(true);
@@ -94,7 +111,7 @@ pub unsafe extern "C-unwind" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *m
     match entry::hub() {
         // Unknown flags fail at once natively (EINVAL): only valid ones may wait.
         Some(h) if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 && fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64), Arg::Flags(flags as u64, SOCK_FLAGS)
+            Arg::Int(fd as i64), peer(addr, alen, r), peer_len(alen, r), Arg::Flags(flags as u64, SOCK_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept4(fd, addr, alen, flags),
     }
@@ -104,7 +121,7 @@ pub unsafe extern "C-unwind" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *m
 pub unsafe extern "C-unwind" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
     match entry::hub() {
         Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept, entry::nonneg, accept_coop(h, fd, addr, alen, 0), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
+            Arg::Int(fd as i64), peer(addr, alen, r), peer_len(alen, r)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept(fd, addr, alen),
     }
