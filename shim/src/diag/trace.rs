@@ -741,13 +741,22 @@ impl Line {
             }
         }
     }
-    fn emit(&mut self) {
+    /// End the line with a newline (once).
+    fn finish(&mut self) {
         self.buf[self.len] = b'\n';
         if self.len == 0 || self.buf[self.len - 1] != b'\n' {
             self.len += 1;
         }
+    }
+    fn emit(&mut self) {
+        self.finish();
         let fd = OUT_FD.load(Relaxed) as i32;
         let _ = syscall!(SYS_write, fd, self.buf.as_ptr(), self.len);
+    }
+    /// Append the finished line to `out` (a block written at once).
+    fn add_to(&mut self, out: &mut Vec<u8>) {
+        self.finish();
+        out.extend_from_slice(&self.buf[..self.len]);
     }
 }
 
@@ -811,6 +820,9 @@ pub unsafe fn print_summary(h: *mut Hub) {
     if !SUMMARY.load(Relaxed) {
         return;
     }
+    // The whole table in one write: tables of processes ending together do not mix (one
+    // write to an O_APPEND file is atomic, and to a pipe up to 4 KiB).
+    let mut table: Vec<u8> = Vec::with_capacity(8192);
     let counts = &*std::ptr::addr_of!(COUNTS);
     let total: u64 = counts.iter().map(|c| c.total_ns).sum::<u64>().max(1);
     let mut rows: Vec<(usize, Count)> = counts.iter().copied().enumerate().filter(|(_, c)| c.calls > 0).collect();
@@ -819,13 +831,13 @@ pub unsafe fn print_summary(h: *mut Hub) {
     l.s("summary of pid ").int(syscall!(SYS_getpid).unwrap_or(0) as i64).s(": ");
     cmdline(&mut l);
     l.s("\n");
-    l.emit();
+    l.add_to(&mut table);
     let mut l = Line::new();
     l.s("% time     seconds  usecs/call     calls    errors     parks  parked-secs call\n");
-    l.emit();
+    l.add_to(&mut table);
     let mut l = Line::new();
     l.s("------ ----------- ----------- --------- --------- --------- ------------ ----------------\n");
-    l.emit();
+    l.add_to(&mut table);
     let (mut calls, mut errors, mut parks, mut parked, mut secs) = (0, 0, 0, 0, 0);
     for (i, c) in rows {
         let mut l = Line::new();
@@ -837,7 +849,7 @@ pub unsafe fn print_summary(h: *mut Hub) {
         if c.errors > 0 { l.lpad_int(c.errors as i64, 9) } else { l.s("         ") }.s(" ");
         l.lpad_int(c.parks as i64, 9).s(" ");
         l.lpad_secs(c.parked_ns, 12).s(" ").s(NAMES[i]).s("\n");
-        l.emit();
+        l.add_to(&mut table);
         calls += c.calls;
         errors += c.errors;
         parks += c.parks;
@@ -846,12 +858,12 @@ pub unsafe fn print_summary(h: *mut Hub) {
     }
     let mut l = Line::new();
     l.s("------ ----------- ----------- --------- --------- --------- ------------ ----------------\n");
-    l.emit();
+    l.add_to(&mut table);
     let mut l = Line::new();
     l.s("100.00 ").lpad_secs(secs, 11).s(" ").lpad_int((secs / 1000 / calls.max(1)) as i64, 11).s(" ");
     l.lpad_int(calls as i64, 9).s(" ").lpad_int(errors as i64, 9).s(" ").lpad_int(parks as i64, 9).s(" ");
     l.lpad_secs(parked, 12).s(" total\n");
-    l.emit();
+    l.add_to(&mut table);
     let st = (*h).stats;
     let ss = (*h).stacks.stats;
     let mut l = Line::new();
@@ -859,7 +871,7 @@ pub unsafe fn print_summary(h: *mut Hub) {
     l.s(", switches ").int(st.switches as i64).s(", epoll waits ").int(st.epoll_waits as i64);
     l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64);
     l.s(", time-slice yields ").int(st.slice_yields as i64).s(", yield points ").int(st.point_yields as i64).s("\n");
-    l.emit();
+    l.add_to(&mut table);
     let mut l = Line::new();
     if crate::hook::catch::on() {
         l.s("catch: system calls made inside libc are caught too (syscall user dispatch): ").int(crate::hook::catch::traps() as i64).s(" caught\n");
@@ -868,7 +880,20 @@ pub unsafe fn print_summary(h: *mut Hub) {
     } else {
         l.s("catch: libc's exported functions only (GREENSHIM_CATCH=exports)\n");
     }
-    l.emit();
+    l.add_to(&mut table);
+    write_all(&table);
+}
+
+/// Write `b` to the output fd, all of it (a pipe may take it in pieces).
+fn write_all(mut b: &[u8]) {
+    let fd = OUT_FD.load(Relaxed) as i32;
+    while !b.is_empty() {
+        match syscall!(SYS_write, fd, b.as_ptr(), b.len()) {
+            Ok(n) if n > 0 => b = &b[n as usize..],
+            Err(libc::EINTR) => {}
+            _ => return,
+        }
+    }
 }
 
 /// This process's command line (`/proc/self/cmdline`, arguments separated by spaces), read with
