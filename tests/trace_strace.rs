@@ -314,6 +314,21 @@ fn implied_tracing_file_appends_and_summary_header() {
     assert_eq!(calls.len(), 3, "{}", out.describe());
     assert!(calls.iter().all(|l| body(l).starts_with("usleep(")), "{}", out.describe());
 
+    // -s, -tt and -T alone trace too.
+    let out = run_launcher(&["-s", "3", "--", s(&bin)], &[]);
+    assert!(out.stderr.lines().any(|l| body(l).starts_with("write(1, \"ok\\n\", 3) = 3")), "-s 3\n{}", out.describe());
+    let out = run_launcher(&["-s", "2", "--", s(&bin)], &[]);
+    assert!(out.stderr.lines().any(|l| body(l).starts_with("write(1, \"ok\"..., 3) = 3")), "-s 2 cuts\n{}", out.describe());
+    let out = run_launcher(&["-T", "-e", "trace=usleep", "--", s(&bin)], &[]);
+    let timed = out.stderr.lines().filter(|l| body(l).starts_with("usleep(") && l.ends_with('>') && l.contains("> <0.")).count();
+    assert_eq!(timed, 3, "-T: each line ends with the time in the call\n{}", out.describe());
+    let out = run_launcher(&["-tt", "--", s(&bin)], &[]);
+    let stamped = out.stderr.lines().filter(|l| {
+        let b = body(l);
+        b.len() > 16 && b.as_bytes()[2] == b':' && b.as_bytes()[5] == b':' && b.as_bytes()[8] == b'.' && b.as_bytes()[15] == b' '
+    });
+    assert!(stamped.count() >= 3, "-tt: a wall-clock time on each line\n{}", out.describe());
+
     // -c -e: tables only (one per process), of usleep only, each headed by pid and command.
     let out = run_launcher(&["-c", "-e", "trace=usleep", "--", s(&bin)], &[]);
     assert_eq!(out.code(), Some(0), "{}", out.describe());
