@@ -160,7 +160,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                     Ok(_) if !v.is_empty() => o.on_deadlock = Some(v.into_owned()),
                     Ok(_) => usage_error("option '--on-deadlock' needs a value: report or abort"),
                     Err(form) => usage_error(&format!(
-                        "--on-deadlock '{}' is not a valid mode; {form}",
+                        "--on-deadlock '{}' is not a valid mode; {form}, e.g. --on-deadlock abort",
                         v.escape_debug()
                     )),
                 }
