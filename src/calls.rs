@@ -27,7 +27,7 @@ calls!(
     open, openat, creat, fstat, stat, lstat, fstatat, lseek, pread64, pwrite64, copy_file_range,
     epoll_create, epoll_create1, epoll_ctl, close_range, setsockopt,
     execve, execv, execvp, execvpe, fexecve,
-    sigaction, sigprocmask, pthread_sigmask, raise, pthread_kill,
+    sigaction, sigprocmask, pthread_sigmask, raise, pthread_kill, statx,
 );
 
 /// Number of traceable calls.
@@ -55,11 +55,11 @@ const ALIASES: &[(&str, &[&str])] = &[
 
 /// strace's classes (`-e trace=%file`), over the calls greenshim traces.
 const CLASSES: &[(&str, &[&str])] = &[
-    ("%file", &["open", "openat", "creat", "stat", "lstat", "fstatat", "execve", "execv", "execvp", "execvpe"]),
+    ("%file", &["open", "openat", "creat", "stat", "lstat", "fstatat", "statx", "execve", "execv", "execvp", "execvpe"]),
     ("%desc", &[
         "read", "readv", "write", "writev", "close", "dup", "dup2", "dup3", "fcntl", "ioctl", "pipe", "pipe2", "eventfd", "poll",
         "ppoll", "select", "pselect", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_create", "epoll_create1", "epoll_ctl",
-        "close_range", "open", "openat", "creat", "fstat", "fstatat", "lseek", "pread64", "pwrite64", "copy_file_range", "sendfile",
+        "close_range", "open", "openat", "creat", "fstat", "fstatat", "statx", "lseek", "pread64", "pwrite64", "copy_file_range", "sendfile",
         "flock", "fexecve",
     ]),
     ("%network", &[

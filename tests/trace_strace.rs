@@ -171,7 +171,7 @@ fn strace() -> &'static str {
 
 /// The calls of `tests/c/trace_files.c` that greenshim interposes, as strace names them.
 const STRACE_CALLS: &str =
-    "open,openat,creat,read,write,close,newfstatat,fstat,lseek,pread64,pwrite64,ioctl,epoll_create1,eventfd2,socket,socketpair,setsockopt,connect,accept,accept4,rt_sigaction,rt_sigprocmask";
+    "open,openat,creat,read,write,close,newfstatat,fstat,statx,lseek,pread64,pwrite64,ioctl,epoll_create1,eventfd2,socket,socketpair,setsockopt,connect,accept,accept4,rt_sigaction,rt_sigprocmask";
 
 #[test]
 fn same_calls_as_strace() {
@@ -203,7 +203,7 @@ fn same_calls_as_strace() {
     for must in ["open(", "fstat(3, {st_mode=S_IFREG|0640, st_size=13, ...})", "lseek(3, 6, SEEK_SET) = 6", "pread64(3, \"hello\", 5, 0) = 5",
         "-1 ENOENT (No such file or directory)", "close(-1) = -1 EBADF", "socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [", "sin_addr=inet_addr(\"127.0.0.1\")", "accept(3, NULL, NULL) = 5",
         "accept4(3, {sa_family=AF_INET, sin_port=htons(PORT), sin_addr=inet_addr(\"127.0.0.1\")}, [16], SOCK_CLOEXEC) = 7",
-        "ioctl(1, TIOCGWINSZ, ADDR) = -1 ENOTTY", "epoll_create1(EPOLL_CLOEXEC) = ", "eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = ", "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0",
+        "ioctl(1, TIOCGWINSZ, ADDR) = -1 ENOTTY", "statx(AT_FDCWD, ", "AT_SYMLINK_NOFOLLOW, STATX_MODE|STATX_SIZE, {stx_mask=", "epoll_create1(EPOLL_CLOEXEC) = ", "eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = ", "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0",
         "sigaction(SIGUSR1, {sa_handler=ADDR, sa_mask=[TERM], sa_flags=SA_RESTART}, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}) = 0",
         "sigprocmask(SIG_BLOCK, [INT CHLD], []) = 0"] {
         assert!(got.iter().any(|g| g.contains(must)), "`{must}` in greenshim's trace\n{report}");

@@ -1,6 +1,6 @@
 /* trace_files: the calls an strace user looks for first, made through libc's exported
  * functions, between two marker writes to stdout ("begin", "end"):
- * open/creat a regular file, write, close, open, fstat, read, lseek, pread, stat, lstat and
+ * open/creat a regular file, write, close, open, fstat, read, lseek, pread, stat, statx, lstat and
  * open of missing paths (ENOENT), close(-1) (EBADF), ioctl(TIOCGWINSZ) on stdout (a pipe:
  * ENOTTY), epoll_create1, eventfd, a socketpair, a TCP listener on 127.0.0.1 (SO_REUSEADDR)
  * with a blocking connect and accept, sigaction and sigprocmask, and writes to stdout.
@@ -52,6 +52,8 @@ int main(int argc, char **argv) {
     must(read(fd, buf, sizeof buf) == 0, "read at EOF");
     must(close(fd) == 0, "close");
     must(stat(path, &st) == 0, "stat");
+    struct statx stx;
+    must(statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MODE | STATX_SIZE, &stx) == 0 && stx.stx_size == 13, "statx");
     must(open("/nonexistent-greenshim/x", O_RDONLY) == -1, "open of a missing file");
     must(lstat("/nonexistent-greenshim", &st) == -1, "lstat of a missing file");
     must(close(-1) == -1, "close(-1)");

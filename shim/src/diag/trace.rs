@@ -263,6 +263,12 @@ pub enum Arg<'a> {
     Stat(*const libc::stat, bool),
     /// The flags of the `*at` calls: `AT_EMPTY_PATH`.
     AtFlags(i64),
+    /// `statx`'s flags: `AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW`.
+    StatxFlags(i64),
+    /// `statx`'s mask: `STATX_BASIC_STATS`.
+    StatxMask(u32),
+    /// A `struct statx`: decoded when filled (the call succeeded), else its address.
+    Statx(*const libc::statx, bool),
     /// A socket address of the given length: `{sa_family=AF_INET, sin_port=htons(80),
     /// sin_addr=inet_addr("127.0.0.1")}`, `{sa_family=AF_UNIX, sun_path="/run/x"}`; other
     /// families as the address.
@@ -606,6 +612,12 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
             arg(l, &Arg::Hex(st as u64));
         }
         Arg::AtFlags(v) => fileargs::at_flags(l, v),
+        Arg::StatxFlags(v) => fileargs::statx_flags(l, v),
+        Arg::StatxMask(m) => fileargs::statx_mask(l, m),
+        Arg::Statx(st, true) if !st.is_null() => fileargs::statx(l, st),
+        Arg::Statx(st, _) => {
+            arg(l, &Arg::Hex(st as u64));
+        }
         Arg::Addr(p, n) => sockargs::sockaddr(l, p, n),
         Arg::Proto(d, p) => sockargs::proto(l, d, p),
         Arg::Iov(v, cnt, Some(mut left))

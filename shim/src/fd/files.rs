@@ -1,6 +1,7 @@
 //! File calls greenshim makes natively but traces, so that `greenshim --trace` shows what
 //! `strace -f` shows: `lseek`, `pread`/`pwrite` (+64, fortify `__pread_chk`), `copy_file_range`
-//! (what `cat` uses when its output is a regular file), `stat`, `lstat`, `fstatat` (+64); the
+//! (what `cat` uses when its output is a regular file), `stat`, `lstat`, `fstatat` (+64),
+//! `statx` (what `ls -l` uses); the
 //! open family and `fstat` are exported by `fdops` (they keep the fd table right) and traced with
 //! [`open_traced`] and [`fstat_traced`].
 //!
@@ -35,6 +36,7 @@ mod real_fns {
         fn lstat64(path: *const c_char, st: *mut libc::stat) -> c_int;
         fn fstatat(dir: c_int, path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int;
         fn fstatat64(dir: c_int, path: *const c_char, st: *mut libc::stat, flags: c_int) -> c_int;
+        fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
         fn __chk_fail() -> ();
     }
 }
@@ -225,6 +227,19 @@ pub unsafe extern "C-unwind" fn fstatat64(dir: c_int, path: *const c_char, st: *
     stat_traced(Some((dir, flags)), false, path, st, || real_fns::fstatat64(dir, path, st, flags))
 }
 
+#[inline(always)]
+unsafe fn statx_traced(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx, f: impl FnOnce() -> c_int) -> c_int {
+    let Some(h) = traced_hub() else { return f() };
+    hook!(h, statx, entry::nonneg, f(), |r, e| [
+        Arg::Dirfd(dir as i64), Arg::Path(path), Arg::StatxFlags(flags as i64), Arg::StatxMask(mask), Arg::Statx(buf, r == 0)
+    ], Ret::Int(r as i64, e))
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int {
+    statx_traced(dir, path, flags, mask, buf, || real_fns::statx(dir, path, flags, mask, buf))
+}
+
 /// A system call trapped inside libc (syscall user dispatch) that one of the calls above makes:
 /// when tracing is on, perform it as is and trace it; `None` otherwise (the caller performs it).
 /// The result is the kernel's convention (`-errno`).
@@ -251,6 +266,7 @@ pub unsafe fn trapped(nr: c_long, a: [usize; 6]) -> Option<isize> {
         libc::SYS_newfstatat => {
             stat_traced(Some((i0, a[3] as c_int)), false, a[1] as *const c_char, a[2] as *mut libc::stat, || raw() as c_int) as isize
         }
+        libc::SYS_statx => statx_traced(i0, a[1] as *const c_char, a[2] as c_int, a[3] as c_uint, a[4] as *mut libc::statx, || raw() as c_int) as isize,
         libc::SYS_lseek => lseek_traced(i0, a[1] as off_t, a[2] as c_int, || raw() as off_t) as isize,
         libc::SYS_pread64 => pread_traced(i0, a[1] as *mut c_void, a[2], a[3] as off_t, || raw() as ssize_t),
         libc::SYS_pwrite64 => pwrite_traced(i0, a[1] as *const c_void, a[2], a[3] as off_t, || raw() as ssize_t),

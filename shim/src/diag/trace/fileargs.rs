@@ -1,7 +1,8 @@
 //! Decoders for the arguments of the file calls (`open`, `fstat`, `lseek`, ...), printed as
 //! strace prints them: paths as quoted strings, `AT_FDCWD`, open flags with the access mode
 //! first and the others in strace's order, modes in octal, a `struct stat` as
-//! `{st_mode=S_IFREG|0644, st_size=3, ...}`; and an exec's argv and environment.
+//! `{st_mode=S_IFREG|0644, st_size=3, ...}` (and `statx`'s flags, mask and struct); and an
+//! exec's argv and environment.
 
 use super::Line;
 
@@ -123,7 +124,20 @@ pub(super) fn open_flags(l: &mut Line, v: i64) {
 /// # Safety
 /// `st` points to a filled `struct stat`.
 pub(super) unsafe fn stat(l: &mut Line, st: *const libc::stat) {
+    l.s("{st_mode=");
+    mode_bits(l, (*st).st_mode);
     let mode = (*st).st_mode;
+    if matches!(mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK) {
+        let rdev = (*st).st_rdev;
+        l.s(", st_rdev=makedev(0x").hex(libc::major(rdev) as u64).s(", 0x").hex(libc::minor(rdev) as u64).s(")");
+    } else {
+        l.s(", st_size=").int((*st).st_size);
+    }
+    l.s(", ...}");
+}
+
+/// `S_IFREG|0644`, `S_IFDIR|S_ISVTX|0777`.
+fn mode_bits(l: &mut Line, mode: libc::mode_t) {
     let kind = match mode & libc::S_IFMT {
         libc::S_IFREG => "S_IFREG",
         libc::S_IFDIR => "S_IFDIR",
@@ -134,20 +148,92 @@ pub(super) unsafe fn stat(l: &mut Line, st: *const libc::stat) {
         libc::S_IFSOCK => "S_IFSOCK",
         _ => "0",
     };
-    l.s("{st_mode=").s(kind);
+    l.s(kind);
     for (bit, name) in [(libc::S_ISUID, "S_ISUID"), (libc::S_ISGID, "S_ISGID"), (libc::S_ISVTX, "S_ISVTX")] {
         if mode & bit != 0 {
             l.s("|").s(name);
         }
     }
     l.s("|").oct((mode & 0o777) as u64);
-    if matches!(mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK) {
-        let rdev = (*st).st_rdev;
-        l.s(", st_rdev=makedev(0x").hex(libc::major(rdev) as u64).s(", 0x").hex(libc::minor(rdev) as u64).s(")");
-    } else {
-        l.s(", st_size=").int((*st).st_size);
+}
+
+const STATX_BITS: &[(u32, &str)] = &[
+    (0x1, "STATX_TYPE"),
+    (0x2, "STATX_MODE"),
+    (0x4, "STATX_NLINK"),
+    (0x8, "STATX_UID"),
+    (0x10, "STATX_GID"),
+    (0x20, "STATX_ATIME"),
+    (0x40, "STATX_MTIME"),
+    (0x80, "STATX_CTIME"),
+    (0x100, "STATX_INO"),
+    (0x200, "STATX_SIZE"),
+    (0x400, "STATX_BLOCKS"),
+    (0x800, "STATX_BTIME"),
+    (0x1000, "STATX_MNT_ID"),
+    (0x2000, "STATX_DIOALIGN"),
+];
+
+/// A `statx` mask: `STATX_BASIC_STATS|STATX_MNT_ID`, `STATX_MODE|STATX_SIZE`.
+pub(super) fn statx_mask(l: &mut Line, m: u32) {
+    let mut left = m;
+    let mut first = true;
+    let mut put = |l: &mut Line, name: &str| {
+        if !first {
+            l.s("|");
+        }
+        l.s(name);
+        first = false;
+    };
+    if left & 0x7ff == 0x7ff {
+        put(l, "STATX_BASIC_STATS");
+        left &= !0x7ff;
     }
-    l.s(", ...}");
+    for &(bit, name) in STATX_BITS {
+        if left & bit != 0 {
+            put(l, name);
+            left &= !bit;
+        }
+    }
+    if left != 0 {
+        put(l, "");
+        l.s("0x").hex(left as u64);
+    } else if first {
+        l.s("0");
+    }
+}
+
+/// `statx`'s flags: the sync mode, then the `AT_*` flags.
+pub(super) fn statx_flags(l: &mut Line, v: i64) {
+    l.s(match v & 0x6000 {
+        0 => "AT_STATX_SYNC_AS_STAT",
+        0x2000 => "AT_STATX_FORCE_SYNC",
+        0x4000 => "AT_STATX_DONT_SYNC",
+        _ => "AT_STATX_SYNC_TYPE",
+    });
+    let rest = v & !0x6000;
+    if rest != 0 {
+        l.s("|");
+        at_flags(l, rest);
+    }
+}
+
+/// A filled `struct statx`: `{stx_mask=.., stx_attributes=0, stx_mode=S_IFREG|0644,
+/// stx_size=3, ...}`.
+///
+/// # Safety
+/// `st` points to a filled `struct statx`.
+pub(super) unsafe fn statx(l: &mut Line, st: *const libc::statx) {
+    l.s("{stx_mask=");
+    statx_mask(l, (*st).stx_mask);
+    l.s(", stx_attributes=");
+    match (*st).stx_attributes {
+        0 => l.s("0"),
+        a => l.s("0x").hex(a),
+    };
+    l.s(", stx_mode=");
+    mode_bits(l, (*st).stx_mode as libc::mode_t);
+    l.s(", stx_size=").int((*st).stx_size as i64).s(", ...}");
 }
 
 /// `AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW` of the `*at` calls; 0 as `0`.
