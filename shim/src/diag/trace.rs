@@ -422,10 +422,7 @@ pub fn note(text: &str) {
     }
     let mut l = Line::new();
     if MULTI.load(Relaxed) {
-        l.s("[");
-        pid_prefix(&mut l);
-        l.len -= 1;
-        l.s("] ");
+        l.s("[pid ").int(syscall!(SYS_getpid).unwrap_or(0)).s("] ");
     }
     l.s("+++ greenshim: ").s(text).s(" +++\n");
     l.emit();
@@ -524,7 +521,7 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
             let mut chunk = [0u8; 256];
             let first = peek::peek(p as usize, &mut chunk[..shown.min(256)], l.ok);
             if shown > 0 && first == 0 {
-                l.s("0x").hex(p as u64);
+                arg(l, &Arg::Hex(p as u64)); // NULL, or the address of nothing
                 return;
             }
             l.s("\"");
