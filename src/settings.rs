@@ -116,13 +116,13 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_STACK_GUARD", "page = a guard page below each stack (default; guard regions in shared slabs on Linux 6.13+, else a mapping each while vm.max_map_count allows, then canary-checked stacks); canary = no guard pages, stacks carved from shared slabs and checked for overflow at every switch"),
     ("GREENSHIM_CATCH", "all = also catch the system calls libc makes internally (stdio, the resolver, system(), syscall(), ...) with syscall user dispatch, so that they park only their greenlet (default where the kernel has it, Linux 5.11+); exports = only libc's exported functions"),
     ("GREENSHIM_TLS", "per-greenlet = each greenlet has its own thread-local storage (__thread, errno, thread_local) and thread descriptor, as each thread natively (default); shared = greenlets share the OS thread's (cheaper switches, for programs that keep no per-thread state)"),
-    ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default)"),
-    ("GREENSHIM_TRACE_FILE", "write trace lines and the summary to this file instead of stderr (greenshim -o FILE)"),
-    ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace= (greenshim -e trace=read,write)"),
+    ("GREENSHIM_TRACE", "1 = print a line per interposed call, strace-style (greenshim --trace); 0 = off (default; also on/off, yes/no, true/false); the five settings below switch it on unless it is 0 or GREENSHIM_SUMMARY is on"),
+    ("GREENSHIM_TRACE_FILE", "append trace lines and the summary to this file instead of stderr (greenshim -o FILE, which empties it first)"),
+    ("GREENSHIM_TRACE_FILTER", "trace only these calls, comma-separated, optionally after trace=; strace's names (openat, newfstatat, rt_sigaction, ...) and classes (%file, %desc, %network, %signal, %process) select what greenshim traces for them (greenshim -e trace=read,write)"),
     ("GREENSHIM_TRACE_STRSIZE", "bytes of each buffer shown in a trace line, 0..65536 (greenshim -s N; default 32)"),
     ("GREENSHIM_TRACE_TIMESTAMPS", "1 = wall-clock time on each trace line (greenshim -tt)"),
     ("GREENSHIM_TRACE_DURATIONS", "1 = time spent in each call on each trace line (greenshim -T)"),
-    ("GREENSHIM_SUMMARY", "1 = print a table of calls and the hub's figures at exit (greenshim -c)"),
+    ("GREENSHIM_SUMMARY", "1 = print a table of calls and the hub's figures at exit, headed by the pid and command line (greenshim -c)"),
     ("GREENSHIM_MAX_BLOCKING_MS", "report a greenlet that runs this many ms without yielding, 1..3600000 (greenshim --max-blocking-time MS; off by default)"),
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
     ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
@@ -134,7 +134,11 @@ pub const KNOWN: &[(&str, &str)] = &[
 
 /// `GREENSHIM_*` variables that are not settings of the preload library (the launcher's own);
 /// [`from_vars`] ignores them instead of rejecting them as unknown.
-pub const LAUNCHER_ONLY: &[&str] = &["GREENSHIM_LIB"];
+pub const LAUNCHER_ONLY: &[&str] = &["GREENSHIM_LIB", LAUNCHER_PID];
+
+/// Set by the launcher for the processes of its run: its own pid. A traced process whose parent
+/// is not the launcher is not the run's first process, so its trace lines carry its pid.
+pub const LAUNCHER_PID: &str = "GREENSHIM_LAUNCHER_PID";
 
 /// The prefix that marks a variable as ours.
 pub const PREFIX: &str = "GREENSHIM_";
@@ -241,33 +245,90 @@ where
                 }
             }
             _ if diag_setting(name) => {
-                if value.is_empty() || seen_diag.iter().any(|n| n == name) {
-                    if !value.is_empty() {
-                        parse_diag(&mut Settings::default(), name, value)?;
-                    }
+                if value.is_empty() {
                     continue;
                 }
-                parse_diag(&mut s, name, value)?;
-                seen_diag.push(name.to_string());
+                // First occurrence wins; later ones are checked all the same.
+                let first = !seen_diag.iter().any(|n| n == name);
+                let mut scratch = Settings::default();
+                parse_diag(if first { &mut s } else { &mut scratch }, name, value).map_err(|bad| bad.for_var(name, value))?;
+                if first {
+                    seen_diag.push(name.to_string());
+                }
             }
             _ => return Err(unknown(name)),
         }
     }
+    // As strace's -o, -e, -s, -tt and -T, the trace's own settings switch tracing on, unless
+    // GREENSHIM_TRACE says otherwise or the summary was asked for (strace -c -e: the table only).
+    let trace_set = seen_diag.iter().any(|n| n == "GREENSHIM_TRACE");
+    let shaping = s.trace_file.is_some() || s.trace_filter.is_some() || s.trace_strsize.is_some() || s.trace_timestamps || s.trace_durations;
+    if !trace_set && !s.summary && shaping {
+        s.trace = true;
+    }
     Ok(s)
 }
 
+/// The settings [`parse_diag`] parses.
 fn diag_setting(name: &str) -> bool {
-    name.starts_with("GREENSHIM_TRACE")
-        || matches!(name, "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL" | "GREENSHIM_TIME_SLICE_MS")
+    matches!(
+        name,
+        "GREENSHIM_TRACE"
+            | "GREENSHIM_TRACE_FILE"
+            | "GREENSHIM_TRACE_FILTER"
+            | "GREENSHIM_TRACE_STRSIZE"
+            | "GREENSHIM_TRACE_TIMESTAMPS"
+            | "GREENSHIM_TRACE_DURATIONS"
+            | "GREENSHIM_SUMMARY"
+            | "GREENSHIM_MAX_BLOCKING_MS"
+            | "GREENSHIM_DUMP_SIGNAL"
+            | "GREENSHIM_TIME_SLICE_MS"
+    )
 }
 
-/// A boolean setting: `1`/`0` (also `on`/`off`, `true`/`false`, `yes`/`no`).
-fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+/// Every form a boolean setting accepts, for messages.
+pub const BOOL_FORM: &str = "expected 1/0/on/off/yes/no/true/false (any case)";
+
+/// A boolean setting: `1`/`0`, `on`/`off`, `yes`/`no`, `true`/`false`, in any case.
+fn parse_bool(value: &str) -> Result<bool, Invalid> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "on" | "true" | "yes" => Ok(true),
         "0" | "off" | "false" | "no" => Ok(false),
-        _ => Err(format!("greenshim: {name}='{}' is not a valid switch; expected 1 or 0, e.g. {name}=1", printable(value))),
+        _ => Err(Invalid::new(BOOL_FORM, "1")),
     }
+}
+
+/// Why a value was refused: the accepted form and an example value. The caller names what the
+/// user typed — the variable ([`Invalid::for_var`]) or the launcher option
+/// ([`Invalid::for_option`]) — so that the message shows the fix in the user's own terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalid {
+    /// Every accepted form, e.g. `expected a number of bytes from 0 to 65536`.
+    pub form: String,
+    /// A valid value, shown as the example.
+    pub example: String,
+}
+
+impl Invalid {
+    fn new(form: impl Into<String>, example: &str) -> Invalid {
+        Invalid { form: form.into(), example: example.to_string() }
+    }
+
+    /// `greenshim: NAME='VALUE' is not valid: FORM, e.g. NAME=EXAMPLE`.
+    pub fn for_var(&self, name: &str, value: &str) -> String {
+        format!("greenshim: {name}='{}' is not valid: {}, e.g. {name}={}", printable(value), self.form, self.example)
+    }
+
+    /// `greenshim: OPTION 'VALUE' is not valid: FORM, e.g. OPTION EXAMPLE`.
+    pub fn for_option(&self, option: &str, value: &str) -> String {
+        format!("greenshim: {option} '{}' is not valid: {}, e.g. {option} {}", printable(value), self.form, self.example)
+    }
+}
+
+/// Check the value of one diagnostics setting (`GREENSHIM_TRACE_STRSIZE`, ...), for the
+/// launcher, which names its own option in the message.
+pub fn check_diag(name: &str, value: &str) -> Result<(), Invalid> {
+    parse_diag(&mut Settings::default(), name, value)
 }
 
 /// A signal by name or number: `USR2`, `SIGUSR2`, `12`. Signals the program cannot catch or
@@ -296,55 +357,66 @@ pub fn parse_signal(value: &str) -> Result<i32, String> {
     }
 }
 
-/// Parse one diagnostics setting into `s`.
-fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), String> {
-    let bad = |form: &str, eg: &str| format!("greenshim: {name}='{}' is not valid; {form}, e.g. {name}={eg}", printable(value));
-    match name {
-        "GREENSHIM_TRACE" => s.trace = parse_bool(name, value)?,
-        "GREENSHIM_TRACE_TIMESTAMPS" => s.trace_timestamps = parse_bool(name, value)?,
-        "GREENSHIM_TRACE_DURATIONS" => s.trace_durations = parse_bool(name, value)?,
-        "GREENSHIM_SUMMARY" => s.summary = parse_bool(name, value)?,
-        "GREENSHIM_TRACE_FILE" => s.trace_file = Some(value.to_string()),
-        "GREENSHIM_TRACE_FILTER" => {
-            let list = value.strip_prefix("trace=").unwrap_or(value);
-            let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
-            for n in &names {
-                if crate::calls::by_name(n).is_none() {
-                    return Err(format!(
-                        "greenshim: {name}='{}' names '{}', which greenshim does not trace; expected a comma-separated list of: {}",
-                        printable(value),
-                        printable(n),
-                        crate::calls::NAMES.join(",")
-                    ));
-                }
-            }
-            s.trace_filter = Some(names);
+/// Parse one diagnostics setting into `s`. Names that are not diagnostics settings are the
+/// caller's business (see [`diag_setting`]).
+fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), Invalid> {
+    let number = |form: &str, eg: &str, range: std::ops::RangeInclusive<u64>| -> Result<u64, Invalid> {
+        match value.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(Invalid::new(form, eg)),
         }
+    };
+    match name {
+        "GREENSHIM_TRACE" => s.trace = parse_bool(value)?,
+        "GREENSHIM_TRACE_TIMESTAMPS" => s.trace_timestamps = parse_bool(value)?,
+        "GREENSHIM_TRACE_DURATIONS" => s.trace_durations = parse_bool(value)?,
+        "GREENSHIM_SUMMARY" => s.summary = parse_bool(value)?,
+        "GREENSHIM_TRACE_FILE" => s.trace_file = Some(value.to_string()),
+        "GREENSHIM_TRACE_FILTER" => s.trace_filter = Some(parse_filter(value)?),
         "GREENSHIM_TRACE_STRSIZE" => {
-            let n: u32 = value.parse().map_err(|_| bad("expected a number of bytes from 0 to 65536", "64"))?;
-            if n > 65536 {
-                return Err(bad("expected a number of bytes from 0 to 65536", "64"));
-            }
-            s.trace_strsize = Some(n);
+            s.trace_strsize = Some(number("expected a number of bytes from 0 to 65536", "64", 0..=65536)? as u32)
         }
         "GREENSHIM_MAX_BLOCKING_MS" => {
-            let n: u64 = value.parse().map_err(|_| bad("expected milliseconds from 1 to 3600000", "100"))?;
-            if !(1..=3_600_000).contains(&n) {
-                return Err(bad("expected milliseconds from 1 to 3600000", "100"));
-            }
-            s.max_blocking_ms = Some(n);
+            s.max_blocking_ms = Some(number("expected milliseconds from 1 to 3600000", "100", 1..=3_600_000)?)
         }
-        "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| bad(&form, "USR2"))?),
-        "GREENSHIM_TIME_SLICE_MS" => {
-            let n: u64 = value.parse().map_err(|_| bad("expected milliseconds from 1 to 60000", "5"))?;
-            if !(1..=60_000).contains(&n) {
-                return Err(bad("expected milliseconds from 1 to 60000", "5"));
-            }
-            s.time_slice_ms = Some(n);
-        }
-        _ => return Err(unknown(name)),
+        "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| Invalid::new(form, "USR2"))?),
+        "GREENSHIM_TIME_SLICE_MS" => s.time_slice_ms = Some(number("expected milliseconds from 1 to 60000", "5", 1..=60_000)?),
+        _ => return Err(Invalid::new("not a diagnostics setting", "")),
     }
     Ok(())
+}
+
+/// A call filter, as strace's `-e`: `trace=read,write` or just `read,write`; strace's names
+/// (`openat`, `newfstatat`, `rt_sigaction`, ...) and classes (`%file`, `%network`, ...) select
+/// the calls greenshim traces for them. The result lists greenshim's call names.
+fn parse_filter(value: &str) -> Result<Vec<String>, Invalid> {
+    let form = |why: String| {
+        Invalid::new(
+            format!(
+                "{why}; expected [trace=]CALL[,CALL...] with CALLs among: {}; or strace's {}",
+                crate::calls::NAMES.join(","),
+                crate::calls::other_names()
+            ),
+            "trace=read,write",
+        )
+    };
+    let list = match value.split_once('=') {
+        None => value,
+        Some(("trace", list)) => list,
+        Some((q, _)) => return Err(form(format!("greenshim has no '{}=' qualifier, only trace=", printable(q)))),
+    };
+    let mut names: Vec<String> = Vec::new();
+    for n in list.split(',').map(str::trim) {
+        let Some(calls) = crate::calls::select(n) else {
+            return Err(form(format!("'{}' is not a call greenshim traces", printable(n))));
+        };
+        for c in calls {
+            if !names.iter().any(|x| x == c) {
+                names.push(c.to_string());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The error line for an unknown `GREENSHIM_*` variable.
@@ -642,6 +714,63 @@ mod tests {
             assert!(e.contains(k) && !e.contains('\n'), "{e}");
         }
         assert_eq!(parse_signal("usr1"), Ok(libc::SIGUSR1));
+        // A misspelt name that starts like a diagnostics setting is unknown, not a panic.
+        assert!(from_vars([("GREENSHIM_TRACEFILE", "x")]).unwrap_err().contains("unknown setting"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_every_form() {
+        assert_eq!(
+            from_vars([("GREENSHIM_TRACE", "maybe")]).unwrap_err(),
+            "greenshim: GREENSHIM_TRACE='maybe' is not valid: expected 1/0/on/off/yes/no/true/false (any case), e.g. GREENSHIM_TRACE=1"
+        );
+        assert_eq!(
+            from_vars([("GREENSHIM_TRACE_STRSIZE", "abc")]).unwrap_err(),
+            "greenshim: GREENSHIM_TRACE_STRSIZE='abc' is not valid: expected a number of bytes from 0 to 65536, e.g. GREENSHIM_TRACE_STRSIZE=64"
+        );
+        for v in ["1", "0", "on", "OFF", "Yes", "no", "TRUE", "false"] {
+            assert!(from_vars([("GREENSHIM_SUMMARY", v)]).is_ok(), "{v}");
+        }
+        let e = from_vars([("GREENSHIM_TRACE_FILTER", "signal=all")]).unwrap_err();
+        assert!(e.contains("'signal='") && e.contains("e.g. GREENSHIM_TRACE_FILTER=trace=read,write"), "{e}");
+    }
+
+    #[test]
+    fn filter_takes_strace_names_and_classes() {
+        let f = |v: &str| from_vars([("GREENSHIM_TRACE_FILTER", v)]).unwrap().trace_filter.unwrap();
+        assert_eq!(f("trace=openat,read"), ["open", "openat", "creat", "read"]);
+        assert_eq!(f("newfstatat"), ["fstat", "stat", "lstat", "fstatat"]);
+        assert!(f("%network").contains(&"connect".to_string()));
+        assert_eq!(f("read,read"), ["read"]);
+    }
+
+    #[test]
+    fn launcher_messages_name_the_option() {
+        let bad = check_diag("GREENSHIM_TRACE_STRSIZE", "abc").unwrap_err();
+        assert_eq!(bad.for_option("-s", "abc"), "greenshim: -s 'abc' is not valid: expected a number of bytes from 0 to 65536, e.g. -s 64");
+        let bad = check_diag("GREENSHIM_TRACE_FILTER", "trace=nosuch").unwrap_err();
+        let m = bad.for_option("-e", "trace=nosuch");
+        assert!(m.starts_with("greenshim: -e 'trace=nosuch' is not valid: 'nosuch' is not a call greenshim traces;"), "{m}");
+        assert!(m.ends_with(", e.g. -e trace=read,write") && m.contains("read,readv,write"), "{m}");
+        assert!(check_diag("GREENSHIM_MAX_BLOCKING_MS", "100").is_ok());
+    }
+
+    #[test]
+    fn trace_shaping_settings_imply_tracing() {
+        for (k, v) in [
+            ("GREENSHIM_TRACE_FILE", "/tmp/x"),
+            ("GREENSHIM_TRACE_FILTER", "read"),
+            ("GREENSHIM_TRACE_STRSIZE", "8"),
+            ("GREENSHIM_TRACE_TIMESTAMPS", "1"),
+            ("GREENSHIM_TRACE_DURATIONS", "yes"),
+        ] {
+            assert!(from_vars([(k, v)]).unwrap().trace, "{k} implies tracing");
+            assert!(!from_vars([(k, v), ("GREENSHIM_TRACE", "0")]).unwrap().trace, "{k} with GREENSHIM_TRACE=0");
+            let s = from_vars([(k, v), ("GREENSHIM_SUMMARY", "1")]).unwrap();
+            assert!(!s.trace && s.summary, "{k} with the summary: the table only, as strace -c");
+        }
+        assert!(!from_vars([("GREENSHIM_TRACE_TIMESTAMPS", "0")]).unwrap().trace);
+        assert!(!from_vars([("GREENSHIM_MAX_BLOCKING_MS", "100")]).unwrap().trace);
         assert_eq!(parse_signal("RTMIN+1"), Ok(35));
     }
 }

@@ -191,9 +191,19 @@ impl TLine {
     }
 }
 
-/// Parse `[g<N>( <name>)?] <body>`; `None` if the line does not have that form.
+/// Parse `[(pid <P> )?g<N>( <name>)?] <body>` (the pid once the run has more than one process);
+/// `None` if the line does not have that form.
 fn parse_tline(l: &str) -> Option<TLine> {
-    let rest = l.strip_prefix("[g")?;
+    let rest = l.strip_prefix('[')?;
+    let rest = match rest.strip_prefix("pid ") {
+        Some(r) => {
+            let sp = r.find(' ')?;
+            r[..sp].parse::<u32>().ok()?;
+            &r[sp + 1..]
+        }
+        None => rest,
+    };
+    let rest = rest.strip_prefix('g')?;
     let close = rest.find("] ")?;
     let head = &rest[..close];
     let (num, name) = match head.split_once(' ') {

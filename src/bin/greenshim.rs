@@ -40,13 +40,21 @@ fn help() -> String {
          \x20                    report = keep waiting (default), abort = exit with status 86\n\
          \x20                    (sets GREENSHIM_ON_DEADLOCK)\n\
          \x20 --trace            print a line per interposed call, strace-style, to stderr\n\
-         \x20                    (sets GREENSHIM_TRACE); with:\n\
-         \x20   -o FILE          write trace lines and the -c summary to FILE\n\
-         \x20   -e trace=CALLS   trace only these calls (comma-separated, e.g. read,write)\n\
+         \x20                    (sets GREENSHIM_TRACE); each of the next five implies it\n\
+         \x20                    (unless -c is given: then the table only, as strace -c):\n\
+         \x20   -o FILE          empty FILE, then every process of the run appends its trace\n\
+         \x20                    lines and -c table to it\n\
+         \x20   -e trace=CALLS   trace only these calls (comma-separated, e.g. read,write;\n\
+         \x20                    strace's names, e.g. openat, and %file, %desc, %network,\n\
+         \x20                    %signal, %process select what greenshim traces for them)\n\
          \x20   -s N             show N bytes of each buffer (default 32)\n\
          \x20   -tt              wall-clock time on each line\n\
          \x20   -T               time spent in each call on each line\n\
-         \x20 -c                 at exit, print a table of calls and the hub's figures\n\
+         \x20 -f, --follow-forks accepted for strace users: greenshim always follows forks and\n\
+         \x20                    execs; once the run has more than one process, each line\n\
+         \x20                    starts with [pid N gM name]\n\
+         \x20 -c                 at exit of each process, print a table of its calls and the\n\
+         \x20                    hub's figures, headed by its pid and command line\n\
          \x20 --max-blocking-time MS  report a greenlet that runs MS ms without yielding\n\
          \x20 --dump-signal SIG  print every greenlet when SIG (e.g. USR2) arrives\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
@@ -92,10 +100,13 @@ struct Options {
     set: Vec<(&'static str, String)>,
     lib: Option<PathBuf>,
     command: Vec<OsString>,
+    /// -o, -e, -s, -tt or -T given: they imply --trace (as in strace, which always traces),
+    /// unless -c asks for the table only.
+    shapes_trace: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
-    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new() };
+    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new(), shapes_trace: false };
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
@@ -149,14 +160,19 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                     Ok(_) if !v.is_empty() => o.on_deadlock = Some(v.into_owned()),
                     Ok(_) => usage_error("option '--on-deadlock' needs a value: report or abort"),
                     Err(form) => usage_error(&format!(
-                        "--on-deadlock '{}' is not a valid mode; {form}",
+                        "--on-deadlock '{}' is not a valid mode; {form}, e.g. --on-deadlock abort",
                         v.escape_debug()
                     )),
                 }
             }
             b"--trace" => o.set.push(("GREENSHIM_TRACE", "1".into())),
-            b"-tt" => o.set.push(("GREENSHIM_TRACE_TIMESTAMPS", "1".into())),
-            b"-T" => o.set.push(("GREENSHIM_TRACE_DURATIONS", "1".into())),
+            // strace's -f: greenshim always follows forks and execs (every process of the run
+            // inherits the preload and the settings), so it is accepted and changes nothing.
+            b"-f" | b"--follow-forks" => {}
+            b"-tt" | b"-T" => {
+                o.shapes_trace = true;
+                o.set.push((if name == b"-tt" { "GREENSHIM_TRACE_TIMESTAMPS" } else { "GREENSHIM_TRACE_DURATIONS" }, "1".into()));
+            }
             b"-c" => o.set.push(("GREENSHIM_SUMMARY", "1".into())),
             b"-o" | b"-e" | b"-s" | b"--max-blocking-time" | b"--dump-signal" => {
                 let var = match name {
@@ -170,11 +186,11 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 if v.is_empty() {
                     usage_error(&format!("option '{shown}' needs a non-empty value"));
                 }
-                // Validate now, naming the option rather than the variable it sets.
-                if let Err(line) = settings::from_vars([(var, v.as_str())]) {
-                    let why = line.strip_prefix("greenshim: ").unwrap_or(&line);
-                    usage_error(&format!("option {shown} '{}': {why}", v.escape_debug()));
+                // Validate now, naming the option the user typed rather than the variable.
+                if let Err(bad) = settings::check_diag(var, &v) {
+                    fail(USAGE, bad.for_option(&shown, &v).strip_prefix("greenshim: ").unwrap_or_default());
                 }
+                o.shapes_trace |= matches!(name, b"-o" | b"-e" | b"-s");
                 o.set.push((var, v));
             }
             b"--lib" => {
@@ -191,6 +207,10 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
         }
     }
     o.command.extend(args);
+    let has = |var: &str| o.set.iter().any(|(k, _)| *k == var);
+    if o.shapes_trace && !has("GREENSHIM_TRACE") && !has("GREENSHIM_SUMMARY") {
+        o.set.push(("GREENSHIM_TRACE", "1".into()));
+    }
     if o.command.is_empty() {
         usage_error("no COMMAND given");
     }
@@ -396,10 +416,17 @@ fn main() {
         exit(USAGE);
     }
 
+    // A launcher started by a process of a greenshim run (it has the run's launcher pid) is
+    // part of that run: it keeps the run's pid, and the trace file the run appends to.
+    let nested = std::env::var_os(settings::LAUNCHER_PID).is_some_and(|v| !v.is_empty());
+    let file_option = opts.set.iter().any(|(k, _)| *k == "GREENSHIM_TRACE_FILE");
     // Trace output is appended to by every process of the run; start it empty, as strace -o.
-    if let Some((_, path)) = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE") {
+    let to_empty = vars.iter().find(|(k, _)| k == "GREENSHIM_TRACE_FILE").filter(|_| file_option || !nested);
+    if let Some((_, path)) = to_empty {
         if let Err(e) = std::fs::File::create(path) {
-            fail(USAGE, &format!("cannot create the trace file '{}': {e}", path.escape_debug()));
+            // Name what the user typed: the option, or the variable from the environment.
+            let what = if file_option { "-o " } else { "GREENSHIM_TRACE_FILE=" };
+            fail(USAGE, &format!("cannot create the trace file {what}'{}': {e}; give a path in a writable directory", path.escape_debug()));
         }
     }
 
@@ -423,6 +450,11 @@ fn main() {
     }
     for (var, v) in &opts.set {
         cmd.env(var, v);
+    }
+    // Lets each process of the run tell whether it is the first one (trace lines carry the pid
+    // of the others).
+    if !nested {
+        cmd.env(settings::LAUNCHER_PID, std::process::id().to_string());
     }
 
     let old_mask = install_forwarding();

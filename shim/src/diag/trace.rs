@@ -12,11 +12,25 @@
 //! with `-tt` a wall-clock time after the greenlet, with `-T` the time spent in the call as
 //! `<0.000123>` at the end.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 
 use gs::hub::{Greenlet, Hub};
 use gs::sys;
+
+mod fileargs;
+mod peek;
+mod sigargs;
+mod sockargs;
+mod errnos;
+mod line;
+mod summary;
+
+pub use line::Line;
+use line::TAIL_ROOM;
+
+pub use errnos::errno_text;
+pub use summary::print_summary;
 
 /// Run `$body` (a hook's work on hub `$h`) and, when diagnostics are on, trace it as `$call`:
 /// `traced!(h, read, body, |r, e| [args...], ret)` where `r` is the body's value and `e` the
@@ -56,17 +70,25 @@ macro_rules! hook {
 pub use gs::calls::{Call, NAMES};
 
 const NCALLS: usize = NAMES.len();
+// The filter holds 128 bits.
+const _: () = assert!(NCALLS <= 128);
 
 /// Any diagnostic needs the per-call hook (trace, summary or monitor).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Trace lines on.
 static TRACE: AtomicBool = AtomicBool::new(false);
 static SUMMARY: AtomicBool = AtomicBool::new(false);
+/// What [`start`] switches on: bit 0 trace, bit 1 summary, bit 2 the monitor.
+static PENDING: AtomicU8 = AtomicU8::new(0);
 /// Output fd for lines and the summary.
 static OUT_FD: AtomicU32 = AtomicU32::new(2);
 static STRSIZE: AtomicU32 = AtomicU32::new(32);
 static WALLTIME: AtomicBool = AtomicBool::new(false);
 static CALLTIME: AtomicBool = AtomicBool::new(false);
+/// More than one process in the run: lines start with `[pid N ...]`, as strace -f's once it
+/// traces a second process. Set in a process that forked or spawned, in a fork child, and in a
+/// program whose parent is not the launcher (a child of a traced process, after its exec).
+static MULTI: AtomicBool = AtomicBool::new(false);
 /// Bit i: call i is traced (`-e trace=`). All set by default.
 static FILTER: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)];
 
@@ -97,6 +119,8 @@ pub struct Options<'a> {
     pub strsize: u32,
     pub walltime: bool,
     pub calltime: bool,
+    /// The launcher's pid (`GREENSHIM_LAUNCHER_PID`), if it started the run.
+    pub launcher_pid: Option<u32>,
 }
 
 /// Configure from the settings (constructor). `Err(line)` for an unusable output file or an
@@ -114,12 +138,12 @@ pub fn configure(o: &Options) -> Result<(), String> {
         FILTER[1].store(bits[1], Relaxed);
     }
     if let Some(path) = o.file {
-        let c = std::ffi::CString::new(path).map_err(|_| format!("greenshim: GREENSHIM_TRACE_FILE '{path}' contains a NUL byte"))?;
+        let c = std::ffi::CString::new(path).map_err(|_| format!("greenshim: GREENSHIM_TRACE_FILE='{path}' contains a NUL byte; set it to a plain path"))?;
         // Appended to, never truncated: processes the traced program starts inherit the
         // setting and write to the same file (the launcher empties it once, as strace -o).
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
         let fd = syscall!(SYS_openat, libc::AT_FDCWD, c.as_ptr(), flags, 0o644)
-            .map_err(|e| format!("greenshim: cannot open the trace file GREENSHIM_TRACE_FILE='{path}': {}", errno_text(e).1))? as i32;
+            .map_err(|e| format!("greenshim: cannot open the trace file GREENSHIM_TRACE_FILE='{path}': {}; set it to a path in a writable directory", errno_text(e).1))? as i32;
         let fd = gs::reactor::move_high(fd).map_err(|e| format!("greenshim: cannot place the trace file descriptor: errno {e}"))?;
         OUT_FD.store(fd as u32, Relaxed);
     } else if o.trace || o.summary {
@@ -130,12 +154,23 @@ pub fn configure(o: &Options) -> Result<(), String> {
         }
     }
     STRSIZE.store(o.strsize, Relaxed);
+    if o.launcher_pid.is_some_and(|l| syscall!(SYS_getppid).is_ok_and(|pp| pp as u32 != l)) {
+        MULTI.store(true, Relaxed);
+    }
     WALLTIME.store(o.walltime, Relaxed);
     CALLTIME.store(o.calltime, Relaxed);
-    TRACE.store(o.trace, Relaxed);
-    SUMMARY.store(o.summary, Relaxed);
-    ACTIVE.store(o.trace || o.summary || o.monitor, Relaxed);
+    // Switched on by `start`, once the constructor has made its own calls (the overflow
+    // reporter's sigactions are greenshim's, not the program's).
+    PENDING.store((o.trace as u8) | (o.summary as u8) << 1 | (o.monitor as u8) << 2, Relaxed);
     Ok(())
+}
+
+/// Switch on what [`configure`] set up: from here on, calls are the program's.
+pub fn start() {
+    let p = PENDING.load(Relaxed);
+    TRACE.store(p & 1 != 0, Relaxed);
+    SUMMARY.store(p & 2 != 0, Relaxed);
+    ACTIVE.store(p != 0, Relaxed);
 }
 
 /// The trace/summary output descriptor (the hub's own: protected from the program's close).
@@ -153,6 +188,25 @@ pub fn move_out_fd() -> Result<(), i32> {
     OUT_FD.store(new as u32, Relaxed);
     let _ = syscall!(SYS_close, old);
     Ok(())
+}
+
+/// This process created another (fork, vfork, posix_spawn, a trapped clone): from now on the
+/// run has more than one process and lines carry the pid.
+pub fn forked() {
+    MULTI.store(true, Relaxed);
+}
+
+/// In a fork child: the run has more than one process.
+pub fn after_fork_child() {
+    MULTI.store(true, Relaxed);
+}
+
+/// `pid N ` when the run has more than one process. Asked of the kernel at each line (a vfork
+/// child shares our memory but has a pid of its own; a raw fork runs no handler).
+fn pid_prefix(l: &mut Line) {
+    if MULTI.load(Relaxed) {
+        l.s("pid ").int(syscall!(SYS_getpid).unwrap_or(0)).s(" ");
+    }
 }
 
 /// Snapshot taken when a traced call starts.
@@ -197,6 +251,50 @@ pub enum Arg<'a> {
     Raw(&'a str),
     /// Nothing: an argument the call does not take in this form (`fcntl(fd, F_GETFL)`).
     Skip,
+    /// A NUL-terminated path (`"/etc/hostname"`), or `NULL`.
+    Path(*const libc::c_char),
+    /// The directory fd of an `*at` call: `AT_FDCWD` or the number.
+    Dirfd(i64),
+    /// Open flags: `O_WRONLY|O_CREAT|O_TRUNC`.
+    OpenFlags(i64),
+    /// A file mode in octal: `0644`.
+    Mode(u64),
+    /// A `struct stat`: decoded when filled (the call succeeded), else its address.
+    Stat(*const libc::stat, bool),
+    /// The flags of the `*at` calls: `AT_EMPTY_PATH`.
+    AtFlags(i64),
+    /// `statx`'s flags: `AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW`.
+    StatxFlags(i64),
+    /// `statx`'s mask: `STATX_BASIC_STATS`.
+    StatxMask(u32),
+    /// A `struct statx`: decoded when filled (the call succeeded), else its address.
+    Statx(*const libc::statx, bool),
+    /// A socket address of the given length: `{sa_family=AF_INET, sin_port=htons(80),
+    /// sin_addr=inet_addr("127.0.0.1")}`, `{sa_family=AF_UNIX, sun_path="/run/x"}`; other
+    /// families as the address.
+    Addr(*const libc::sockaddr, libc::socklen_t),
+    /// The protocol of `socket(domain, ..)`: `IPPROTO_TCP`, and for IP domains `IPPROTO_IP` for 0.
+    Proto(i64, i64),
+    /// An iovec array of `cnt` entries: `[{iov_base="ab", iov_len=2}, ...]` with the first
+    /// `Some(n)` bytes of data shown (read by the call; `usize::MAX`: all, written); `None`: the
+    /// address. The array is read through `peek`: a bad one is shown as its address.
+    Iov(*const libc::iovec, i64, Option<usize>),
+    /// A NULL-terminated array of strings (an exec's argv): `["cat", "/etc/hostname"]`.
+    Argv(*const *const libc::c_char),
+    /// An exec's environment: its address and size, `0x7ffd... /* 20 vars */`.
+    Envp(*const *const libc::c_char),
+    /// A signal number: `SIGINT`.
+    Sig(i64),
+    /// A signal set: `[INT TERM]`, `NULL`.
+    SigSet(*const libc::sigset_t),
+    /// `SIG_BLOCK`, `SIG_UNBLOCK`, `SIG_SETMASK`.
+    How(i64),
+    /// A `struct sigaction`: `{sa_handler=SIG_IGN, sa_mask=[], sa_flags=SA_RESTART}`, `NULL`.
+    SigAction(*const libc::sigaction),
+    /// A pointer to an int, shown as `[1]`.
+    IntRef(*const libc::c_int),
+    /// An optional pointer to a 64-bit offset (`copy_file_range`): `[4096]` or `NULL`.
+    OffPtr(*const i64),
 }
 
 /// How a call returned.
@@ -212,12 +310,62 @@ pub enum Ret {
 /// # Safety
 /// `h` is this thread's hub; `span` came from [`begin`] in the same greenlet.
 pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
+    end_line(h, span, call, Some(args), ret)
+}
+
+/// Selected by `-e trace=` (and so traced and counted)?
+fn selected(call: Call) -> bool {
+    let i = call as usize;
+    FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) != 0
+}
+
+/// The first half of the line of a call that may never return (an exec that succeeds replaces
+/// the program): `execve("/bin/cat", ["cat"], 0x7ffd... /* 20 vars */ <unfinished ...>`, as
+/// strace -f prints a call whose end comes later. If it returns, [`resumed`] prints the rest.
+///
+/// # Safety
+/// `h` is this thread's hub.
+pub unsafe fn unfinished(h: *mut Hub, call: Call, args: &[Arg]) {
+    if !TRACE.load(Relaxed) || !selected(call) {
+        return;
+    }
+    let mut l = Line::new();
+    prefix(&mut l, &*(*h).current());
+    l.s(NAMES[call as usize]).s("(");
+    args_list(&mut l, args);
+    l.s(" <unfinished ...>\n");
+    l.emit();
+}
+
+/// The end of a call [`unfinished`] printed: `<... execve resumed>) = -1 ENOENT (...)`; counted
+/// for `-c` as [`end`] counts.
+///
+/// # Safety
+/// As [`end`].
+pub unsafe fn resumed(h: *mut Hub, span: Span, call: Call, ret: Ret) {
+    end_line(h, span, call, None, ret)
+}
+
+unsafe fn args_list(l: &mut Line, args: &[Arg]) {
+    for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
+        if k > 0 {
+            l.s(", ");
+        }
+        arg(l, a);
+    }
+}
+
+/// [`end`]; `args` `None`: the second half of an [`unfinished`] line.
+unsafe fn end_line(h: *mut Hub, span: Span, call: Call, args: Option<&[Arg]>, ret: Ret) {
     let g = &*(*h).current();
     let now = sys::now();
     let parked = g.parked_ns.saturating_sub(span.parked);
     let parks = g.parks - span.parks;
     let failed = matches!(ret, Ret::Int(v, _) if v < 0) || matches!(ret, Ret::Code(c) if c != 0);
-    if SUMMARY.load(Relaxed) {
+    let i = call as usize;
+    // -e trace= selects the calls of the table too, as with strace -c.
+    let selected = selected(call);
+    if SUMMARY.load(Relaxed) && selected {
         let c = &mut (*std::ptr::addr_of_mut!(COUNTS))[call as usize];
         c.calls += 1;
         c.errors += failed as u64;
@@ -225,18 +373,20 @@ pub unsafe fn end(h: *mut Hub, span: Span, call: Call, args: &[Arg], ret: Ret) {
         c.parked_ns += parked;
         c.total_ns += now - span.start;
     }
-    let i = call as usize;
-    if !TRACE.load(Relaxed) || FILTER[i / 64].load(Relaxed) & (1 << (i % 64)) == 0 {
+    if !TRACE.load(Relaxed) || !selected {
         return;
     }
     let mut l = Line::new();
+    l.ok = !failed;
     prefix(&mut l, g);
-    l.s(NAMES[i]).s("(");
-    for (k, a) in args.iter().filter(|a| !matches!(a, Arg::Skip)).enumerate() {
-        if k > 0 {
-            l.s(", ");
+    match args {
+        Some(args) => {
+            l.s(NAMES[i]).s("(");
+            args_list(&mut l, args);
         }
-        arg(&mut l, a);
+        None => {
+            l.s("<... ").s(NAMES[i]).s(" resumed>");
+        }
     }
     l.s(") = ");
     match ret {
@@ -271,6 +421,9 @@ pub fn note(text: &str) {
         return;
     }
     let mut l = Line::new();
+    if MULTI.load(Relaxed) {
+        l.s("[pid ").int(syscall!(SYS_getpid).unwrap_or(0)).s("] ");
+    }
     l.s("+++ greenshim: ").s(text).s(" +++\n");
     l.emit();
 }
@@ -284,7 +437,9 @@ pub unsafe fn event(g: *const Greenlet, what: &str, num: Option<(&str, u64)>) {
         return;
     }
     let mut l = Line::new();
-    l.s("[g").int((*g).seq as i64).s("] ");
+    l.s("[");
+    pid_prefix(&mut l);
+    l.s("g").int((*g).seq as i64).s("] ");
     if WALLTIME.load(Relaxed) {
         walltime(&mut l);
     }
@@ -305,7 +460,9 @@ pub unsafe fn exited(g: *const Greenlet, retval: usize) {
         return;
     }
     let mut l = Line::new();
-    l.s("[g").int((*g).seq as i64).s("] ");
+    l.s("[");
+    pid_prefix(&mut l);
+    l.s("g").int((*g).seq as i64).s("] ");
     if WALLTIME.load(Relaxed) {
         walltime(&mut l);
     }
@@ -314,7 +471,9 @@ pub unsafe fn exited(g: *const Greenlet, retval: usize) {
 }
 
 unsafe fn prefix(l: &mut Line, g: &Greenlet) {
-    l.s("[g").int(g.seq as i64);
+    l.s("[");
+    pid_prefix(l);
+    l.s("g").int(g.seq as i64);
     let n = g.name.iter().position(|&b| b == 0).unwrap_or(16);
     if n > 0 {
         l.s(" ").b(&g.name[..n]);
@@ -358,16 +517,31 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
             let max = STRSIZE.load(Relaxed) as usize;
             let shown = n.min(max);
             let mut cut = n > max;
+            // Copied in small pieces (the stack of a greenlet is small), none if unreadable.
+            let mut chunk = [0u8; 256];
+            let first = peek::peek(p as usize, &mut chunk[..shown.min(256)], l.ok);
+            if shown > 0 && first == 0 {
+                arg(l, &Arg::Hex(p as u64)); // NULL, or the address of nothing
+                return;
+            }
             l.s("\"");
-            if !p.is_null() {
-                for &b in std::slice::from_raw_parts(p, shown) {
+            let mut off = 0;
+            let mut got = first;
+            'copy: loop {
+                for &b in &chunk[..got] {
                     // Keep room for the rest of the line (result, park time): cut the string.
                     if l.len + 4 > l.buf.len() - TAIL_ROOM {
                         cut = true;
-                        break;
+                        break 'copy;
                     }
                     l.esc(b);
                 }
+                off += got;
+                if off >= shown || got == 0 {
+                    cut |= off < shown;
+                    break;
+                }
+                got = peek::peek(p as usize + off, &mut chunk[..(shown - off).min(256)], l.ok);
             }
             l.s("\"");
             if cut {
@@ -424,251 +598,76 @@ unsafe fn arg(l: &mut Line, a: &Arg) {
         Arg::Dur(None) => {
             l.s("NULL");
         }
+        Arg::Path(p) => fileargs::path(l, p),
+        Arg::Dirfd(fd) => fileargs::dirfd(l, fd),
+        Arg::OpenFlags(v) => fileargs::open_flags(l, v),
+        Arg::Mode(m) => {
+            l.oct(m);
+        }
+        Arg::Stat(st, true) if !st.is_null() => fileargs::stat(l, st),
+        Arg::Stat(st, _) => {
+            arg(l, &Arg::Hex(st as u64));
+        }
+        Arg::AtFlags(v) => fileargs::at_flags(l, v),
+        Arg::StatxFlags(v) => fileargs::statx_flags(l, v),
+        Arg::StatxMask(m) => fileargs::statx_mask(l, m),
+        Arg::Statx(st, true) if !st.is_null() => fileargs::statx(l, st),
+        Arg::Statx(st, _) => {
+            arg(l, &Arg::Hex(st as u64));
+        }
+        Arg::Addr(p, n) => sockargs::sockaddr(l, p, n),
+        Arg::Proto(d, p) => sockargs::proto(l, d, p),
+        Arg::Iov(v, cnt, Some(mut left))
+            if (0..=libc::UIO_MAXIOV as i64).contains(&cnt) && (cnt == 0 || peek::peek_val::<libc::iovec>(v as usize, l.ok).is_some()) =>
+        {
+            l.s("[");
+            for k in 0..cnt as usize {
+                if k > 0 {
+                    l.s(", ");
+                }
+                let io = peek::peek_val::<libc::iovec>(v.add(k) as usize, l.ok);
+                let Some(io) = io.filter(|_| k < 16 && l.len + 64 <= l.buf.len() - TAIL_ROOM) else {
+                    l.s("...");
+                    break;
+                };
+                let shown = io.iov_len.min(left);
+                left -= shown;
+                l.s("{iov_base=");
+                arg(l, &Arg::Buf(io.iov_base as *const u8, Some(shown)));
+                l.s(", iov_len=").int(io.iov_len as i64).s("}");
+            }
+            l.s("]");
+        }
+        Arg::Iov(v, _, _) => {
+            arg(l, &Arg::Hex(v as u64));
+        }
+        Arg::Argv(v) => fileargs::argv(l, v),
+        Arg::Envp(v) => fileargs::envp(l, v),
+        Arg::Sig(v) => sigargs::signal(l, v),
+        Arg::SigSet(p) if p.is_null() => {
+            l.s("NULL");
+        }
+        Arg::SigSet(p) => sigargs::sigset(l, p),
+        Arg::How(v) => sigargs::how(l, v),
+        Arg::SigAction(p) => sigargs::action(l, p),
+        Arg::IntRef(p) => match peek::peek_val::<libc::c_int>(p as usize, l.ok) {
+            Some(v) => {
+                l.s("[").int(v as i64).s("]");
+            }
+            None => arg(l, &Arg::Hex(p as u64)),
+        },
+        Arg::OffPtr(p) if p.is_null() => {
+            l.s("NULL");
+        }
+        Arg::OffPtr(p) => match peek::peek_val::<i64>(p as usize, l.ok) {
+            Some(v) => {
+                l.s("[").int(v).s("]");
+            }
+            None => arg(l, &Arg::Hex(p as u64)),
+        },
         Arg::Dur(Some(ns)) => {
             l.s("{tv_sec=").int((ns / 1_000_000_000) as i64).s(", tv_nsec=").int((ns % 1_000_000_000) as i64).s("}");
         }
-    }
-}
-
-/// Bytes of a line kept free for what follows a buffer argument (the remaining arguments, the
-/// result, the park and call times).
-const TAIL_ROOM: usize = 256;
-
-/// A trace line under construction: a stack buffer (small enough for a 16 KiB greenlet stack),
-/// written with one syscall. Buffers longer than fit are cut with `...`.
-pub struct Line {
-    buf: [u8; 2048],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Line {
-        Line { buf: [0; 2048], len: 0 }
-    }
-    fn b(&mut self, s: &[u8]) -> &mut Self {
-        // Keep room for the final newline.
-        let n = s.len().min(self.buf.len() - 1 - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
-        self
-    }
-    fn s(&mut self, s: &str) -> &mut Self {
-        self.b(s.as_bytes())
-    }
-    fn int(&mut self, v: i64) -> &mut Self {
-        if v < 0 {
-            self.s("-");
-        }
-        let mut t = [0u8; 20];
-        let mut i = t.len();
-        let mut u = v.unsigned_abs();
-        loop {
-            i -= 1;
-            t[i] = b'0' + (u % 10) as u8;
-            u /= 10;
-            if u == 0 {
-                break;
-            }
-        }
-        self.b(&t[i..])
-    }
-    fn pad(&mut self, v: i64, width: usize) -> &mut Self {
-        let mut t = [b'0'; 20];
-        let mut u = v.unsigned_abs();
-        let mut i = t.len();
-        while u > 0 {
-            i -= 1;
-            t[i] = b'0' + (u % 10) as u8;
-            u /= 10;
-        }
-        let start = (t.len() - width).min(i);
-        self.b(&t[start..])
-    }
-    fn hex(&mut self, mut v: u64) -> &mut Self {
-        let mut t = [0u8; 16];
-        let mut i = t.len();
-        loop {
-            i -= 1;
-            t[i] = b"0123456789abcdef"[(v & 15) as usize];
-            v >>= 4;
-            if v == 0 {
-                break;
-            }
-        }
-        self.b(&t[i..])
-    }
-    fn secs(&mut self, ns: u64) -> &mut Self {
-        self.int((ns / 1_000_000_000) as i64).s(".").pad(((ns / 1000) % 1_000_000) as i64, 6)
-    }
-    /// One byte of a string, escaped as strace does.
-    fn esc(&mut self, c: u8) -> &mut Self {
-        match c {
-            b'"' => self.s("\\\""),
-            b'\\' => self.s("\\\\"),
-            b'\n' => self.s("\\n"),
-            b'\r' => self.s("\\r"),
-            b'\t' => self.s("\\t"),
-            0x0b => self.s("\\v"),
-            0x0c => self.s("\\f"),
-            0x20..=0x7e => self.b(&[c]),
-            _ => {
-                let o = [b'\\', b'0' + (c >> 6), b'0' + ((c >> 3) & 7), b'0' + (c & 7)];
-                self.b(&o)
-            }
-        }
-    }
-    fn emit(&mut self) {
-        self.buf[self.len] = b'\n';
-        if self.len == 0 || self.buf[self.len - 1] != b'\n' {
-            self.len += 1;
-        }
-        let fd = OUT_FD.load(Relaxed) as i32;
-        let _ = syscall!(SYS_write, fd, self.buf.as_ptr(), self.len);
-    }
-}
-
-/// Name and description of an errno value, as strace prints them.
-pub fn errno_text(e: i32) -> (&'static str, &'static str) {
-    match e {
-        libc::EPERM => ("EPERM", "Operation not permitted"),
-        libc::ENOENT => ("ENOENT", "No such file or directory"),
-        libc::ESRCH => ("ESRCH", "No such process"),
-        libc::EINTR => ("EINTR", "Interrupted system call"),
-        libc::EIO => ("EIO", "Input/output error"),
-        libc::EBADF => ("EBADF", "Bad file descriptor"),
-        libc::EAGAIN => ("EAGAIN", "Resource temporarily unavailable"),
-        libc::ENOMEM => ("ENOMEM", "Cannot allocate memory"),
-        libc::EACCES => ("EACCES", "Permission denied"),
-        libc::EFAULT => ("EFAULT", "Bad address"),
-        libc::EBUSY => ("EBUSY", "Device or resource busy"),
-        libc::EEXIST => ("EEXIST", "File exists"),
-        libc::EINVAL => ("EINVAL", "Invalid argument"),
-        libc::ENFILE => ("ENFILE", "Too many open files in system"),
-        libc::EMFILE => ("EMFILE", "Too many open files"),
-        libc::ENOTTY => ("ENOTTY", "Inappropriate ioctl for device"),
-        libc::ENOSPC => ("ENOSPC", "No space left on device"),
-        libc::ESPIPE => ("ESPIPE", "Illegal seek"),
-        libc::EPIPE => ("EPIPE", "Broken pipe"),
-        libc::ERANGE => ("ERANGE", "Numerical result out of range"),
-        libc::EDEADLK => ("EDEADLK", "Resource deadlock avoided"),
-        libc::ENOSYS => ("ENOSYS", "Function not implemented"),
-        libc::ENOTSOCK => ("ENOTSOCK", "Socket operation on non-socket"),
-        libc::EDESTADDRREQ => ("EDESTADDRREQ", "Destination address required"),
-        libc::EMSGSIZE => ("EMSGSIZE", "Message too long"),
-        libc::EPROTOTYPE => ("EPROTOTYPE", "Protocol wrong type for socket"),
-        libc::ENOPROTOOPT => ("ENOPROTOOPT", "Protocol not available"),
-        libc::EPROTONOSUPPORT => ("EPROTONOSUPPORT", "Protocol not supported"),
-        libc::EOPNOTSUPP => ("EOPNOTSUPP", "Operation not supported"),
-        libc::EAFNOSUPPORT => ("EAFNOSUPPORT", "Address family not supported by protocol"),
-        libc::EADDRINUSE => ("EADDRINUSE", "Address already in use"),
-        libc::EADDRNOTAVAIL => ("EADDRNOTAVAIL", "Cannot assign requested address"),
-        libc::ENETDOWN => ("ENETDOWN", "Network is down"),
-        libc::ENETUNREACH => ("ENETUNREACH", "Network is unreachable"),
-        libc::ECONNABORTED => ("ECONNABORTED", "Software caused connection abort"),
-        libc::ECONNRESET => ("ECONNRESET", "Connection reset by peer"),
-        libc::ENOBUFS => ("ENOBUFS", "No buffer space available"),
-        libc::EISCONN => ("EISCONN", "Transport endpoint is already connected"),
-        libc::ENOTCONN => ("ENOTCONN", "Transport endpoint is not connected"),
-        libc::ETIMEDOUT => ("ETIMEDOUT", "Connection timed out"),
-        libc::ETIME => ("ETIME", "Timer expired"),
-        libc::ECONNREFUSED => ("ECONNREFUSED", "Connection refused"),
-        libc::EHOSTUNREACH => ("EHOSTUNREACH", "No route to host"),
-        libc::EALREADY => ("EALREADY", "Operation already in progress"),
-        libc::EINPROGRESS => ("EINPROGRESS", "Operation now in progress"),
-        _ => ("E?", "Unknown error"),
-    }
-}
-
-/// Print the `-c` table: one row per call made, then the hub's figures.
-///
-/// # Safety
-/// `h` is this thread's hub; called once at exit.
-pub unsafe fn print_summary(h: *mut Hub) {
-    if !SUMMARY.load(Relaxed) {
-        return;
-    }
-    let counts = &*std::ptr::addr_of!(COUNTS);
-    let total: u64 = counts.iter().map(|c| c.total_ns).sum::<u64>().max(1);
-    let mut rows: Vec<(usize, Count)> = counts.iter().copied().enumerate().filter(|(_, c)| c.calls > 0).collect();
-    rows.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(&b.0)));
-    let mut l = Line::new();
-    l.s("% time     seconds  usecs/call     calls    errors     parks  parked-secs call\n");
-    l.emit();
-    let mut l = Line::new();
-    l.s("------ ----------- ----------- --------- --------- --------- ------------ ----------------\n");
-    l.emit();
-    let (mut calls, mut errors, mut parks, mut parked, mut secs) = (0, 0, 0, 0, 0);
-    for (i, c) in rows {
-        let mut l = Line::new();
-        let pct = c.total_ns as u128 * 10000 / total as u128;
-        l.lpad_int((pct / 100) as i64, 3).s(".").pad((pct % 100) as i64, 2).s(" ");
-        l.lpad_secs(c.total_ns, 11).s(" ");
-        l.lpad_int((c.total_ns / 1000 / c.calls) as i64, 11).s(" ");
-        l.lpad_int(c.calls as i64, 9).s(" ");
-        if c.errors > 0 { l.lpad_int(c.errors as i64, 9) } else { l.s("         ") }.s(" ");
-        l.lpad_int(c.parks as i64, 9).s(" ");
-        l.lpad_secs(c.parked_ns, 12).s(" ").s(NAMES[i]).s("\n");
-        l.emit();
-        calls += c.calls;
-        errors += c.errors;
-        parks += c.parks;
-        parked += c.parked_ns;
-        secs += c.total_ns;
-    }
-    let mut l = Line::new();
-    l.s("------ ----------- ----------- --------- --------- --------- ------------ ----------------\n");
-    l.emit();
-    let mut l = Line::new();
-    l.s("100.00 ").lpad_secs(secs, 11).s(" ").lpad_int((secs / 1000 / calls.max(1)) as i64, 11).s(" ");
-    l.lpad_int(calls as i64, 9).s(" ").lpad_int(errors as i64, 9).s(" ").lpad_int(parks as i64, 9).s(" ");
-    l.lpad_secs(parked, 12).s(" total\n");
-    l.emit();
-    let st = (*h).stats;
-    let ss = (*h).stacks.stats;
-    let mut l = Line::new();
-    l.s("hub: greenlets spawned ").int(st.spawned as i64).s(", peak live ").int(st.peak_live as i64);
-    l.s(", switches ").int(st.switches as i64).s(", epoll waits ").int(st.epoll_waits as i64);
-    l.s(", stacks allocated ").int(ss.allocated as i64).s(", stacks reused ").int(ss.reused as i64);
-    l.s(", stacks released ").int(ss.released as i64);
-    l.s(", time-slice yields ").int(st.slice_yields as i64).s(", yield points ").int(st.point_yields as i64).s("\n");
-    l.emit();
-    let mut l = Line::new();
-    l.s("stacks: ").s(ss.guards.describe());
-    if ss.canary_after > 0 {
-        l.s(" (guard pages on the first ").int(ss.canary_after as i64).s(")");
-    }
-    l.s("\n");
-    l.emit();
-    let mut l = Line::new();
-    if crate::hook::catch::on() {
-        l.s("catch: system calls made inside libc are caught too (syscall user dispatch): ").int(crate::hook::catch::traps() as i64).s(" caught\n");
-    } else if !crate::hook::catch::off_reason().is_empty() {
-        l.s("catch: libc's exported functions only: ").s(crate::hook::catch::off_reason()).s("\n");
-    } else {
-        l.s("catch: libc's exported functions only (GREENSHIM_CATCH=exports)\n");
-    }
-    l.emit();
-}
-
-impl Line {
-    /// Right-align what `f` writes in `width` columns.
-    fn lpad(&mut self, width: usize, f: impl FnOnce(&mut Line)) -> &mut Self {
-        let mut t = Line::new();
-        f(&mut t);
-        for _ in t.len..width {
-            self.s(" ");
-        }
-        self.b(&t.buf[..t.len])
-    }
-    fn lpad_int(&mut self, v: i64, width: usize) -> &mut Self {
-        self.lpad(width, |t| {
-            t.int(v);
-        })
-    }
-    fn lpad_secs(&mut self, ns: u64, width: usize) -> &mut Self {
-        self.lpad(width, |t| {
-            t.secs(ns);
-        })
     }
 }
 

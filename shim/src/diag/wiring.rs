@@ -71,6 +71,7 @@ pub unsafe fn init(h: *mut Hub, s: &Settings) -> Result<(), String> {
         strsize: s.trace_strsize.unwrap_or(32),
         walltime: s.trace_timestamps,
         calltime: s.trace_durations,
+        launcher_pid: std::env::var(gs::settings::LAUNCHER_PID).ok().and_then(|v| v.parse().ok()),
     })?;
     let dump = s.dump_signal.is_some();
     if !(s.trace || s.summary || s.max_blocking_ms.is_some() || dump) {

@@ -22,6 +22,7 @@ use gs::hub::Hub;
 use crate::hook::entry;
 use crate::fd::fdtab;
 use crate::diag::trace::{FCNTL_CMDS, O_FLAGS};
+use crate::fd::files::{fstat_traced, open_traced, Opener};
 
 mod real_fns {
     use super::*;
@@ -66,6 +67,29 @@ mod real_fns {
 
 use crate::fd::ownfd::is_ours;
 
+const EFD_FLAGS: &[(u64, &str)] = &[
+    (libc::EFD_SEMAPHORE as u64, "EFD_SEMAPHORE"),
+    (libc::EFD_CLOEXEC as u64, "EFD_CLOEXEC"),
+    (libc::EFD_NONBLOCK as u64, "EFD_NONBLOCK"),
+];
+const CLOSE_RANGE_FLAGS: &[(u64, &str)] = &[
+    (libc::CLOSE_RANGE_UNSHARE as u64, "CLOSE_RANGE_UNSHARE"),
+    (libc::CLOSE_RANGE_CLOEXEC as u64, "CLOSE_RANGE_CLOEXEC"),
+];
+/// Requests strace names that programs commonly make.
+pub const IOCTLS: &[(i64, &str)] = &[
+    (libc::TCGETS as i64, "TCGETS"),
+    (libc::TCSETS as i64, "TCSETS"),
+    (libc::TIOCGWINSZ as i64, "TIOCGWINSZ"),
+    (libc::TIOCSWINSZ as i64, "TIOCSWINSZ"),
+    (libc::TIOCGPGRP as i64, "TIOCGPGRP"),
+    (libc::TIOCSPGRP as i64, "TIOCSPGRP"),
+    (libc::FIONBIO as i64, "FIONBIO"),
+    (libc::FIONREAD as i64, "FIONREAD"),
+    (libc::FIOCLEX as i64, "FIOCLEX"),
+    (libc::FIONCLEX as i64, "FIONCLEX"),
+];
+
 fn ebadf() -> c_int {
     gs::sys::set_errno(libc::EBADF);
     -1
@@ -96,7 +120,9 @@ pub unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::close_range(first, last, flags) };
-    close_range_around(h, first, last, flags, real_fns::close_range)
+    traced!(h, close_range, close_range_around(h, first, last, flags, real_fns::close_range), |r, e| [
+        Arg::Int(first as i64), Arg::Int(last as i64), Arg::Flags(flags as u64, CLOSE_RANGE_FLAGS)
+    ], Ret::Int(r as i64, e))
 }
 
 /// The range minus the shim's descriptors, with `close_range` (the real one, or the raw syscall).
@@ -306,7 +332,7 @@ pub unsafe extern "C-unwind" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int 
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::fstat(fd, buf)
+    fstat_traced(fd, buf, || real_fns::fstat(fd, buf))
 }
 
 #[no_mangle]
@@ -314,7 +340,7 @@ pub unsafe extern "C-unwind" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::fstat64(fd, buf)
+    fstat_traced(fd, buf as *const libc::stat, || real_fns::fstat64(fd, buf))
 }
 
 #[no_mangle]
@@ -322,7 +348,7 @@ pub unsafe extern "C-unwind" fn __fxstat(ver: c_int, fd: c_int, buf: *mut libc::
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::__fxstat(ver, fd, buf)
+    fstat_traced(fd, buf, || real_fns::__fxstat(ver, fd, buf))
 }
 
 #[no_mangle]
@@ -330,7 +356,7 @@ pub unsafe extern "C-unwind" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut libc
     if hidden(fd) {
         return ebadf();
     }
-    real_fns::__fxstat64(ver, fd, buf)
+    fstat_traced(fd, buf as *const libc::stat, || real_fns::__fxstat64(ver, fd, buf))
 }
 
 /// The program (not the shim itself, not a vfork child) names one of the shim's descriptors.
@@ -466,7 +492,12 @@ pub unsafe extern "C-unwind" fn ioctl(fd: c_int, req: c_ulong, arg: usize) -> c_
     if hidden(fd) {
         return ebadf();
     }
-    let r = real_fns::ioctl(fd, req, arg);
+    let r = match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, ioctl, entry::nonneg, real_fns::ioctl(fd, req, arg), |r, e| [
+            Arg::Int(fd as i64), Arg::Sym(req as i64, IOCTLS), Arg::Hex(arg as u64)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::ioctl(fd, req, arg),
+    };
     if req == libc::FIONBIO as c_ulong && r == 0 {
         fdtab::flags_changed();
     }
@@ -501,17 +532,30 @@ pub unsafe extern "C-unwind" fn pipe2(p: *mut c_int, flags: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn eventfd(init: c_uint, flags: c_int) -> c_int {
-    new_fd(real_fns::eventfd(init, flags))
+    new_fd(match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, eventfd, entry::nonneg, real_fns::eventfd(init, flags), |r, e| [
+            Arg::Int(init as i64), Arg::Flags(flags as u64, EFD_FLAGS)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::eventfd(init, flags),
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn epoll_create(size: c_int) -> c_int {
-    new_fd(real_fns::epoll_create(size))
+    new_fd(match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, epoll_create, entry::nonneg, real_fns::epoll_create(size), |r, e| [Arg::Int(size as i64)], Ret::Int(r as i64, e)),
+        None => real_fns::epoll_create(size),
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn epoll_create1(flags: c_int) -> c_int {
-    new_fd(real_fns::epoll_create1(flags))
+    new_fd(match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, epoll_create1, entry::nonneg, real_fns::epoll_create1(flags), |r, e| [
+            Arg::Flags(flags as u64, &[(libc::EPOLL_CLOEXEC as u64, "EPOLL_CLOEXEC")])
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::epoll_create1(flags),
+    })
 }
 
 /// Not a hook of the reactor (the program's epoll instances are its own): only keeps the shim's
@@ -521,55 +565,65 @@ pub unsafe extern "C-unwind" fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *
     if hidden(ep) || hidden(fd) {
         return ebadf();
     }
-    real_fns::epoll_ctl(ep, op, fd, ev)
+    const OPS: &[(i64, &str)] = &[
+        (libc::EPOLL_CTL_ADD as i64, "EPOLL_CTL_ADD"),
+        (libc::EPOLL_CTL_MOD as i64, "EPOLL_CTL_MOD"),
+        (libc::EPOLL_CTL_DEL as i64, "EPOLL_CTL_DEL"),
+    ];
+    match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, epoll_ctl, entry::nonneg, real_fns::epoll_ctl(ep, op, fd, ev), |r, e| [
+            Arg::Int(ep as i64), Arg::Sym(op as i64, OPS), Arg::Int(fd as i64), Arg::Hex(ev as u64)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::epoll_ctl(ep, op, fd, ev),
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::open(path, flags, mode))
+    new_fd(open_traced(Opener::Open, path, flags, mode, || real_fns::open(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::open64(path, flags, mode))
+    new_fd(open_traced(Opener::Open, path, flags, mode, || real_fns::open64(path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::openat(dir, path, flags, mode))
+    new_fd(open_traced(Opener::At(dir), path, flags, mode, || real_fns::openat(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    new_fd(real_fns::openat64(dir, path, flags, mode))
+    new_fd(open_traced(Opener::At(dir), path, flags, mode, || real_fns::openat64(dir, path, flags, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__open_2(path, flags))
+    new_fd(open_traced(Opener::Open, path, flags, 0, || real_fns::__open_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__open64_2(path, flags))
+    new_fd(open_traced(Opener::Open, path, flags, 0, || real_fns::__open64_2(path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__openat_2(dir, path, flags))
+    new_fd(open_traced(Opener::At(dir), path, flags, 0, || real_fns::__openat_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
-    new_fd(real_fns::__openat64_2(dir, path, flags))
+    new_fd(open_traced(Opener::At(dir), path, flags, 0, || real_fns::__openat64_2(dir, path, flags)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(real_fns::creat(path, mode))
+    new_fd(open_traced(Opener::Creat, path, 0, mode, || real_fns::creat(path, mode)))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn creat64(path: *const c_char, mode: c_uint) -> c_int {
-    new_fd(real_fns::creat64(path, mode))
+    new_fd(open_traced(Opener::Creat, path, 0, mode, || real_fns::creat64(path, mode)))
 }

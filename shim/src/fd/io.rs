@@ -54,6 +54,14 @@ fn coop_io(fd: c_int, want: usize) -> Option<(*mut Hub, Kind)> {
     coop_fd(fd)
 }
 
+/// [`coop_io`] for an iovec array, read only for an fd the hub handles: a regular file's
+/// `writev` with a bad array must reach the kernel (EFAULT) rather than fault here.
+#[inline(always)]
+unsafe fn coop_iov(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<(*mut Hub, Kind)> {
+    let hk = coop_fd(fd)?;
+    (iov_len(iov, cnt) > 0).then_some(hk)
+}
+
 /// Sum of the lengths of `cnt` iovecs (0 for an invalid count: the real call says EINVAL).
 #[inline]
 unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
@@ -195,11 +203,22 @@ pub unsafe extern "C-unwind" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_
     read(fd, buf, n)
 }
 
+/// The hub for a call made cooperatively (`coop`: true) or natively but traced (false);
+/// `None`: the real call, untraced.
+#[inline(always)]
+fn coop_or_traced(coop: Option<*mut Hub>) -> Option<(*mut Hub, bool)> {
+    match coop {
+        Some(h) => Some((h, true)),
+        None => native_traced().map(|h| (h, false)),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_io(fd, iov_len(iov, cnt)) {
-        Some((h, _)) => hook!(h, readv, entry::nonneg, readv_coop(h, fd, iov, cnt as usize), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
+        Some((h, coop)) => hook!(h, readv, entry::nonneg,
+            if coop { readv_coop(h, fd, iov, cnt as usize) } else { real_fns::readv(fd, iov, cnt) }, |r, e| [
+            Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, (r >= 0).then_some(r as usize)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
     }
@@ -225,9 +244,10 @@ pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, n: size_t) 
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_io(fd, iov_len(iov, cnt)) {
-        Some((h, _)) => hook!(h, writev, entry::nonneg, writev_coop(h, fd, iov, cnt as usize), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(iov as u64), Arg::Int(cnt as i64)
+    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
+        Some((h, coop)) => hook!(h, writev, entry::nonneg,
+            if coop { writev_coop(h, fd, iov, cnt as usize) } else { real_fns::writev(fd, iov, cnt) }, |r, e| [
+            Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, Some(usize::MAX)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
     }
@@ -285,8 +305,12 @@ unsafe fn recvfrom_coop(h: *mut Hub, fd: c_int, buf: *mut c_void, n: size_t, fla
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, recvfrom, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, recvfrom, entry::nonneg, if coop { recvfrom_coop(h, fd, buf, n, flags, addr, alen) } else { real_fns::recvfrom(fd, buf, n, flags, addr, alen) }, |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
         ], Ret::Int(r as i64, e)),
@@ -296,8 +320,12 @@ pub unsafe extern "C-unwind" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t,
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, recv, entry::nonneg, recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, recv, entry::nonneg, if coop { recvfrom_coop(h, fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()) } else { real_fns::recv(fd, buf, n, flags) }, |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
@@ -351,8 +379,12 @@ unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) if !msg.is_null() => hook!(h, recvmsg, entry::nonneg, recvmsg_coop(h, fd, msg, flags), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) if !msg.is_null() => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, recvmsg, entry::nonneg, if coop { recvmsg_coop(h, fd, msg, flags) } else { real_fns::recvmsg(fd, msg, flags) }, |r, e| [
             Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmsg(fd, msg, flags),
@@ -375,8 +407,12 @@ unsafe fn sendto_coop(h: *mut Hub, fd: c_int, buf: *const c_void, n: size_t, fla
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, sendto, entry::nonneg, sendto_coop(h, fd, buf, n, flags, addr, alen), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, sendto, entry::nonneg, if coop { sendto_coop(h, fd, buf, n, flags, addr, alen) } else { real_fns::sendto(fd, buf, n, flags, addr, alen) }, |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64),
             Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(addr as u64), Arg::Int(alen as i64)
         ], Ret::Int(r as i64, e)),
@@ -386,8 +422,12 @@ pub unsafe extern "C-unwind" fn sendto(fd: c_int, buf: *const c_void, n: size_t,
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, send, entry::nonneg, sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, send, entry::nonneg, if coop { sendto_coop(h, fd, buf, n, flags, std::ptr::null(), 0) } else { real_fns::send(fd, buf, n, flags) }, |r, e| [
             Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::send(fd, buf, n, flags),
@@ -425,14 +465,23 @@ pub unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
                 |v, n| send_one(v, n, flags),
             )), |r, e| [Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)], Ret::Int(r as i64, e))
         }
-        _ => real_fns::sendmsg(fd, msg, flags),
+        _ => match native_traced() {
+            Some(h) => hook!(h, sendmsg, entry::nonneg, real_fns::sendmsg(fd, msg, flags), |r, e| [
+                Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
+            ], Ret::Int(r as i64, e)),
+            None => real_fns::sendmsg(fd, msg, flags),
+        },
     }
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, recvmmsg, entry::nonneg, recvmmsg_coop(h, fd, v, n, flags, t), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, recvmmsg, entry::nonneg, if coop { recvmmsg_coop(h, fd, v, n, flags, t) } else { real_fns::recvmmsg(fd, v, n, flags, t) }, |r, e| [
             Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS), Arg::Hex(t as u64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmmsg(fd, v, n, flags, t),
@@ -487,8 +536,12 @@ unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) => hook!(h, sendmmsg, entry::nonneg, sendmmsg_coop(h, fd, v, n, flags), |r, e| [
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => Some(h),
+        _ => None,
+    };
+    match coop_or_traced(sock) {
+        Some((h, coop)) => hook!(h, sendmmsg, entry::nonneg, if coop { sendmmsg_coop(h, fd, v, n, flags) } else { real_fns::sendmmsg(fd, v, n, flags) }, |r, e| [
             Arg::Int(fd as i64), Arg::Hex(v as u64), Arg::Int(n as i64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::sendmmsg(fd, v, n, flags),

@@ -18,7 +18,7 @@ use libc::{off_t, size_t, sockaddr, socklen_t, ssize_t};
 use crate::fd::coop::{self, ret, FALLBACK};
 use crate::hook::entry;
 use crate::fd::fdtab::{self, Kind};
-use crate::diag::trace::{AF, SOCK_FLAGS};
+use crate::diag::trace::{Arg, AF, SOCK_FLAGS};
 
 mod real_fns {
     use super::*;
@@ -38,7 +38,7 @@ mod real_fns {
 pub unsafe extern "C-unwind" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::socket(d, t, p) };
     let fd = hook!(h, socket, entry::nonneg, real_fns::socket(d, t, p), |r, e| [
-        Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Int(p as i64)
+        Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Proto(d as i64, p as i64)
     ], Ret::Int(r as i64, e));
     fdtab::created(Some(h), fd);
     fd
@@ -46,12 +46,34 @@ pub unsafe extern "C-unwind" fn socket(d: c_int, t: c_int, p: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn socketpair(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int {
-    let r = real_fns::socketpair(d, t, p, sv);
+    let r = match crate::diag::trace::on().then(entry::hub).flatten() {
+        Some(h) => hook!(h, socketpair, entry::nonneg, real_fns::socketpair(d, t, p, sv), |r, e| [
+            Arg::Sym(d as i64, AF), Arg::SockType(t as i64), Arg::Proto(d as i64, p as i64), Arg::Fds(sv, r == 0)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::socketpair(d, t, p, sv),
+    };
     if r == 0 {
         fdtab::created(entry::hub(), *sv);
         fdtab::created(entry::hub(), *sv.add(1));
     }
     r
+}
+
+/// The peer address `accept` filled in, for its trace line (as strace: decoded once filled).
+unsafe fn peer(addr: *mut sockaddr, alen: *mut socklen_t, r: c_int) -> Arg<'static> {
+    match (r >= 0 && !addr.is_null() && !alen.is_null()).then(|| *alen) {
+        Some(n) => Arg::Addr(addr, n),
+        None => Arg::Hex(addr as u64),
+    }
+}
+
+/// The address length of `accept`: `[16]` once filled, else the pointer (NULL).
+fn peer_len(alen: *mut socklen_t, r: c_int) -> Arg<'static> {
+    if r >= 0 && !alen.is_null() {
+        Arg::IntRef(alen as *const c_int)
+    } else {
+        Arg::Hex(alen as u64)
+    }
 }
 
 /// `accept4` on a socket of hub `h`.
@@ -89,7 +111,7 @@ pub unsafe extern "C-unwind" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *m
     match entry::hub() {
         // Unknown flags fail at once natively (EINVAL): only valid ones may wait.
         Some(h) if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 && fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept4, entry::nonneg, accept_coop(h, fd, addr, alen, flags), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64), Arg::Flags(flags as u64, SOCK_FLAGS)
+            Arg::Int(fd as i64), peer(addr, alen, r), peer_len(alen, r), Arg::Flags(flags as u64, SOCK_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept4(fd, addr, alen, flags),
     }
@@ -99,7 +121,7 @@ pub unsafe extern "C-unwind" fn accept4(fd: c_int, addr: *mut sockaddr, alen: *m
 pub unsafe extern "C-unwind" fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
     match entry::hub() {
         Some(h) if fdtab::kind(fd) == Ok(Kind::Socket) => hook!(h, accept, entry::nonneg, accept_coop(h, fd, addr, alen, 0), |r, e| [
-            Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Hex(alen as u64)
+            Arg::Int(fd as i64), peer(addr, alen, r), peer_len(alen, r)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::accept(fd, addr, alen),
     }
@@ -119,7 +141,7 @@ fn set_nonblock(fd: c_int, on: bool) -> Result<i32, i32> {
 pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, alen: socklen_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::connect(fd, addr, alen) };
     hook!(h, connect, entry::nonneg, connect_coop(h, fd, addr, alen), |r, e| [
-        Arg::Int(fd as i64), Arg::Hex(addr as u64), Arg::Int(alen as i64)
+        Arg::Int(fd as i64), Arg::Addr(addr, alen), Arg::Int(alen as i64)
     ], Ret::Int(r as i64, e))
 }
 
@@ -177,9 +199,50 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
     }
 }
 
+const SOCKOPT_LEVELS: &[(i64, &str)] = &[
+    (libc::SOL_SOCKET as i64, "SOL_SOCKET"),
+    (libc::IPPROTO_IP as i64, "SOL_IP"),
+    (libc::IPPROTO_TCP as i64, "SOL_TCP"),
+    (libc::IPPROTO_IPV6 as i64, "SOL_IPV6"),
+];
+
+/// The option of `setsockopt`, by name for the common ones of `SOL_SOCKET` and `SOL_TCP`.
+fn sockopt_name(level: c_int, opt: c_int) -> crate::diag::trace::Arg<'static> {
+    use crate::diag::trace::Arg;
+    const SOCKET: &[(i64, &str)] = &[
+        (libc::SO_REUSEADDR as i64, "SO_REUSEADDR"),
+        (libc::SO_REUSEPORT as i64, "SO_REUSEPORT"),
+        (libc::SO_KEEPALIVE as i64, "SO_KEEPALIVE"),
+        (libc::SO_RCVBUF as i64, "SO_RCVBUF"),
+        (libc::SO_SNDBUF as i64, "SO_SNDBUF"),
+        (libc::SO_RCVTIMEO as i64, "SO_RCVTIMEO_OLD"),
+        (libc::SO_SNDTIMEO as i64, "SO_SNDTIMEO_OLD"),
+        (libc::SO_LINGER as i64, "SO_LINGER"),
+        (libc::SO_BROADCAST as i64, "SO_BROADCAST"),
+    ];
+    const TCP: &[(i64, &str)] = &[
+        (libc::TCP_NODELAY as i64, "TCP_NODELAY"),
+        (libc::TCP_KEEPIDLE as i64, "TCP_KEEPIDLE"),
+        (libc::TCP_KEEPINTVL as i64, "TCP_KEEPINTVL"),
+        (libc::TCP_KEEPCNT as i64, "TCP_KEEPCNT"),
+    ];
+    match level {
+        libc::SOL_SOCKET => Arg::Sym(opt as i64, SOCKET),
+        libc::IPPROTO_TCP => Arg::Sym(opt as i64, TCP),
+        _ => Arg::Int(opt as i64),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C-unwind" fn setsockopt(fd: c_int, level: c_int, opt: c_int, val: *const c_void, len: socklen_t) -> c_int {
-    let r = real_fns::setsockopt(fd, level, opt, val, len);
+    let r = match crate::fd::files::traced_hub() {
+        Some(h) => hook!(h, setsockopt, entry::nonneg, real_fns::setsockopt(fd, level, opt, val, len), |r, e| [
+            Arg::Int(fd as i64), Arg::Sym(level as i64, SOCKOPT_LEVELS), sockopt_name(level, opt),
+            if len as usize == std::mem::size_of::<c_int>() && !val.is_null() { Arg::IntRef(val as *const c_int) } else { Arg::Hex(val as u64) },
+            Arg::Int(len as i64)
+        ], Ret::Int(r as i64, e)),
+        None => real_fns::setsockopt(fd, level, opt, val, len),
+    };
     if level == libc::SOL_SOCKET && (opt == libc::SO_RCVTIMEO || opt == libc::SO_SNDTIMEO || opt == 66 || opt == 67) {
         fdtab::flags_changed(); // SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW are 66 / 67
     }

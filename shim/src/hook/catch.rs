@@ -280,9 +280,19 @@ unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
             SELECTOR.store(sel, Relaxed);
             return;
         }
-        libc::SYS_vfork => return clone_outside(gr, sel),
-        libc::SYS_clone if a[0] & CLONE_VM != 0 => return clone_outside(gr, sel),
-        libc::SYS_clone3 if a[0] != 0 && *(a[0] as *const u64) as usize & CLONE_VM != 0 => return clone_outside(gr, sel),
+        libc::SYS_vfork => {
+            crate::diag::trace::forked();
+            return clone_outside(gr, sel);
+        }
+        libc::SYS_clone | libc::SYS_clone3 => {
+            let flags = if nr == libc::SYS_clone { a[0] } else if a[0] != 0 { *(a[0] as *const u64) as usize } else { 0 };
+            if flags & libc::CLONE_THREAD as usize == 0 {
+                crate::diag::trace::forked(); // a new process (posix_spawn, popen, fork)
+            }
+            if flags & CLONE_VM != 0 {
+                return clone_outside(gr, sel);
+            }
+        }
         _ => {}
     }
     let r = perform(nr, a, uc);
@@ -325,6 +335,9 @@ unsafe fn perform(nr: c_long, a: [usize; 6], uc: &mut libc::ucontext_t) -> isize
         }
         if nr == libc::SYS_rt_sigprocmask && a[3] == 8 {
             return sigprocmask(a, uc);
+        }
+        if let Some(r) = crate::fd::files::trapped(nr, a) {
+            return r;
         }
     }
     sys::raw_syscall(nr, a)

@@ -29,7 +29,13 @@ unsafe extern "C" fn atfork_child() {
     if !h.is_null() {
         hub::after_fork_child(h);
         crate::hook::catch::after_fork_child();
+        crate::diag::trace::after_fork_child();
     }
+}
+
+/// In the parent of `fork()`: the run has another process now (trace lines carry the pid).
+unsafe extern "C" fn atfork_parent() {
+    crate::diag::trace::forked();
 }
 
 /// `GREENSHIM_STACK_SIZE` when the user set it (0: not set).
@@ -109,8 +115,10 @@ fn greenshim_init() {
         }
     }
     overflow::install();
+    // The constructor's own calls are made: trace the program's from here.
+    crate::diag::trace::start();
     // SAFETY: registering a plain function.
-    unsafe { pthread_atfork(None, None, Some(atfork_child)) };
+    unsafe { pthread_atfork(None, Some(atfork_parent), Some(atfork_child)) };
     if s.catch != Some(settings::CatchMode::Exports) {
         // SAFETY: the hub thread, with its hub; last step of the constructor.
         if let Err(why) = unsafe { crate::hook::catch::enable() } {

@@ -24,6 +24,7 @@ use gs::greenlet::Greenlet;
 /// Before the system call: raise the hook depth of the calling greenlet; returns it (null if
 /// the caller is not on a hub thread), handed back to [`leave`] by the parent.
 extern "C" fn enter() -> *mut Greenlet {
+    crate::diag::trace::forked();
     let Some(h) = crate::hook::entry::any_hub() else { return std::ptr::null_mut() };
     // SAFETY: h is this thread's hub and its current greenlet is live (it is the caller).
     unsafe {

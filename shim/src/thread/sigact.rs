@@ -176,6 +176,15 @@ pub unsafe fn reset_to_default(sig: c_int) {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    match crate::fd::files::traced_hub() {
+        Some(h) => traced!(h, sigaction, sigaction_untraced(sig, act, old), |r, e| [
+            Arg::Sig(sig as i64), Arg::SigAction(act), if r == 0 { Arg::SigAction(old) } else { Arg::Hex(old as u64) }
+        ], Ret::Int(r as i64, e)),
+        None => sigaction_untraced(sig, act, old),
+    }
+}
+
+unsafe fn sigaction_untraced(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     // A vfork child shares our memory but not our actions: it must not touch the table.
     let in_vfork_child = crate::hook::entry::any_hub().is_some_and(|h| (*(*h).current()).hook_depth != 0);
     if !taken(sig) || in_vfork_child {

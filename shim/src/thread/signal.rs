@@ -682,6 +682,9 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_sigmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
     match crate::hook::entry::hub() {
+        Some(h) if crate::diag::trace::on() => traced!(h, pthread_sigmask, change_mask(h, how, set, old), |r, e| [
+            Arg::How(how as i64), Arg::SigSet(set), if r == 0 { Arg::SigSet(old) } else { Arg::Hex(old as u64) }
+        ], Ret::Code(r)),
         Some(h) => change_mask(h, how, set, old),
         None => real_fns::pthread_sigmask(how, set, old),
     }
@@ -690,13 +693,19 @@ pub unsafe extern "C-unwind" fn pthread_sigmask(how: c_int, set: *const sigset_t
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
     let Some(h) = crate::hook::entry::hub() else { return real_fns::sigprocmask(how, set, old) };
-    match change_mask(h, how, set, old) {
+    let body = || match change_mask(h, how, set, old) {
         0 => 0,
         e => {
             gs::sys::set_errno(e);
             -1
         }
+    };
+    if !crate::diag::trace::on() {
+        return body();
     }
+    traced!(h, sigprocmask, body(), |r, e| [
+        Arg::How(how as i64), Arg::SigSet(set), if r == 0 { Arg::SigSet(old) } else { Arg::Hex(old as u64) }
+    ], Ret::Int(r as i64, e))
 }
 
 /// Signals pending in the kernel for the OS thread or the process (those every greenlet blocks).
@@ -767,6 +776,13 @@ unsafe fn kill_greenlet(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, real: im
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+    match crate::fd::files::traced_hub() {
+        Some(h) => traced!(h, pthread_kill, pthread_kill_untraced(t, sig), |r, e| [Arg::Hex(t), Arg::Sig(sig as i64)], Ret::Code(r)),
+        None => pthread_kill_untraced(t, sig),
+    }
+}
+
+unsafe fn pthread_kill_untraced(t: pthread_t, sig: c_int) -> c_int {
     let Some(h) = any_hub() else { return real_fns::pthread_kill(t, sig) };
     match target(h, t) {
         Target::Native => real_fns::pthread_kill(t, sig),
@@ -790,6 +806,13 @@ pub unsafe extern "C-unwind" fn pthread_sigqueue(t: pthread_t, sig: c_int, val: 
 /// `raise` is `pthread_kill(pthread_self(), sig)`.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn raise(sig: c_int) -> c_int {
+    match crate::fd::files::traced_hub() {
+        Some(h) => traced!(h, raise, raise_untraced(sig), |r, e| [Arg::Sig(sig as i64)], Ret::Int(r as i64, e)),
+        None => raise_untraced(sig),
+    }
+}
+
+unsafe fn raise_untraced(sig: c_int) -> c_int {
     let Some(h) = crate::hook::entry::hub() else { return real_fns::raise(sig) };
     let g = (*h).current();
     match kill_greenlet(h, g, info_for(sig, libc::SI_TKILL, 0), |_| real_fns::raise(sig)) {
