@@ -134,6 +134,11 @@ pub struct Hub {
     /// Per-greenlet thread-local storage, when on ([`Hub::enable_tls`]); `None`: greenlets share
     /// the OS thread's.
     pub tls: Option<Box<crate::tls::Tls>>,
+    /// The state published for readers on other threads (live view, dump when held).
+    pub published: &'static crate::live::Live,
+    /// Coarse ms of the latest park or wait for events: when the greenlet switched in next
+    /// started running, as far as the published state tells.
+    stamp_ms: u64,
 }
 
 thread_local! {
@@ -180,11 +185,14 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         fair_switches: 0,
         fair_since: 0,
         tls: None,
+        published: crate::live::Live::new_leaked(),
+        stamp_ms: now_coarse() / 1_000_000,
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
         let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
         (*main).state = State::Running;
+        crate::live::Live::running((*main).live, (*hub).stamp_ms);
         (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
         (*hub).main = main;
         (*hub).current = main;
@@ -252,6 +260,11 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         false => ((*hh.current).name, (*hh.current).sigmask),
     };
     hh.last_seq += 1;
+    let live = hh.published.entry_for(index as usize);
+    live.seq.store(hh.last_seq, std::sync::atomic::Ordering::Relaxed);
+    crate::live::Live::set_name(live, &name);
+    live.call.store(0, std::sync::atomic::Ordering::Relaxed);
+    live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp_ms) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     let g = Box::into_raw(Box::new(Greenlet {
         id,
         seq: hh.last_seq,
@@ -291,6 +304,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         outer_wake: None,
         token_seq: 0,
         tcb: 0,
+        live,
     }));
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
@@ -312,6 +326,8 @@ unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
     let slot = &mut hh.slots[index];
     slot.gen = slot.gen.wrapping_add(1);
     slot.g = ptr::null_mut();
+    (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
+    (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
     hh.free_slots.push(index as u32);
     drop(Box::from_raw(g));
 }
@@ -403,6 +419,7 @@ impl Hub {
     pub unsafe fn unpark(&mut self, g: *mut Greenlet, why: Wake) {
         if (*g).state == State::Parked {
             (*g).state = State::Runnable;
+            crate::live::Live::woken((*g).live);
             (*g).wake = why;
             self.runq.push_back(g);
         } else if (*g).state == State::Runnable && (*g).wake == Wake::Signal {
@@ -456,6 +473,7 @@ impl Hub {
             self.unpark(g, Wake::Interrupted);
         } else {
             (*g).state = State::Runnable;
+            crate::live::Live::woken((*g).live);
             (*g).wake = Wake::Signal;
             self.runq.push_back(g);
         }
@@ -486,6 +504,15 @@ impl Hub {
         }
         now.saturating_sub(self.fair_since) >= self.slice_ns
             && !(self.runq.is_empty() && self.reactor.waiting() == 0 && self.timers.is_empty())
+    }
+
+    /// Set `g`'s name (`pthread_setname_np`), also for readers on other threads.
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn set_name(&mut self, g: *mut Greenlet, name: [u8; 16]) {
+        (*g).name = name;
+        crate::live::Live::set_name((*g).live, &name);
     }
 
     /// Set greenlet `g`'s signal mask, keeping the OS thread's derived mask right.
@@ -598,6 +625,10 @@ impl Hub {
             }
             Ok(_) => {}
         }
+        if timeout != Some(0) {
+            // Whoever runs next starts now, not at the last park before the wait.
+            self.stamp_ms = now_coarse() / 1_000_000;
+        }
         if let Some(f) = self.safe_point {
             f(self, false);
         }
@@ -701,6 +732,12 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
     // Only for reports (deadlocks, dumps) and for choosing which parked greenlet a signal's
     // EINTR goes to: the coarse clock (no rdtsc, a few ns) is precise enough.
     (*g).parked_since = now_coarse();
+    (*h).stamp_ms = (*g).parked_since / 1_000_000;
+    let join_seq = match wait {
+        WaitOn::Join(id) => publish_join_target(h, id),
+        _ => 0,
+    };
+    (*h).published.parked((*g).live, wait, (*h).stamp_ms, deadline, join_seq);
     (*g).sig_norestart = false;
     loop {
         match (*h).diag {
@@ -757,6 +794,12 @@ unsafe fn run_signals(h: *mut Hub, g: *mut Greenlet) {
     (*g).outer_wake = outer_wake;
 }
 
+/// Display number of the greenlet `id` a join waits for, for the published state (0: gone).
+#[cold]
+unsafe fn publish_join_target(h: *mut Hub, id: u64) -> u64 {
+    (*h).lookup(id).map_or(0, |t| (*t).seq)
+}
+
 /// CLOCK_MONOTONIC_COARSE in ns (same epoch as [`sys::now`], millisecond resolution).
 #[inline]
 fn now_coarse() -> u64 {
@@ -802,6 +845,7 @@ pub unsafe fn yield_now(h: *mut Hub) {
     let g = hh.current;
     (*g).state = State::Runnable;
     (*g).wait = WaitOn::Yield;
+    (*g).live.what.store(crate::live::encode(crate::live::K_YIELD, 0, hh.stamp_ms) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     hh.runq.push_back(g);
     switch_out(h, g);
     (*g).wait = WaitOn::Nothing;
@@ -905,6 +949,7 @@ unsafe fn run_loop(h: *mut Hub) {
         hh.round = hh.round.saturating_sub(1);
         if g == hh.main {
             (*g).state = State::Running;
+            crate::live::Live::running((*g).live, hh.stamp_ms);
             if let Some(m) = hh.diag.and_then(|d| d.monitor) {
                 m.switched(Some(&*g));
             }
@@ -920,6 +965,7 @@ unsafe fn run_loop(h: *mut Hub) {
 unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     (*h).current = g;
     (*g).state = State::Running;
+    crate::live::Live::running((*g).live, (*h).stamp_ms);
     if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
         m.switched(Some(&*g));
     }
@@ -947,6 +993,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     }
     (*h).current = (*h).main;
     (*h).stats.switches += 1;
+    (*h).published.switches.store((*h).stats.switches, std::sync::atomic::Ordering::Relaxed);
     if matches!(r, CoroutineResult::Return(())) || (*g).exit_requested {
         finish(h, g);
     }
@@ -976,6 +1023,7 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
         (*g).tcb = 0;
     }
     (*g).state = State::Dead;
+    (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp_ms), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;
     hh.sigmasks.remove((*g).sigmask);
     hh.sigmasks.sync();
@@ -999,6 +1047,7 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
     (*g).retval = retval;
     if g == (*h).main {
         (*g).state = State::Dead;
+        (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, (*h).stamp_ms), std::sync::atomic::Ordering::Relaxed);
         (*h).live -= 1;
         (*h).sigmasks.remove((*g).sigmask);
         (*h).sigmasks.sync();
@@ -1106,6 +1155,7 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
         let g = hh.slots[i].g;
         if !g.is_null() && g != cur && (*g).state != State::Dead {
             (*g).state = State::Dead;
+            (*g).live.what.store(crate::live::K_DEAD, std::sync::atomic::Ordering::Relaxed);
             (*g).joiner = 0;
             if g != hh.main {
                 // Its coroutine is suspended in the parent's copy of memory: never drop it.

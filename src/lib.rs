@@ -13,6 +13,8 @@ pub mod calls;
 pub mod diag;
 pub mod greenlet;
 pub mod hub;
+pub mod live;
+pub mod live_client;
 pub mod overflow;
 pub mod reactor;
 pub mod settings;

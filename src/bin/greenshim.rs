@@ -32,6 +32,7 @@ fn help() -> String {
         "greenshim {} - run a program's pthreads as greenlets on one OS thread\n\
          \n\
          Usage: greenshim [OPTIONS] [--] COMMAND [ARGS...]\n\
+         \x20      greenshim -p PID [--once]\n\
          \n\
          Options (they end at the first non-option argument or at --):\n\
          \x20 --stack-size SIZE  stack size of each greenlet (sets GREENSHIM_STACK_SIZE); bytes\n\
@@ -49,6 +50,9 @@ fn help() -> String {
          \x20 -c                 at exit, print a table of calls and the hub's figures\n\
          \x20 --max-blocking-time MS  report a greenlet that runs MS ms without yielding\n\
          \x20 --dump-signal SIG  print every greenlet when SIG (e.g. USR2) arrives\n\
+         \x20 -p PID             show PID's greenlets live (a process under greenshim), like top:\n\
+         \x20                    state, time in it, last call; q or Ctrl-C quits; with:\n\
+         \x20   --once           print one view and exit\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
          \x20                    next to this launcher)\n\
          \x20 -h, --help         print this help and exit\n\
@@ -92,10 +96,13 @@ struct Options {
     set: Vec<(&'static str, String)>,
     lib: Option<PathBuf>,
     command: Vec<OsString>,
+    /// `-p PID [--once]`: the live view of PID instead of running a command.
+    pid: Option<i32>,
+    once: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
-    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new() };
+    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new(), pid: None, once: false };
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
@@ -177,6 +184,15 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 }
                 o.set.push((var, v));
             }
+            // The live view (the process answers from the shim's live thread).
+            b"-p" => {
+                let v = value(&mut args);
+                match greenshim::live_client::parse_pid(&v) {
+                    Some(p) => o.pid = Some(p),
+                    None => usage_error(&format!("-p '{}' is not a process id", v.to_string_lossy().escape_debug())),
+                }
+            }
+            b"--once" => o.once = true,
             b"--lib" => {
                 let v = value(&mut args);
                 if v.is_empty() {
@@ -191,7 +207,13 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
         }
     }
     o.command.extend(args);
-    if o.command.is_empty() {
+    if o.pid.is_some() && !o.command.is_empty() {
+        usage_error("-p PID shows a running process: give no COMMAND with it");
+    }
+    if o.once && o.pid.is_none() {
+        usage_error("--once goes with -p PID");
+    }
+    if o.command.is_empty() && o.pid.is_none() {
         usage_error("no COMMAND given");
     }
     o
@@ -352,6 +374,9 @@ fn restore_mask(old: &libc::sigset_t) {
 
 fn main() {
     let opts = parse_args(std::env::args_os().skip(1));
+    if let Some(pid) = opts.pid {
+        exit(greenshim::live_client::run(pid, opts.once));
+    }
 
     // The settings the child will see: the environment's, with the options applied on top.
     let mut vars: Vec<(String, String)> = Vec::new();

@@ -1,0 +1,425 @@
+//! The live thread: answers `greenshim -p PID` with the table of every greenlet, and writes the
+//! greenlet dump itself when the dump signal gets no safe point from the hub in time.
+//!
+//! # Why a thread of its own, and why a bare one
+//! The view must come even when the hub cannot answer: a greenlet in a CPU loop that never
+//! yields, or the OS thread blocked in a call greenshim cannot make cooperative. So something
+//! else must answer, reading only what the hub publishes (`gs::live`, atomics in memory that is
+//! never freed). That thread is made with a bare `clone` — not `pthread_create` — so that glibc
+//! does not know it exists: the process stays "single-threaded" for glibc, whose stdio and
+//! malloc then keep skipping their locks, as they do under greenshim without it. The price is
+//! strict: the thread allocates nothing, touches no thread-local and calls no libc function
+//! (only raw system calls), see `snapshot`. It starts with every signal blocked, so it never
+//! takes one of the program's, and is blocked in `recvmsg` unless asked something.
+//!
+//! # Transport
+//! One unix datagram socket, `$XDG_RUNTIME_DIR/greenshim/PID.sock` (else
+//! `/tmp/greenshim-UID/PID.sock`): the directory mode 0700, the socket 0600, the descriptor
+//! close-on-exec and high, like the shim's others (`fd::ownfd`). Datagrams, not a stream: the
+//! thread never `accept`s, which would put a descriptor at the lowest free number, one the
+//! program may be about to get. A client (the launcher, from an autobound abstract address)
+//! sends `view`; the kernel attaches its credentials (`SO_PASSCRED`), and only our own uid is
+//! answered: chunks of text, then an empty datagram. The socket is removed at exit; a fork
+//! child makes its own (its pid); an exec'd program under greenshim makes a fresh one.
+//! `GREENSHIM_LIVE=0` turns the socket off.
+//!
+//! # The dump signal when the hub is held
+//! The dump signal's handler also sends `dump` to this socket. If the hub has not written the
+//! dump at a safe point within [`DUMP_WAIT_MS`], this thread takes the request and writes the
+//! dump from the published state (`snapshot::dump`).
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering::Relaxed};
+
+use gs::hub::Hub;
+use gs::live::Live;
+use gs::settings::Settings;
+use gs::sys;
+
+use crate::diag::snapshot::{self, Out, Rates};
+
+/// How long the dump signal waits for the hub's safe point before this thread dumps.
+pub const DUMP_WAIT_MS: u64 = 200;
+const STACK: usize = 256 << 10;
+
+static LIVE: AtomicPtr<Live> = AtomicPtr::new(std::ptr::null_mut());
+/// The socket (-1: none).
+static FD: AtomicI32 = AtomicI32::new(-1);
+/// The process that bound `ADDR` to a path (removes it at exit), 0: not bound to a path.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+static TID: AtomicI32 = AtomicI32::new(0);
+static UID: AtomicU32 = AtomicU32::new(0);
+/// Answer views (a path is bound).
+static VIEWS: AtomicBool = AtomicBool::new(false);
+/// Also dump when the hub is held (the dump signal is set).
+static DUMPS: AtomicBool = AtomicBool::new(false);
+/// The socket's own address (path or abstract), written before the thread and the handler
+/// can read it.
+static mut ADDR: (libc::sockaddr_un, u32) = (libc::sockaddr_un { sun_family: 0, sun_path: [0; 108] }, 0);
+/// The directory sockets go in (NUL-terminated), kept for a fork child.
+static mut DIR: [u8; 108] = [0; 108];
+
+/// The socket, if open (one of the shim's descriptors).
+pub fn fd() -> Option<i32> {
+    let fd = FD.load(Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Move the socket to another high number (the program wants this one).
+pub fn move_fd() -> Result<(), i32> {
+    if let Some(fd) = fd() {
+        let hi = gs::reactor::dup_high(fd)?;
+        FD.store(hi, Relaxed);
+        let _ = syscall!(SYS_close, fd);
+    }
+    Ok(())
+}
+
+/// One line on stderr: the live view could not be set up (the program runs on without it).
+fn warn(what: &str, detail: &[u8]) {
+    let mut l = sys::LineBuf::new();
+    l.str("greenshim: no live view: ").str(what).push(detail);
+    l.str("; set GREENSHIM_LIVE=0 to run without it\n");
+    sys::write_stderr(l.as_bytes());
+}
+
+/// The directory for sockets: `$XDG_RUNTIME_DIR/greenshim` if that variable names a directory,
+/// else `/tmp/greenshim-UID`. The launcher's `-p` looks in the same two places.
+pub fn socket_dir(xdg: Option<&std::ffi::OsStr>, uid: u32) -> std::path::PathBuf {
+    match xdg.filter(|x| !x.is_empty() && std::path::Path::new(x).is_dir()) {
+        Some(x) => std::path::Path::new(x).join("greenshim"),
+        None => std::path::PathBuf::from(format!("/tmp/greenshim-{uid}")),
+    }
+}
+
+/// Create `dir` (0700) or check that it is ours and private. `Err(reason)`.
+fn ensure_dir(dir: &std::ffi::CStr, uid: u32) -> Result<(), &'static str> {
+    match syscall!(SYS_mkdir, dir.as_ptr(), 0o700) {
+        Ok(_) | Err(libc::EEXIST) => {}
+        Err(_) => return Err("cannot create the directory "),
+    }
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if syscall!(SYS_lstat, dir.as_ptr(), &mut st as *mut libc::stat).is_err() {
+        return Err("cannot stat the directory ");
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR || st.st_uid != uid || st.st_mode & 0o077 != 0 {
+        return Err("not a private directory of this user (mode 0700, our uid): ");
+    }
+    Ok(())
+}
+
+/// Start the live thread if the live view or the dump signal is on (constructor).
+///
+/// # Safety
+/// `h` is this (main) thread's fresh hub.
+pub unsafe fn init(h: *mut Hub, s: &Settings) {
+    let views = s.live != Some(false);
+    let dumps = s.dump_signal.is_some();
+    if !views && !dumps {
+        return;
+    }
+    LIVE.store((*h).published as *const Live as *mut Live, Relaxed);
+    VIEWS.store(views, Relaxed);
+    DUMPS.store(dumps, Relaxed);
+    let uid = libc::geteuid();
+    UID.store(uid, Relaxed);
+    if views {
+        let dir = socket_dir(std::env::var_os("XDG_RUNTIME_DIR").as_deref(), uid);
+        let bytes = dir.as_os_str().as_encoded_bytes();
+        // Room for "/PID.sock" in sun_path.
+        if bytes.len() + 20 < 108 {
+            let d = &mut *std::ptr::addr_of_mut!(DIR);
+            d[..bytes.len()].copy_from_slice(bytes);
+            d[bytes.len()] = 0;
+        } else {
+            warn("the socket directory's path is too long: ", bytes);
+            VIEWS.store(false, Relaxed);
+        }
+    }
+    if start() {
+        libc::atexit(remove_at_exit);
+    }
+}
+
+/// In a fork child: the parent's socket and thread are not ours; make our own.
+pub fn after_fork_child() {
+    if let Some(fd) = fd() {
+        let _ = syscall!(SYS_close, fd);
+        FD.store(-1, Relaxed);
+        OWNER.store(0, Relaxed);
+        start();
+    }
+}
+
+extern "C" fn remove_at_exit() {
+    // SAFETY: getpid is async-signal-safe; ADDR was written before OWNER was set.
+    unsafe {
+        if OWNER.load(Relaxed) != 0 && OWNER.load(Relaxed) == libc::getpid() {
+            let a = &*std::ptr::addr_of!(ADDR);
+            let _ = syscall!(SYS_unlink, a.0.sun_path.as_ptr());
+        }
+    }
+}
+
+/// Open and bind the socket, then start the thread. False if nothing was started.
+fn start() -> bool {
+    let tid = syscall!(SYS_gettid).unwrap_or(0) as i32;
+    TID.store(tid, Relaxed);
+    let Ok(fd) = syscall!(SYS_socket, libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) else {
+        warn("cannot create a unix socket", b"");
+        return false;
+    };
+    let Ok(fd) = gs::reactor::move_high(fd as i32) else {
+        warn("cannot place the socket's descriptor", b"");
+        return false;
+    };
+    let one: libc::c_int = 1;
+    let _ = syscall!(SYS_setsockopt, fd, libc::SOL_SOCKET, libc::SO_PASSCRED, &one as *const libc::c_int, 4);
+    // SAFETY: ADDR is written here only, before the thread and the handler can read it (the
+    // constructor, or a fork child's only thread).
+    let addr = unsafe { &mut *std::ptr::addr_of_mut!(ADDR) };
+    // SAFETY: zeroed sockaddr_un is valid.
+    addr.0 = unsafe { std::mem::zeroed() };
+    addr.0.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let pid = syscall!(SYS_getpid).unwrap_or(0) as i32;
+    let mut bound = false;
+    if VIEWS.load(Relaxed) {
+        // SAFETY: DIR is written before start() only.
+        let dir = unsafe { &*std::ptr::addr_of!(DIR) };
+        let n = dir.iter().position(|&b| b == 0).unwrap_or(0);
+        let dir_c = std::ffi::CStr::from_bytes_until_nul(dir).unwrap_or(c"/nonexistent");
+        match ensure_dir(dir_c, UID.load(Relaxed)) {
+            Err(why) => warn(why, &dir[..n]),
+            Ok(()) => {
+                let mut p = sys::LineBuf::new();
+                p.push(&dir[..n]).str("/").num(pid as u64).str(".sock");
+                let path = p.as_bytes();
+                for (d, s) in addr.0.sun_path.iter_mut().zip(path) {
+                    *d = *s as libc::c_char;
+                }
+                addr.1 = (2 + path.len() + 1) as u32;
+                // A stale socket of an earlier program with our pid (exec, a crash) is ours.
+                let _ = syscall!(SYS_unlink, addr.0.sun_path.as_ptr());
+                match syscall!(SYS_bind, fd, &addr.0 as *const libc::sockaddr_un, addr.1) {
+                    Ok(_) => {
+                        let _ = syscall!(SYS_chmod, addr.0.sun_path.as_ptr(), 0o600);
+                        OWNER.store(pid, Relaxed);
+                        bound = true;
+                    }
+                    Err(e) => {
+                        let mut l = sys::LineBuf::new();
+                        l.push(path).str(" (errno ").num(e as u64).str(")");
+                        warn("cannot bind the socket ", l.as_bytes());
+                    }
+                }
+            }
+        }
+    }
+    if !bound {
+        if !DUMPS.load(Relaxed) {
+            let _ = syscall!(SYS_close, fd);
+            return false;
+        }
+        // Only for the dump signal's note to this thread: an address the kernel picks.
+        let mut len: u32 = std::mem::size_of::<libc::sockaddr_un>() as u32;
+        let _ = syscall!(SYS_bind, fd, &addr.0 as *const libc::sockaddr_un, 2);
+        let _ = syscall!(SYS_getsockname, fd, &mut addr.0 as *mut libc::sockaddr_un, &mut len as *mut u32);
+        addr.1 = len;
+    }
+    FD.store(fd, Relaxed);
+    if !spawn_thread() {
+        warn("cannot start its thread", b"");
+        FD.store(-1, Relaxed);
+        let _ = syscall!(SYS_close, fd);
+        if bound {
+            let _ = syscall!(SYS_unlink, addr.0.sun_path.as_ptr());
+            OWNER.store(0, Relaxed);
+        }
+        return false;
+    }
+    true
+}
+
+/// The bare thread: its own stack (with a guard page), every signal blocked from its first
+/// instruction (the mask is inherited from this thread, blocked meanwhile).
+fn spawn_thread() -> bool {
+    let Ok(base) = syscall!(SYS_mmap, 0usize, STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0) else {
+        return false;
+    };
+    let _ = syscall!(SYS_mprotect, base, 4096, libc::PROT_NONE);
+    let top = (base as usize + STACK) & !15;
+    let flags = libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SIGHAND | libc::CLONE_THREAD | libc::CLONE_SYSVSEM;
+    let saved = gs::sigmask::block_all();
+    let sel = crate::hook::catch::enter();
+    // SAFETY: a fresh stack of STACK bytes; `serve` never returns and uses no TLS (see the
+    // module docs).
+    let r = unsafe { libc::clone(serve, top as *mut c_void, flags, std::ptr::null_mut()) };
+    crate::hook::catch::leave(sel);
+    gs::sigmask::set_real(saved);
+    if r < 0 {
+        let _ = syscall!(SYS_munmap, base, STACK);
+        return false;
+    }
+    true
+}
+
+/// Note for the live thread that the dump signal arrived (called from its handler:
+/// async-signal-safe, one raw `sendto`).
+pub fn kick_dump() {
+    let Some(fd) = fd() else { return };
+    // SAFETY: ADDR is only written before the handler is installed or in a fork child.
+    let a = unsafe { &*std::ptr::addr_of!(ADDR) };
+    let _ = syscall!(SYS_sendto, fd, b"dump".as_ptr(), 4, libc::MSG_DONTWAIT, &a.0 as *const libc::sockaddr_un, a.1);
+}
+
+fn sleep_ms(ms: u64) {
+    let ts = sys::ns_timespec(ms as i128 * 1_000_000);
+    let _ = syscall!(SYS_nanosleep, &ts as *const libc::timespec, 0usize);
+}
+
+/// A request: its text, the sender's address and credentials.
+struct Request {
+    buf: [u8; 16],
+    len: usize,
+    from: libc::sockaddr_un,
+    fromlen: u32,
+    cred: Option<libc::ucred>,
+}
+
+fn receive(fd: i32) -> Result<Request, i32> {
+    // SAFETY: zeroed plain C structs.
+    let mut r = Request { buf: [0; 16], len: 0, from: unsafe { std::mem::zeroed() }, fromlen: 0, cred: None };
+    let mut iov = libc::iovec { iov_base: r.buf.as_mut_ptr().cast(), iov_len: r.buf.len() };
+    let mut control = [0u64; 8];
+    // SAFETY: zeroed msghdr, then every pointer set to live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut r.from as *mut libc::sockaddr_un).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as u32;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    r.len = syscall!(SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, libc::MSG_CMSG_CLOEXEC)? as usize;
+    r.fromlen = msg.msg_namelen;
+    // SAFETY: the kernel filled msg_control; CMSG_* walk it within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                r.cred = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred));
+            } else if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                // Nobody should send us descriptors; close any (they arrive close-on-exec).
+                let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                let p = libc::CMSG_DATA(c) as *const i32;
+                for i in 0..n {
+                    let _ = syscall!(SYS_close, std::ptr::read_unaligned(p.add(i)));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(r)
+}
+
+/// Send `chunk` to the client, waiting at most 2 s for room (a client that stopped reading
+/// must not hold this thread). False once it failed.
+fn send(fd: i32, to: &libc::sockaddr_un, tolen: u32, chunk: &[u8]) -> bool {
+    for _ in 0..200 {
+        match syscall!(SYS_sendto, fd, chunk.as_ptr(), chunk.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL, to as *const libc::sockaddr_un, tolen) {
+            Ok(_) => return true,
+            Err(libc::EAGAIN) | Err(libc::EINTR) => sleep_ms(10),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Switch and park counters at a moment (ns, switches, parks).
+type Sample = (u64, u64, u64);
+
+fn sample(l: &Live) -> Sample {
+    (snapshot::now().1, l.switches.load(Relaxed), l.parks.load(Relaxed))
+}
+
+fn rates(prev: &mut Option<Sample>, l: &Live) -> Rates {
+    let mut s0 = match *prev {
+        Some(p) if snapshot::now().1.saturating_sub(p.0) < 5_000_000_000 => p,
+        _ => {
+            let p = sample(l);
+            sleep_ms(200);
+            p
+        }
+    };
+    let s1 = sample(l);
+    if s1.0 <= s0.0 {
+        s0.0 = s1.0.saturating_sub(1);
+    }
+    let dt = s1.0 - s0.0;
+    *prev = Some(s1);
+    let per_s = |d: u64| (d as u128 * 1_000_000_000 / dt as u128) as u64;
+    Rates { switches_per_s: per_s(s1.1.wrapping_sub(s0.1)), parks_per_s: per_s(s1.2.wrapping_sub(s0.2)) }
+}
+
+/// The dump signal arrived: give the hub [`DUMP_WAIT_MS`] to dump at a safe point, else dump
+/// from the published state.
+fn dump_when_held(l: &Live) {
+    for _ in 0..DUMP_WAIT_MS / 5 {
+        if !crate::diag::wiring::dump_pending() {
+            return;
+        }
+        sleep_ms(5);
+    }
+    if !crate::diag::wiring::take_dump_request() {
+        return; // the hub got there first
+    }
+    let mut sink = |chunk: &[u8]| sys::write_stderr(chunk);
+    let mut out = Out::new(&mut sink);
+    snapshot::dump(&mut out, l, TID.load(Relaxed), DUMP_WAIT_MS);
+}
+
+extern "C" fn serve(_: *mut c_void) -> libc::c_int {
+    // Every signal, even those the hub thread never blocks: nothing is delivered here.
+    let all = u64::MAX;
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
+    let live = LIVE.load(Relaxed);
+    if live.is_null() {
+        let _ = syscall!(SYS_exit, 0);
+    }
+    // SAFETY: the hub's published block is leaked: valid for the life of the process.
+    let live = unsafe { &*live };
+    let mut prev: Option<Sample> = None;
+    loop {
+        let fd = FD.load(Relaxed);
+        let r = match receive(fd) {
+            Ok(r) => r,
+            Err(libc::EINTR) => continue,
+            Err(_) => {
+                sleep_ms(100); // moved or closed meanwhile: take the new number
+                continue;
+            }
+        };
+        let Some(cred) = r.cred else { continue };
+        if cred.uid != UID.load(Relaxed) {
+            continue;
+        }
+        let pid = syscall!(SYS_getpid).unwrap_or(0) as i32;
+        match r.buf.get(..r.len).unwrap_or(&[]) {
+            b"view" if VIEWS.load(Relaxed) && r.fromlen > 2 => {
+                let rates = rates(&mut prev, live);
+                let mut ok = true;
+                let mut sink = |chunk: &[u8]| {
+                    ok = ok && send(fd, &r.from, r.fromlen, chunk);
+                };
+                let mut out = Out::new(&mut sink);
+                snapshot::view(&mut out, live, pid, TID.load(Relaxed), &rates);
+                drop(out);
+                if ok {
+                    send(fd, &r.from, r.fromlen, &[]);
+                }
+            }
+            b"dump" if DUMPS.load(Relaxed) && cred.pid == pid => dump_when_held(live),
+            _ => {}
+        }
+    }
+}
