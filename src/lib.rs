@@ -13,6 +13,7 @@ pub mod calls;
 pub mod diag;
 pub mod greenlet;
 pub mod hub;
+pub mod libpath;
 pub mod live;
 pub mod live_client;
 pub mod overflow;

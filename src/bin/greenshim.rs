@@ -17,7 +17,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use greenshim::settings;
 
 /// Name of the preload library, looked for next to the launcher by default.
-const LIB_NAME: &str = "libgreenshim.so";
+const LIB_NAME: &str = greenshim::libpath::LIB_NAME;
+/// The preload library, when this launcher was built by `cargo install` (see `build.rs`).
+#[cfg(greenshim_embedded)]
+const EMBEDDED: Option<(&[u8], &str)> = Some((include_bytes!(env!("GREENSHIM_EMBEDDED_LIB")), env!("GREENSHIM_EMBEDDED_HASH")));
+#[cfg(not(greenshim_embedded))]
+const EMBEDDED: Option<(&[u8], &str)> = None;
 /// Signals the launcher forwards to the child.
 const FORWARDED: [libc::c_int; 6] =
     [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
@@ -54,7 +59,8 @@ fn help() -> String {
          \x20                    state, time in it, last call; q or Ctrl-C quits; with:\n\
          \x20   --once           print one view and exit\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
-         \x20                    next to this launcher)\n\
+         \x20                    next to this launcher, else in ../lib/greenshim/, else the\n\
+         \x20                    copy embedded by 'cargo install')\n\
          \x20 -h, --help         print this help and exit\n\
          \x20 -V, --version      print the version and exit\n\
          \n\
@@ -230,7 +236,7 @@ fn find_lib(opt: Option<PathBuf>) -> PathBuf {
                     fail(USAGE, &format!("cannot find the launcher's own path ({e}); pass --lib PATH"))
                 });
                 let dir = exe.parent().unwrap_or(Path::new("/"));
-                (dir.join(LIB_NAME), "expected next to the launcher")
+                greenshim::libpath::default_lib(dir, EMBEDDED).unwrap_or_else(|e| fail(USAGE, &e))
             }
         },
     };
@@ -240,7 +246,7 @@ fn find_lib(opt: Option<PathBuf>) -> PathBuf {
         Err(e) => fail(
             USAGE,
             &format!(
-                "preload library {} ({how}) not found: {e}; build it with 'cargo build --release' or pass --lib PATH",
+                "preload library {} ({how}) not found: {e}; build it with 'cargo build --release', install with 'make install PREFIX=DIR', or pass --lib PATH",
                 lib.display()
             ),
         ),

@@ -1,16 +1,20 @@
 //! The live thread: answers `greenshim -p PID` with the table of every greenlet, and writes the
 //! greenlet dump itself when the dump signal gets no safe point from the hub in time.
 //!
-//! # Why a thread of its own, and why a bare one
+//! # Why a task of its own, and why a bare one
 //! The view must come even when the hub cannot answer: a greenlet in a CPU loop that never
 //! yields, or the OS thread blocked in a call greenshim cannot make cooperative. So something
 //! else must answer, reading only what the hub publishes (`gs::live`, atomics in memory that is
-//! never freed). That thread is made with a bare `clone` — not `pthread_create` — so that glibc
-//! does not know it exists: the process stays "single-threaded" for glibc, whose stdio and
-//! malloc then keep skipping their locks, as they do under greenshim without it. The price is
-//! strict: the thread allocates nothing, touches no thread-local and calls no libc function
-//! (only raw system calls), see `snapshot`. It starts with every signal blocked, so it never
-//! takes one of the program's, and is blocked in `recvmsg` unless asked something.
+//! never freed). That "live thread" is a bare `clone` sharing the memory and the descriptor
+//! table (`CLONE_VM | CLONE_FILES`) but *not* the thread group: the program keeps exactly one
+//! OS thread (`Threads: 1` in /proc/PID/status, greenshim's promise), glibc never learns of it
+//! (so stdio and malloc keep skipping their locks), and process-directed signals never reach
+//! it. With no exit signal it is invisible to the program's `wait`/`waitpid(-1)` (only
+//! `__WCLONE` sees it) and sends no SIGCHLD; `PR_SET_PDEATHSIG` ends it with the program, and
+//! the exec hooks end it before an `exec` (it would keep the old descriptor table alive). The
+//! price is strict: it allocates nothing, touches no thread-local and calls no libc function
+//! (only raw system calls), see `snapshot`. It runs with every signal blocked and sleeps in
+//! `recvmsg` unless asked something. It shows in `ps` as a child named `greenshim-live`.
 //!
 //! # Transport
 //! One unix datagram socket, `$XDG_RUNTIME_DIR/greenshim/PID.sock` (else
@@ -48,6 +52,10 @@ static FD: AtomicI32 = AtomicI32::new(-1);
 /// The process that bound `ADDR` to a path (removes it at exit), 0: not bound to a path.
 static OWNER: AtomicI32 = AtomicI32::new(0);
 static TID: AtomicI32 = AtomicI32::new(0);
+/// The process under the shim (the live thread's getpid is its own).
+static PID: AtomicI32 = AtomicI32::new(0);
+/// The live thread's pid (0: none).
+static HELPER: AtomicI32 = AtomicI32::new(0);
 static UID: AtomicU32 = AtomicU32::new(0);
 /// Answer views (a path is bound).
 static VIEWS: AtomicBool = AtomicBool::new(false);
@@ -166,6 +174,7 @@ extern "C" fn remove_at_exit() {
 fn start() -> bool {
     let tid = syscall!(SYS_gettid).unwrap_or(0) as i32;
     TID.store(tid, Relaxed);
+    PID.store(syscall!(SYS_getpid).unwrap_or(0) as i32, Relaxed);
     let Ok(fd) = syscall!(SYS_socket, libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) else {
         warn("cannot create a unix socket", b"");
         return false;
@@ -241,15 +250,17 @@ fn start() -> bool {
     true
 }
 
-/// The bare thread: its own stack (with a guard page), every signal blocked from its first
+/// The bare task: its own stack (with a guard page), every signal blocked from its first
 /// instruction (the mask is inherited from this thread, blocked meanwhile).
 fn spawn_thread() -> bool {
+    HELPER.store(0, Relaxed);
     let Ok(base) = syscall!(SYS_mmap, 0usize, STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0) else {
         return false;
     };
     let _ = syscall!(SYS_mprotect, base, 4096, libc::PROT_NONE);
     let top = (base as usize + STACK) & !15;
-    let flags = libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SIGHAND | libc::CLONE_THREAD | libc::CLONE_SYSVSEM;
+    // No CLONE_THREAD (see the module docs); exit signal 0 (the low byte): no SIGCHLD.
+    let flags = libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SYSVSEM;
     let saved = gs::sigmask::block_all();
     let sel = crate::hook::catch::enter();
     // SAFETY: a fresh stack of STACK bytes; `serve` never returns and uses no TLS (see the
@@ -261,7 +272,29 @@ fn spawn_thread() -> bool {
         let _ = syscall!(SYS_munmap, base, STACK);
         return false;
     }
+    HELPER.store(r, Relaxed);
     true
+}
+
+/// The process is about to `exec`: end the live thread (it shares this descriptor table and
+/// memory, which it would keep alive after the exec) and reap it.
+pub fn before_exec() {
+    // Not from a vfork child (it shares our memory, not our live thread).
+    if syscall!(SYS_getpid).unwrap_or(0) as i32 != PID.load(Relaxed) {
+        return;
+    }
+    let pid = HELPER.swap(0, Relaxed);
+    if pid > 0 {
+        let _ = syscall!(SYS_kill, pid, libc::SIGKILL);
+        let _ = syscall!(SYS_wait4, pid, 0usize, libc::__WCLONE, 0usize);
+    }
+}
+
+/// The `exec` failed: the program goes on, and so does the live view.
+pub fn after_failed_exec() {
+    if syscall!(SYS_getpid).unwrap_or(0) as i32 == PID.load(Relaxed) && fd().is_some() && HELPER.load(Relaxed) == 0 && !spawn_thread() {
+        warn("cannot restart its thread after a failed exec", b"");
+    }
 }
 
 /// Note for the live thread that the dump signal arrived (called from its handler:
@@ -375,13 +408,19 @@ fn dump_when_held(l: &Live) {
     }
     let mut sink = |chunk: &[u8]| sys::write_stderr(chunk);
     let mut out = Out::new(&mut sink);
-    snapshot::dump(&mut out, l, TID.load(Relaxed), DUMP_WAIT_MS);
+    snapshot::dump(&mut out, l, PID.load(Relaxed), TID.load(Relaxed), DUMP_WAIT_MS);
 }
 
 extern "C" fn serve(_: *mut c_void) -> libc::c_int {
     // Every signal, even those the hub thread never blocks: nothing is delivered here.
     let all = u64::MAX;
     let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
+    // End with the program (the thread that made us: the hub's); it may already be gone.
+    let _ = syscall!(SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    if syscall!(SYS_getppid).unwrap_or(0) as i32 != PID.load(Relaxed) {
+        let _ = syscall!(SYS_exit, 0);
+    }
+    let _ = syscall!(SYS_prctl, libc::PR_SET_NAME, b"greenshim-live\0".as_ptr());
     let live = LIVE.load(Relaxed);
     if live.is_null() {
         let _ = syscall!(SYS_exit, 0);
@@ -403,7 +442,7 @@ extern "C" fn serve(_: *mut c_void) -> libc::c_int {
         if cred.uid != UID.load(Relaxed) {
             continue;
         }
-        let pid = syscall!(SYS_getpid).unwrap_or(0) as i32;
+        let pid = PID.load(Relaxed);
         match r.buf.get(..r.len).unwrap_or(&[]) {
             b"view" if VIEWS.load(Relaxed) && r.fromlen > 2 => {
                 let rates = rates(&mut prev, live);

@@ -72,9 +72,16 @@ fn read_proc(path: &[u8], buf: &mut [u8]) -> usize {
     n
 }
 
-pub fn hub_thread(tid: i32) -> Thread {
-    let mut path = LineBuf::new();
-    path.str("/proc/self/task/").num(tid as u64).str("/stat\0");
+/// `/proc/PID/task/TID/` + `leaf`, NUL-terminated (not `/proc/self`: the reader is a task of
+/// its own).
+fn task_path(pid: i32, tid: i32, leaf: &str) -> LineBuf {
+    let mut p = LineBuf::new();
+    p.str("/proc/").num(pid as u64).str("/task/").num(tid as u64).str("/").str(leaf).str("\0");
+    p
+}
+
+pub fn hub_thread(pid: i32, tid: i32) -> Thread {
+    let path = task_path(pid, tid, "stat");
     let mut buf = [0u8; 512];
     let n = read_proc(path.as_bytes(), &mut buf);
     let text = buf.get(..n).unwrap_or(&[]);
@@ -83,8 +90,7 @@ pub fn hub_thread(tid: i32) -> Thread {
     let blocked = matches!(state, b'S' | b'D');
     let mut syscall = None;
     if blocked {
-        let mut path = LineBuf::new();
-        path.str("/proc/self/task/").num(tid as u64).str("/syscall\0");
+        let path = task_path(pid, tid, "syscall");
         let n = read_proc(path.as_bytes(), &mut buf);
         let mut v = 0u64;
         let mut any = false;
@@ -100,9 +106,11 @@ pub fn hub_thread(tid: i32) -> Thread {
     Thread { blocked, syscall }
 }
 
-/// The process's name (`/proc/self/comm`), without the newline.
-fn comm(buf: &mut [u8; 32]) -> &[u8] {
-    let n = read_proc(b"/proc/self/comm\0", buf);
+/// The process's name (`/proc/PID/comm`), without the newline.
+fn comm(pid: i32, buf: &mut [u8; 32]) -> &[u8] {
+    let mut path = LineBuf::new();
+    path.str("/proc/").num(pid as u64).str("/comm\0");
+    let n = read_proc(path.as_bytes(), buf);
     let s = buf.get(..n).unwrap_or(&[]);
     s.strip_suffix(b"\n").unwrap_or(s)
 }
@@ -356,11 +364,11 @@ pub struct Rates {
 /// The live view: a header and a row per greenlet.
 pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
     let (now_ms, now_ns) = now();
-    let thread = hub_thread(tid);
+    let thread = hub_thread(pid, tid);
     let t = totals(live);
     let mut name = [0u8; 32];
     let mut l = LineBuf::new();
-    l.str("greenshim live view of pid ").num(pid as u64).str(" (").push(comm(&mut name)).str("): ").num(t.greenlets).str(" greenlets, ");
+    l.str("greenshim live view of pid ").num(pid as u64).str(" (").push(comm(pid, &mut name)).str("): ").num(t.greenlets).str(" greenlets, ");
     l.num(t.running.is_some() as u64).str(" running, ").num(t.runnable).str(" runnable, ").num(t.parked).str(" parked\n");
     out.line(l.as_bytes());
     let mut l = LineBuf::new();
@@ -406,9 +414,9 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
 /// The greenlet dump from the published state (the hub did not reach a safe point): the lines
 /// of the safe-point dump (`greenshim:   g2 "name" parked 12 ms: fd 5 (read)`), the running
 /// greenlet marked `running (not at a safe point)` or `in a blocking call NAME`.
-pub fn dump(out: &mut Out, live: &Live, tid: i32, waited_ms: u64) {
+pub fn dump(out: &mut Out, live: &Live, pid: i32, tid: i32, waited_ms: u64) {
     let (now_ms, now_ns) = now();
-    let thread = hub_thread(tid);
+    let thread = hub_thread(pid, tid);
     let mut l = LineBuf::new();
     l.str("greenshim: greenlet dump (dump signal; no safe point within ").num(waited_ms);
     l.str(" ms: from the state the hub publishes)\n");
