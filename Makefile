@@ -1,4 +1,5 @@
 # make [build] | make install PREFIX=DIR [DESTDIR=STAGE] | make uninstall PREFIX=DIR | make test
+# (make -o build install ... installs what target/release holds, without running cargo.)
 #
 # Installs the launcher as PREFIX/bin/greenshim and the preload library as
 # PREFIX/lib/greenshim/libgreenshim.so, where the launcher looks for it (src/libpath.rs).
