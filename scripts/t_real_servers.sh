@@ -11,8 +11,9 @@ GS=target/release/greenshim
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # bash reports each background job it reaps after a kill as "<pid> Killed <command>" on
+    # stderr, which reads like a failure in the test log: the kills and the wait print nowhere.
+    { for p in "${pids[@]}"; do kill -9 "$p" || true; done; wait || true; } 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
