@@ -136,9 +136,9 @@ pub struct Hub {
     pub tls: Option<Box<crate::tls::Tls>>,
     /// The state published for readers on other threads (live view, dump when held).
     pub published: &'static crate::live::Live,
-    /// Coarse ms of the latest park or wait for events: when the greenlet switched in next
+    /// [`crate::live::stamp`] of the latest park or wait for events: when the greenlet switched in next
     /// started running, as far as the published state tells.
-    stamp_ms: u64,
+    stamp: u64,
 }
 
 thread_local! {
@@ -186,13 +186,13 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         fair_since: 0,
         tls: None,
         published: crate::live::Live::new_leaked(),
-        stamp_ms: now_coarse() / 1_000_000,
+        stamp: crate::live::stamp(now_coarse()),
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
         let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
         (*main).state = State::Running;
-        crate::live::Live::running((*main).live, (*hub).stamp_ms);
+        crate::live::Live::running((*main).live, (*hub).stamp);
         (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
         (*hub).main = main;
         (*hub).current = main;
@@ -264,7 +264,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     live.seq.store(hh.last_seq, std::sync::atomic::Ordering::Relaxed);
     crate::live::Live::set_name(live, &name);
     live.call.store(0, std::sync::atomic::Ordering::Relaxed);
-    live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp_ms) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
+    live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     let g = Box::into_raw(Box::new(Greenlet {
         id,
         seq: hh.last_seq,
@@ -627,7 +627,7 @@ impl Hub {
         }
         if timeout != Some(0) {
             // Whoever runs next starts now, not at the last park before the wait.
-            self.stamp_ms = now_coarse() / 1_000_000;
+            self.stamp = crate::live::stamp(now_coarse());
         }
         if let Some(f) = self.safe_point {
             f(self, false);
@@ -732,12 +732,12 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
     // Only for reports (deadlocks, dumps) and for choosing which parked greenlet a signal's
     // EINTR goes to: the coarse clock (no rdtsc, a few ns) is precise enough.
     (*g).parked_since = now_coarse();
-    (*h).stamp_ms = (*g).parked_since / 1_000_000;
+    (*h).stamp = crate::live::stamp((*g).parked_since);
     let join_seq = match wait {
         WaitOn::Join(id) => publish_join_target(h, id),
         _ => 0,
     };
-    (*h).published.parked((*g).live, wait, (*h).stamp_ms, deadline, join_seq);
+    (*h).published.parked((*g).live, wait, (*h).stamp, deadline, join_seq);
     (*g).sig_norestart = false;
     loop {
         match (*h).diag {
@@ -845,7 +845,7 @@ pub unsafe fn yield_now(h: *mut Hub) {
     let g = hh.current;
     (*g).state = State::Runnable;
     (*g).wait = WaitOn::Yield;
-    (*g).live.what.store(crate::live::encode(crate::live::K_YIELD, 0, hh.stamp_ms) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
+    (*g).live.what.store(crate::live::encode(crate::live::K_YIELD, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     hh.runq.push_back(g);
     switch_out(h, g);
     (*g).wait = WaitOn::Nothing;
@@ -949,7 +949,7 @@ unsafe fn run_loop(h: *mut Hub) {
         hh.round = hh.round.saturating_sub(1);
         if g == hh.main {
             (*g).state = State::Running;
-            crate::live::Live::running((*g).live, hh.stamp_ms);
+            crate::live::Live::running((*g).live, hh.stamp);
             if let Some(m) = hh.diag.and_then(|d| d.monitor) {
                 m.switched(Some(&*g));
             }
@@ -965,7 +965,7 @@ unsafe fn run_loop(h: *mut Hub) {
 unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     (*h).current = g;
     (*g).state = State::Running;
-    crate::live::Live::running((*g).live, (*h).stamp_ms);
+    crate::live::Live::running((*g).live, (*h).stamp);
     if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
         m.switched(Some(&*g));
     }
@@ -1023,7 +1023,7 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
         (*g).tcb = 0;
     }
     (*g).state = State::Dead;
-    (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp_ms), std::sync::atomic::Ordering::Relaxed);
+    (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;
     hh.sigmasks.remove((*g).sigmask);
     hh.sigmasks.sync();
@@ -1047,7 +1047,7 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
     (*g).retval = retval;
     if g == (*h).main {
         (*g).state = State::Dead;
-        (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, (*h).stamp_ms), std::sync::atomic::Ordering::Relaxed);
+        (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, (*h).stamp), std::sync::atomic::Ordering::Relaxed);
         (*h).live -= 1;
         (*h).sigmasks.remove((*g).sigmask);
         (*h).sigmasks.sync();
@@ -1155,7 +1155,9 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
         let g = hh.slots[i].g;
         if !g.is_null() && g != cur && (*g).state != State::Dead {
             (*g).state = State::Dead;
-            (*g).live.what.store(crate::live::K_DEAD, std::sync::atomic::Ordering::Relaxed);
+            // Natively these threads do not exist in the child: not shown either.
+            (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
+            (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
             (*g).joiner = 0;
             if g != hh.main {
                 // Its coroutine is suspended in the parent's copy of memory: never drop it.

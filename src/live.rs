@@ -9,14 +9,16 @@
 //! are allocated once and never freed; the hub writes them with relaxed stores, the reader loads
 //! them. A torn view (one word new, another old) only shows a state a moment out of date.
 //!
-//! Cost, by design one or two relaxed stores (plain `mov`s) per event: a park writes `what`
-//! (and `arg` for a primitive, a join or a sleep) and bumps `parks`; a switch writes the
-//! greenlet's `what` (running) and `switches`; a wakeup sets the runnable bit; an interposed
-//! call writes `call`. Timestamps reuse the coarse clock the park reads anyway.
+//! Cost, by design one or two relaxed stores (plain `mov`s) per event and a handful of
+//! instructions: a park writes `what` (and `arg` for a primitive, a join or a sleep) and bumps
+//! `parks`; a switch writes the greenlet's `what` (running) and `switches`; a wakeup sets the
+//! runnable bit; an interposed call writes `call`. Timestamps reuse the coarse clock the park
+//! reads anyway, kept pre-shifted ([`stamp`]) so that a switch only ORs it in.
 //!
 //! `what` layout: bits 0..4 kind ([`K_RUNNING`]...), bit 4 runnable (woken, in the run queue),
-//! bits 5..25 payload (an fd, or a primitive kind's index in [`Live::kinds`]), bits 25..64 the
-//! coarse monotonic time in ms since when (modulo 2^39, about 17 years).
+//! bits 5..25 payload (an fd modulo 2^20, or a primitive kind's index in [`Live::kinds`]), bits
+//! 25..64 since when, in ticks of 2^20 ns (1.05 ms) of the coarse monotonic clock (modulo
+//! 2^39 ticks, about 18 years).
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::{Acquire, Relaxed, Release}};
 
@@ -86,6 +88,8 @@ pub struct Live {
     kinds: [(AtomicUsize, AtomicUsize); 32],
     /// Kinds used (hub side).
     nkinds: AtomicUsize,
+    /// Hub side: kind pointer << 8 | index, by a hash of the pointer (a miss searches).
+    kind_cache: [AtomicUsize; 16],
 }
 
 /// Decoded `what`.
@@ -94,21 +98,30 @@ pub struct What {
     pub kind: u64,
     pub runnable: bool,
     pub payload: u64,
-    pub since_ms: u64,
+    /// Ticks of 2^20 ns.
+    pub since: u64,
 }
 
 pub fn decode(w: u64) -> What {
-    What { kind: w & 15, runnable: w & RUNNABLE != 0, payload: (w >> PAYLOAD_SHIFT) & PAYLOAD_MAX, since_ms: w >> SINCE_SHIFT }
+    What { kind: w & 15, runnable: w & RUNNABLE != 0, payload: (w >> PAYLOAD_SHIFT) & PAYLOAD_MAX, since: w >> SINCE_SHIFT }
 }
 
+/// The `what` bits of coarse monotonic time `ns` (shifts only: the upper bits fall off).
 #[inline(always)]
-pub fn encode(kind: u64, payload: u64, since_ms: u64) -> u64 {
-    kind | (payload.min(PAYLOAD_MAX) << PAYLOAD_SHIFT) | ((since_ms & SINCE_MASK) << SINCE_SHIFT)
+pub fn stamp(ns: u64) -> u64 {
+    (ns >> 20) << SINCE_SHIFT
 }
 
-/// Milliseconds from `since_ms` (a `what` stamp) to `now_ms`, modulo the field's width.
-pub fn elapsed_ms(since_ms: u64, now_ms: u64) -> u64 {
-    (now_ms & SINCE_MASK).wrapping_sub(since_ms) & SINCE_MASK
+/// `what` of `kind` with `payload` at `stamp` (from [`stamp`]).
+#[inline(always)]
+pub fn encode(kind: u64, payload: u64, stamp: u64) -> u64 {
+    kind | ((payload & PAYLOAD_MAX) << PAYLOAD_SHIFT) | stamp
+}
+
+/// Milliseconds from `since` (decoded ticks) to coarse monotonic time `now_ns`.
+pub fn elapsed_ms(since: u64, now_ns: u64) -> u64 {
+    let ticks = ((now_ns >> 20) & SINCE_MASK).wrapping_sub(since) & SINCE_MASK;
+    (ticks as u128 * (1 << 20) / 1_000_000) as u64
 }
 
 impl Live {
@@ -121,6 +134,7 @@ impl Live {
             parks: AtomicU64::new(0),
             kinds: [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 32],
             nkinds: AtomicUsize::new(0),
+            kind_cache: [const { AtomicUsize::new(0) }; 16],
         }))
     }
 
@@ -148,14 +162,25 @@ impl Live {
         (!p.is_null()).then(|| unsafe { &*p.add(index % CHUNK) })
     }
 
-    /// Index of a primitive kind, registering it (hub thread only).
-    #[inline]
+    /// Index of a primitive kind, registering it (hub thread only): one load when cached.
+    #[inline(always)]
     fn kind_index(&self, kind: &'static str) -> u64 {
+        let p = kind.as_ptr() as usize;
+        let slot = &self.kind_cache[(p.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) & 15];
+        let c = slot.load(Relaxed);
+        if c >> 8 == p {
+            return (c & 255) as u64;
+        }
+        let i = self.kind_lookup(kind);
+        slot.store(p << 8 | i as usize, Relaxed);
+        i
+    }
+
+    #[cold]
+    fn kind_lookup(&self, kind: &'static str) -> u64 {
         let n = self.nkinds.load(Relaxed);
-        for (i, (p, _)) in self.kinds[..n].iter().enumerate() {
-            if p.load(Relaxed) == kind.as_ptr() as usize {
-                return i as u64;
-            }
+        if let Some(i) = (0..n).find(|&i| self.kinds[i].0.load(Relaxed) == kind.as_ptr() as usize) {
+            return i as u64;
         }
         self.add_kind(kind, n)
     }
@@ -187,10 +212,10 @@ impl Live {
         std::str::from_utf8(b).ok()
     }
 
-    /// A park of the greenlet of `e` on `wait` at `now_ms` (hub thread). `join_seq`: the display
+    /// A park of the greenlet of `e` on `wait` at `stamp` (hub thread). `join_seq`: the display
     /// number of a join's target; `deadline` in ns.
     #[inline(always)]
-    pub fn parked(&self, e: &Entry, wait: WaitOn, now_ms: u64, deadline: Option<u64>, join_seq: u64) {
+    pub fn parked(&self, e: &Entry, wait: WaitOn, stamp: u64, deadline: Option<u64>, join_seq: u64) {
         let (kind, payload) = match wait {
             WaitOn::Fd(fd, Interest::Read) => (K_FD_READ, fd as u64),
             WaitOn::Fd(fd, Interest::Write) => (K_FD_WRITE, fd as u64),
@@ -210,7 +235,7 @@ impl Live {
             WaitOn::Yield => (K_YIELD, 0),
             WaitOn::Nothing => (K_PARKED, 0),
         };
-        e.what.store(encode(kind, payload, now_ms), Relaxed);
+        e.what.store(encode(kind, payload, stamp), Relaxed);
         self.parks.store(self.parks.load(Relaxed) + 1, Relaxed);
     }
 
@@ -220,10 +245,10 @@ impl Live {
         e.what.store(e.what.load(Relaxed) | RUNNABLE, Relaxed);
     }
 
-    /// The greenlet of `e` runs from now on (`stamp_ms`: the hub's latest coarse time).
+    /// The greenlet of `e` runs from now on (`stamp`: the hub's latest coarse time).
     #[inline(always)]
-    pub fn running(e: &Entry, stamp_ms: u64) {
-        e.what.store(encode(K_RUNNING, 0, stamp_ms), Relaxed);
+    pub fn running(e: &Entry, stamp: u64) {
+        e.what.store(K_RUNNING | stamp, Relaxed);
     }
 
     /// Set `e`'s name (NUL-padded 16 bytes).
@@ -247,11 +272,12 @@ mod tests {
 
     #[test]
     fn what_round_trips() {
-        let w = encode(K_FD_READ, 1234, (1 << 39) + 77);
+        let ns = ((1u64 << 39) + 77) << 20;
+        let w = encode(K_FD_READ, 1234, stamp(ns));
         let d = decode(w | RUNNABLE);
-        assert_eq!(d, What { kind: K_FD_READ, runnable: true, payload: 1234, since_ms: 77 });
-        assert_eq!(decode(encode(K_OBJECT, 1 << 30, 5)).payload, PAYLOAD_MAX);
-        assert_eq!(elapsed_ms(SINCE_MASK - 1, 3), 5);
+        assert_eq!(d, What { kind: K_FD_READ, runnable: true, payload: 1234, since: 77 });
+        assert!((999..=1000).contains(&elapsed_ms(d.since, ns + 1_000_000_000)));
+        assert_eq!(elapsed_ms(SINCE_MASK, 1 << 21), 3 * 1_048_576 / 1_000_000); // wraps: 3 ticks
     }
 
     #[test]
@@ -261,12 +287,14 @@ mod tests {
         let e = l.entry_for(300);
         assert_eq!(l.slots.load(Relaxed), 301);
         assert!(std::ptr::eq(e, l.entry(300).unwrap()));
-        l.parked(e, WaitOn::Object("mutex", 0x1000), 9, None, 0);
+        l.parked(e, WaitOn::Object("mutex", 0x1000), stamp(9 << 20), None, 0);
         let d = decode(e.what.load(Relaxed));
         assert_eq!((d.kind, l.kind_str(d.payload as usize), e.arg.load(Relaxed)), (K_OBJECT, Some("mutex"), 0x1000));
-        l.parked(e, WaitOn::Object("cond", 8), 9, None, 0);
+        l.parked(e, WaitOn::Object("cond", 8), stamp(9 << 20), None, 0);
         assert_eq!(l.kind_str(decode(e.what.load(Relaxed)).payload as usize), Some("cond"));
-        assert_eq!(l.parks.load(Relaxed), 2);
+        l.parked(e, WaitOn::Object("mutex", 0x1000), stamp(9 << 20), None, 0);
+        assert_eq!(l.kind_str(decode(e.what.load(Relaxed)).payload as usize), Some("mutex"));
+        assert_eq!(l.parks.load(Relaxed), 3);
         Live::set_name(e, b"worker\0\0\0\0\0\0\0\0\0\0");
         assert_eq!(&Live::name(e)[..7], b"worker\0");
     }

@@ -91,10 +91,13 @@ fn warn(what: &str, detail: &[u8]) {
     sys::write_stderr(l.as_bytes());
 }
 
-/// The directory for sockets: `$XDG_RUNTIME_DIR/greenshim` if that variable names a directory,
-/// else `/tmp/greenshim-UID`. The launcher's `-p` looks in the same two places.
+/// The directory for sockets: `$XDG_RUNTIME_DIR/greenshim` if that variable names a directory
+/// of ours (`sudo` may pass on another user's), else `/tmp/greenshim-UID`. The launcher's `-p`
+/// looks in the same places.
 pub fn socket_dir(xdg: Option<&std::ffi::OsStr>, uid: u32) -> std::path::PathBuf {
-    match xdg.filter(|x| !x.is_empty() && std::path::Path::new(x).is_dir()) {
+    use std::os::unix::fs::MetadataExt;
+    let ours = |x: &&std::ffi::OsStr| std::fs::metadata(x).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    match xdg.filter(|x| !x.is_empty()).filter(ours) {
         Some(x) => std::path::Path::new(x).join("greenshim"),
         None => std::path::PathBuf::from(format!("/tmp/greenshim-{uid}")),
     }

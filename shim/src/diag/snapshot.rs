@@ -47,13 +47,13 @@ impl<'a> Out<'a> {
     }
 }
 
-/// CLOCK_MONOTONIC_COARSE in ms (the hub's stamps) and CLOCK_MONOTONIC in ns, by raw syscall.
+/// CLOCK_MONOTONIC_COARSE (the hub's stamps) and CLOCK_MONOTONIC, in ns, by raw syscall.
 pub fn now() -> (u64, u64) {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     let _ = syscall!(SYS_clock_gettime, libc::CLOCK_MONOTONIC_COARSE, &mut ts as *mut libc::timespec);
-    let coarse_ms = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
+    let coarse_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
     let _ = syscall!(SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut ts as *mut libc::timespec);
-    (coarse_ms, ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    (coarse_ns, ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// What the OS thread of the hub is doing, from `/proc/self/task/TID/{stat,syscall}`.
@@ -363,7 +363,7 @@ pub struct Rates {
 
 /// The live view: a header and a row per greenlet.
 pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
-    let (now_ms, now_ns) = now();
+    let (coarse_ns, now_ns) = now();
     let thread = hub_thread(pid, tid);
     let t = totals(live);
     let mut name = [0u8; 32];
@@ -375,7 +375,7 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
     l.str("hub: ");
     match &t.running {
         Some(r) => {
-            let ms = live::elapsed_ms(r.what.since_ms, now_ms);
+            let ms = live::elapsed_ms(r.what.since, coarse_ns);
             l.str("g").num(r.seq).str(" has held it for ");
             push_dur(&mut l, ms);
             if thread.blocked {
@@ -401,7 +401,7 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
         let (mut id, mut name, mut time, mut call) = (LineBuf::new(), LineBuf::new(), LineBuf::new(), LineBuf::new());
         id.str("g").num(r.seq);
         push_name(&mut name, &r.name);
-        push_dur(&mut time, live::elapsed_ms(r.what.since_ms, now_ms));
+        push_dur(&mut time, live::elapsed_ms(r.what.since, coarse_ns));
         push_call(&mut call, r.call);
         columns(&mut l, id.as_bytes(), name.as_bytes(), time.as_bytes(), call.as_bytes());
         push_state(&mut l, live, r, thread, now_ns);
@@ -415,7 +415,7 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
 /// of the safe-point dump (`greenshim:   g2 "name" parked 12 ms: fd 5 (read)`), the running
 /// greenlet marked `running (not at a safe point)` or `in a blocking call NAME`.
 pub fn dump(out: &mut Out, live: &Live, pid: i32, tid: i32, waited_ms: u64) {
-    let (now_ms, now_ns) = now();
+    let (coarse_ns, now_ns) = now();
     let thread = hub_thread(pid, tid);
     let mut l = LineBuf::new();
     l.str("greenshim: greenlet dump (dump signal; no safe point within ").num(waited_ms);
@@ -426,7 +426,7 @@ pub fn dump(out: &mut Out, live: &Live, pid: i32, tid: i32, waited_ms: u64) {
         l.str("greenshim:   g").num(r.seq).str(" \"");
         push_name(&mut l, &r.name);
         l.str("\" ");
-        let ms = live::elapsed_ms(r.what.since_ms, now_ms);
+        let ms = live::elapsed_ms(r.what.since, coarse_ns);
         if r.what.kind == live::K_RUNNING {
             if thread.blocked {
                 push_state(&mut l, live, r, thread, now_ns);
