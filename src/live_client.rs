@@ -52,11 +52,28 @@ fn sockaddr(path: &std::path::Path) -> Option<(libc::sockaddr_un, u32)> {
     Some((a, (2 + b.len() + 1) as u32))
 }
 
-/// One view of `pid`, as text. `Err(line)` says why not, and what to do.
+/// The process to ask for `pid`: itself, or, if `pid` is a `greenshim` launcher (which is not
+/// under the shim itself), the program it runs (its only child).
+fn target(pid: i32, uid: u32) -> i32 {
+    if socket_paths(pid, uid).iter().any(|p| p.exists()) {
+        return pid;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let kids: Vec<i32> = children.split_whitespace().filter_map(|c| c.parse().ok()).collect();
+    match kids[..] {
+        [child] if comm.trim_end() == "greenshim" => child,
+        _ => pid,
+    }
+}
+
+/// One view of `pid` (or of the program a `greenshim` launcher of that pid runs), as text.
+/// `Err(line)` says why not, and what to do.
 pub fn fetch(pid: i32) -> Result<Vec<u8>, String> {
     // SAFETY: plain libc calls on our own descriptor and buffers.
     unsafe {
         let uid = libc::geteuid();
+        let pid = target(pid, uid);
         let paths = socket_paths(pid, uid);
         let Some(path) = paths.iter().find(|p| p.exists()) else {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -153,9 +170,11 @@ pub fn run(pid: i32, once: bool) -> i32 {
             libc::sigaction(sig, &sa, std::ptr::null_mut()); // no SA_RESTART: poll returns
         }
         let mut status = 0;
+        let mut shown = false;
         while !STOP.load(Ordering::Relaxed) {
             match fetch(pid) {
                 Ok(t) => {
+                    shown = true;
                     let mut out = std::io::stdout().lock();
                     if tty_out {
                         let _ = out.write_all(b"\x1b[H\x1b[2J");
@@ -169,6 +188,12 @@ pub fn run(pid: i32, once: bool) -> i32 {
                     let _ = out.flush();
                 }
                 Err(_) if STOP.load(Ordering::Relaxed) => break,
+                // It was shown and has ended since (or its launcher has), or its socket went away
+                // (asked twice): not an error.
+                Err(_) if shown && (!std::path::Path::new(&format!("/proc/{pid}")).exists() || fetch(pid).is_err()) => {
+                    println!("\ngreenshim: process {pid} ended");
+                    break;
+                }
                 Err(e) => {
                     status = fail(e);
                     break;

@@ -137,7 +137,8 @@ fn live_view_answers_while_a_greenlet_holds_the_hub() {
 fn live_view_names_a_blocking_call() {
     let bin = compile("live_spin");
     // The raw syscall instruction is only caught with GREENSHIM_CATCH=all: here it blocks.
-    let mut srv = Server::start(shim_command(&bin, &["-n", "1", "-b"], &[("GREENSHIM_CATCH", "exports")]));
+    let env = [("GREENSHIM_CATCH", "exports"), ("GREENSHIM_DUMP_SIGNAL", "USR2")];
+    let mut srv = Server::start(shim_command(&bin, &["-n", "1", "-b"], &env));
     let _c = connect(srv.port, 1);
     let view = view_until(&mut srv, |v| rows(v).iter().any(|r| r.state.starts_with("in a blocking call")));
     let r = rows(&view);
@@ -145,6 +146,16 @@ fn live_view_names_a_blocking_call() {
     // nanosleep is syscall 35 on x86-64.
     assert!(b.state.ends_with("(syscall 35)"), "{view}");
     assert!(view.lines().nth(1).unwrap_or("").contains("(in a blocking call)"), "{view}");
+    // The dump signal interrupts the nanosleep, whose restart blocks again: no safe point.
+    // SAFETY: kill(2) of our own child, still running (the test holds it).
+    unsafe { libc::kill(srv.server_pid, libc::SIGUSR2) };
+    let dumped = |s: &mut Server| s.stderr().contains("\"spinner\" in a blocking call");
+    if !srv.wait_until(Duration::from_secs(5), dumped) {
+        panic!("no dump within 5 s of SIGUSR2\n{}", srv.kill_and_describe());
+    }
+    let err = srv.stderr();
+    let line = err.lines().find(|l| l.contains("\"spinner\"")).unwrap();
+    assert!(line.starts_with("greenshim:   g3 \"spinner\" in a blocking call") && line.contains("(syscall 35) for "), "{err}");
 }
 
 #[test]
@@ -159,6 +170,9 @@ fn dump_signal_dumps_a_process_whose_greenlet_spins() {
     }
     // Let the spinner start, then ask: the hub has no safe point to offer.
     std::thread::sleep(Duration::from_millis(300));
+    // -p with the launcher's pid shows the program it runs.
+    let v = view_once(srv.pid);
+    assert!(v.stdout.starts_with(&format!("greenshim live view of pid {} ", srv.server_pid)), "{}", v.describe());
     let sent = Instant::now();
     // SAFETY: kill(2) of our own child's child, still running (the test holds it).
     unsafe { libc::kill(srv.server_pid, libc::SIGUSR2) };
@@ -177,6 +191,29 @@ fn dump_signal_dumps_a_process_whose_greenlet_spins() {
     let spin = lines.iter().find(|l| l.contains("\"spinner\"")).unwrap_or_else(|| panic!("{report}"));
     assert!(spin.contains("running (not at a safe point) for "), "{report}");
     assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn dump_signal_without_the_live_socket() {
+    // GREENSHIM_LIVE=0: no socket file, but the live thread still dumps a held hub.
+    let bin = compile("live_spin");
+    let env = [("GREENSHIM_LIVE", "0"), ("GREENSHIM_DUMP_SIGNAL", "USR2")];
+    let mut srv = Server::start(shim_command(&bin, &["-n", "1"], &env));
+    let _c = connect(srv.port, 1);
+    if !srv.wait_until(Duration::from_secs(10), |s| s.stdout().contains("accepted=1")) {
+        panic!("{}", srv.kill_and_describe());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(socket_of(srv.server_pid).is_none());
+    // SAFETY: kill(2) of our own child, still running (the test holds it).
+    unsafe { libc::kill(srv.server_pid, libc::SIGUSR2) };
+    let done = |s: &mut Server| s.stderr().contains("running (not at a safe point)");
+    if !srv.wait_until(Duration::from_secs(5), done) {
+        panic!("no dump within 5 s of SIGUSR2\n{}", srv.kill_and_describe());
+    }
+    let err = srv.stderr();
+    assert!(err.contains("greenshim:   g3 \"spinner\" running (not at a safe point) for "), "{err}");
+    assert!(err.contains("greenshim:   g2 \"conn\" parked ") && err.contains("greenshim:   g1 \"live_spin\" parked "), "{err}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
  * accept (default 1) it prints "accepted=<N>", starts a thread named "spinner" that runs a CPU
  * loop forever without calling anything (under greenshim it never yields: it holds the hub),
  * and goes back to accept(). With -b the "spinner" instead blocks the OS thread: a nanosleep of
- * 60 s made with the syscall instruction itself, which greenshim only sees with
+ * 60 s (again after an EINTR) made with the syscall instruction itself, which greenshim only sees with
  * GREENSHIM_CATCH=all (with GREENSHIM_CATCH=exports it blocks natively). The test kills it.
  */
 #define _GNU_SOURCE
@@ -33,8 +33,9 @@ static void *spin(void *arg) {
     if (block_instead) {
         struct timespec ts = {60, 0};
         long ret;
-        __asm__ volatile("syscall" : "=a"(ret) : "a"(35L /* nanosleep */), "D"(&ts), "S"(0L) : "rcx", "r11", "memory");
-        (void)ret;
+        do /* a signal handler (the dump signal's) ends it with EINTR: sleep again */
+            __asm__ volatile("syscall" : "=a"(ret) : "a"(35L /* nanosleep */), "D"(&ts), "S"(0L) : "rcx", "r11", "memory");
+        while (ret == -4);
     }
     for (;;) spins++;
     return NULL;
