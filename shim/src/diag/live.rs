@@ -27,6 +27,8 @@
 //! child makes its own (its pid); an exec'd program under greenshim makes a fresh one.
 //! `GREENSHIM_LIVE=0` turns the socket off.
 //!
+//! The thread's own code (requests, answers, the dump) is `live_serve`.
+//!
 //! # The dump signal when the hub is held
 //! The dump signal's handler also sends `dump` to this socket. If the hub has not written the
 //! dump at a safe point within [`DUMP_WAIT_MS`], this thread takes the request and writes the
@@ -40,27 +42,26 @@ use gs::live::Live;
 use gs::settings::Settings;
 use gs::sys;
 
-use crate::diag::snapshot::{self, Out, Rates};
 
 /// How long the dump signal waits for the hub's safe point before this thread dumps.
 pub const DUMP_WAIT_MS: u64 = 200;
 const STACK: usize = 256 << 10;
 
-static LIVE: AtomicPtr<Live> = AtomicPtr::new(std::ptr::null_mut());
+pub(super) static LIVE: AtomicPtr<Live> = AtomicPtr::new(std::ptr::null_mut());
 /// The socket (-1: none).
-static FD: AtomicI32 = AtomicI32::new(-1);
+pub(super) static FD: AtomicI32 = AtomicI32::new(-1);
 /// The process that bound `ADDR` to a path (removes it at exit), 0: not bound to a path.
 static OWNER: AtomicI32 = AtomicI32::new(0);
-static TID: AtomicI32 = AtomicI32::new(0);
+pub(super) static TID: AtomicI32 = AtomicI32::new(0);
 /// The process under the shim (the live thread's getpid is its own).
-static PID: AtomicI32 = AtomicI32::new(0);
+pub(super) static PID: AtomicI32 = AtomicI32::new(0);
 /// The live thread's pid (0: none).
 static HELPER: AtomicI32 = AtomicI32::new(0);
-static UID: AtomicU32 = AtomicU32::new(0);
+pub(super) static UID: AtomicU32 = AtomicU32::new(0);
 /// Answer views (a path is bound).
-static VIEWS: AtomicBool = AtomicBool::new(false);
+pub(super) static VIEWS: AtomicBool = AtomicBool::new(false);
 /// Also dump when the hub is held (the dump signal is set).
-static DUMPS: AtomicBool = AtomicBool::new(false);
+pub(super) static DUMPS: AtomicBool = AtomicBool::new(false);
 /// The socket's own address (path or abstract), written before the thread and the handler
 /// can read it.
 static mut ADDR: (libc::sockaddr_un, u32) = (libc::sockaddr_un { sun_family: 0, sun_path: [0; 108] }, 0);
@@ -268,7 +269,7 @@ fn spawn_thread() -> bool {
     let sel = crate::hook::catch::enter();
     // SAFETY: a fresh stack of STACK bytes; `serve` never returns and uses no TLS (see the
     // module docs).
-    let r = unsafe { libc::clone(serve, top as *mut c_void, flags, std::ptr::null_mut()) };
+    let r = unsafe { libc::clone(crate::diag::live_serve::serve, top as *mut c_void, flags, std::ptr::null_mut()) };
     crate::hook::catch::leave(sel);
     gs::sigmask::set_real(saved);
     if r < 0 {
@@ -307,161 +308,4 @@ pub fn kick_dump() {
     // SAFETY: ADDR is only written before the handler is installed or in a fork child.
     let a = unsafe { &*std::ptr::addr_of!(ADDR) };
     let _ = syscall!(SYS_sendto, fd, b"dump".as_ptr(), 4, libc::MSG_DONTWAIT, &a.0 as *const libc::sockaddr_un, a.1);
-}
-
-fn sleep_ms(ms: u64) {
-    let ts = sys::ns_timespec(ms as i128 * 1_000_000);
-    let _ = syscall!(SYS_nanosleep, &ts as *const libc::timespec, 0usize);
-}
-
-/// A request: its text, the sender's address and credentials.
-struct Request {
-    buf: [u8; 16],
-    len: usize,
-    from: libc::sockaddr_un,
-    fromlen: u32,
-    cred: Option<libc::ucred>,
-}
-
-fn receive(fd: i32) -> Result<Request, i32> {
-    // SAFETY: zeroed plain C structs.
-    let mut r = Request { buf: [0; 16], len: 0, from: unsafe { std::mem::zeroed() }, fromlen: 0, cred: None };
-    let mut iov = libc::iovec { iov_base: r.buf.as_mut_ptr().cast(), iov_len: r.buf.len() };
-    let mut control = [0u64; 8];
-    // SAFETY: zeroed msghdr, then every pointer set to live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut r.from as *mut libc::sockaddr_un).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as u32;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
-    r.len = syscall!(SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, libc::MSG_CMSG_CLOEXEC)? as usize;
-    r.fromlen = msg.msg_namelen;
-    // SAFETY: the kernel filled msg_control; CMSG_* walk it within msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
-                r.cred = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred));
-            } else if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                // Nobody should send us descriptors; close any (they arrive close-on-exec).
-                let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
-                let p = libc::CMSG_DATA(c) as *const i32;
-                for i in 0..n {
-                    let _ = syscall!(SYS_close, std::ptr::read_unaligned(p.add(i)));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Ok(r)
-}
-
-/// Send `chunk` to the client, waiting at most 2 s for room (a client that stopped reading
-/// must not hold this thread). False once it failed.
-fn send(fd: i32, to: &libc::sockaddr_un, tolen: u32, chunk: &[u8]) -> bool {
-    for _ in 0..200 {
-        match syscall!(SYS_sendto, fd, chunk.as_ptr(), chunk.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL, to as *const libc::sockaddr_un, tolen) {
-            Ok(_) => return true,
-            Err(libc::EAGAIN) | Err(libc::EINTR) => sleep_ms(10),
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// Switch and park counters at a moment (ns, switches, parks).
-type Sample = (u64, u64, u64);
-
-fn sample(l: &Live) -> Sample {
-    (snapshot::now().1, l.switches.load(Relaxed), l.parks.load(Relaxed))
-}
-
-fn rates(prev: &mut Option<Sample>, l: &Live) -> Rates {
-    let mut s0 = match *prev {
-        Some(p) if snapshot::now().1.saturating_sub(p.0) < 5_000_000_000 => p,
-        _ => {
-            let p = sample(l);
-            sleep_ms(200);
-            p
-        }
-    };
-    let s1 = sample(l);
-    if s1.0 <= s0.0 {
-        s0.0 = s1.0.saturating_sub(1);
-    }
-    let dt = s1.0 - s0.0;
-    *prev = Some(s1);
-    let per_s = |d: u64| (d as u128 * 1_000_000_000 / dt as u128) as u64;
-    Rates { switches_per_s: per_s(s1.1.wrapping_sub(s0.1)), parks_per_s: per_s(s1.2.wrapping_sub(s0.2)) }
-}
-
-/// The dump signal arrived: give the hub [`DUMP_WAIT_MS`] to dump at a safe point, else dump
-/// from the published state.
-fn dump_when_held(l: &Live) {
-    for _ in 0..DUMP_WAIT_MS / 5 {
-        if !crate::diag::wiring::dump_pending() {
-            return;
-        }
-        sleep_ms(5);
-    }
-    if !crate::diag::wiring::take_dump_request() {
-        return; // the hub got there first
-    }
-    let mut sink = |chunk: &[u8]| sys::write_stderr(chunk);
-    let mut out = Out::new(&mut sink);
-    snapshot::dump(&mut out, l, PID.load(Relaxed), TID.load(Relaxed), DUMP_WAIT_MS);
-}
-
-extern "C" fn serve(_: *mut c_void) -> libc::c_int {
-    // Every signal, even those the hub thread never blocks: nothing is delivered here.
-    let all = u64::MAX;
-    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
-    // End with the program (the thread that made us: the hub's); it may already be gone.
-    let _ = syscall!(SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    if syscall!(SYS_getppid).unwrap_or(0) as i32 != PID.load(Relaxed) {
-        let _ = syscall!(SYS_exit, 0);
-    }
-    let _ = syscall!(SYS_prctl, libc::PR_SET_NAME, b"greenshim-live\0".as_ptr());
-    let live = LIVE.load(Relaxed);
-    if live.is_null() {
-        let _ = syscall!(SYS_exit, 0);
-    }
-    // SAFETY: the hub's published block is leaked: valid for the life of the process.
-    let live = unsafe { &*live };
-    let mut prev: Option<Sample> = None;
-    loop {
-        let fd = FD.load(Relaxed);
-        let r = match receive(fd) {
-            Ok(r) => r,
-            Err(libc::EINTR) => continue,
-            Err(_) => {
-                sleep_ms(100); // moved or closed meanwhile: take the new number
-                continue;
-            }
-        };
-        let Some(cred) = r.cred else { continue };
-        if cred.uid != UID.load(Relaxed) {
-            continue;
-        }
-        let pid = PID.load(Relaxed);
-        match r.buf.get(..r.len).unwrap_or(&[]) {
-            b"view" if VIEWS.load(Relaxed) && r.fromlen > 2 => {
-                let rates = rates(&mut prev, live);
-                let mut ok = true;
-                let mut sink = |chunk: &[u8]| {
-                    ok = ok && send(fd, &r.from, r.fromlen, chunk);
-                };
-                let mut out = Out::new(&mut sink);
-                snapshot::view(&mut out, live, pid, TID.load(Relaxed), &rates);
-                drop(out);
-                if ok {
-                    send(fd, &r.from, r.fromlen, &[]);
-                }
-            }
-            b"dump" if DUMPS.load(Relaxed) && cred.pid == pid => dump_when_held(live),
-            _ => {}
-        }
-    }
 }

@@ -8,5 +8,6 @@
 pub mod trace;
 pub mod deadlock;
 pub mod live;
+mod live_serve;
 pub mod snapshot;
 pub mod wiring;
