@@ -64,6 +64,12 @@ pub struct Entry {
     pub call: AtomicU32,
 }
 
+impl Default for Entry {
+    fn default() -> Self {
+        Entry::new()
+    }
+}
+
 impl Entry {
     pub const fn new() -> Entry {
         Entry { what: AtomicU64::new(0), arg: AtomicU64::new(0), seq: AtomicU64::new(0), name: [AtomicU64::new(0), AtomicU64::new(0)], call: AtomicU32::new(0) }

@@ -129,7 +129,7 @@ pub(super) extern "C" fn serve(_: *mut c_void) -> libc::c_int {
     if syscall!(SYS_getppid).unwrap_or(0) as i32 != PID.load(Relaxed) {
         let _ = syscall!(SYS_exit, 0);
     }
-    let _ = syscall!(SYS_prctl, libc::PR_SET_NAME, b"greenshim-live\0".as_ptr());
+    let _ = syscall!(SYS_prctl, libc::PR_SET_NAME, c"greenshim-live".as_ptr());
     let live = LIVE.load(Relaxed);
     if live.is_null() {
         let _ = syscall!(SYS_exit, 0);
@@ -156,12 +156,13 @@ pub(super) extern "C" fn serve(_: *mut c_void) -> libc::c_int {
             b"view" if VIEWS.load(Relaxed) && r.fromlen > 2 => {
                 let rates = rates(&mut prev, live);
                 let mut ok = true;
-                let mut sink = |chunk: &[u8]| {
-                    ok = ok && send(fd, &r.from, r.fromlen, chunk);
-                };
-                let mut out = Out::new(&mut sink);
-                snapshot::view(&mut out, live, pid, TID.load(Relaxed), &rates);
-                drop(out);
+                {
+                    let mut sink = |chunk: &[u8]| {
+                        ok = ok && send(fd, &r.from, r.fromlen, chunk);
+                    };
+                    snapshot::view(&mut Out::new(&mut sink), live, pid, TID.load(Relaxed), &rates);
+                }
+                // The end: an empty datagram (only after a complete answer).
                 if ok {
                     send(fd, &r.from, r.fromlen, &[]);
                 }
