@@ -242,6 +242,13 @@ fn sockets_follow_fork_and_are_removed_at_exit() {
     let out = view_once(parent);
     assert_eq!(out.status.code(), Some(1), "{}", out.describe());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    // The socket of a process killed with SIGKILL stays: the next program started removes it.
+    let dead = std::process::Command::new("true").spawn().and_then(|mut c| c.wait().map(|_| c.id())).unwrap();
+    let stale = ps.parent().unwrap().join(format!("{dead}.sock"));
+    std::fs::write(&stale, b"").unwrap();
+    let out = run(shim_command(&bin, &["0"], &[]), Duration::from_secs(10));
+    assert!(out.status.success(), "{}", out.describe());
+    assert!(!stale.exists(), "stale {} not removed", stale.display());
 }
 
 #[test]

@@ -35,6 +35,7 @@
 //! dump from the published state (`snapshot::dump`).
 
 use std::ffi::c_void;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering::Relaxed};
 
 use gs::hub::Hub;
@@ -151,6 +152,26 @@ pub unsafe fn init(h: *mut Hub, s: &Settings) {
     }
     if start() {
         libc::atexit(remove_at_exit);
+    }
+    if VIEWS.load(Relaxed) {
+        sweep();
+    }
+}
+
+/// Remove the sockets of processes that no longer exist (killed, so no exit handler removed
+/// theirs): the directory would otherwise fill up. Once per program start (not per fork).
+fn sweep() {
+    // SAFETY: DIR was written by init() before.
+    let dir = unsafe { &*std::ptr::addr_of!(DIR) };
+    let n = dir.iter().position(|&b| b == 0).unwrap_or(0);
+    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(&dir[..n]));
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_suffix(".sock")).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
