@@ -89,9 +89,13 @@ fn live_view_answers_while_a_greenlet_holds_the_hub() {
         panic!("the server did not accept 200 clients\n{}", srv.kill_and_describe());
     }
     let started = Instant::now();
+    // Until the spinner has held the hub long enough to be called stuck (100 ms) and for a
+    // whole rate window (the first view measures 200 ms).
     let view = view_until(&mut srv, |v| {
         let r = rows(v);
-        r.iter().filter(|r| r.state.starts_with("parked on fd")).count() == 201 && r.iter().any(|r| r.state == "running")
+        r.iter().filter(|r| r.state.starts_with("parked on fd")).count() == 201
+            && r.iter().any(|r| r.state == "running")
+            && v.contains("(not at a safe point); 0 switches/s, 0 parks/s")
     });
     let report = format!("{view}\n{}", srv.describe());
     let r = rows(&view);
