@@ -273,3 +273,21 @@ fn live_off_and_bad_usage() {
         assert!(out.stderr.contains(what), "{what}: {}", out.describe());
     }
 }
+
+#[test]
+fn refresh_mode_repeats_until_the_process_ends() {
+    let bin = compile("live_fork");
+    let mut srv = Server::spawn(shim_command(&bin, &["2500"], &[]));
+    if !srv.wait_until(Duration::from_secs(10), |s| s.stdout().contains("parent=")) {
+        panic!("{}", srv.kill_and_describe());
+    }
+    let pid = value(&srv.stdout(), "parent").unwrap() as i32;
+    // Not a terminal: no screen clearing, a frame a second, then the end of the process.
+    let out = run(launcher_command(&["-p", &pid.to_string()], &[]), Duration::from_secs(15));
+    assert!(out.status.success(), "{}", out.describe());
+    let frames = out.stdout.matches(&format!("greenshim live view of pid {pid} ")).count();
+    assert!((2..=4).contains(&frames), "{frames} frames in about 2.5 s\n{}", out.describe());
+    assert!(!out.stdout.contains('\x1b'), "no terminal escapes when not on a terminal");
+    assert!(out.stdout.trim_end().ends_with(&format!("greenshim: process {pid} ended")), "{}", out.describe());
+    srv.finish(Duration::from_secs(10));
+}
