@@ -31,7 +31,8 @@ stage() {
 # "Running" line (a long binary no longer looks like a hang); cargo's status is kept.
 run_tests() {
     local start=$SECONDS
-    cargo test --release --workspace 2>&1 | while IFS= read -r line; do
+    # --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo test --release --workspace --no-fail-fast 2>&1 | while IFS= read -r line; do
         case "$line" in
         *" Running "* | *"Doc-tests "*) printf '[%4ss] %s\n' "$((SECONDS - start))" "${line#"${line%%[![:space:]]*}"}" ;;
         *) printf '%s\n' "$line" ;;
@@ -42,7 +43,7 @@ run_tests() {
 
 stage "cargo build --release" cargo build --release
 stage "cargo test --release --workspace --no-run (compile the test targets)" cargo test --release --workspace --no-run --quiet
-stage "cargo test --release --workspace" run_tests
+stage "cargo test --release --workspace --no-fail-fast" run_tests
 
 shopt -s nullglob
 tests=(scripts/t_*.sh)
