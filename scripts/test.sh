@@ -1,20 +1,57 @@
 #!/usr/bin/env bash
 # Run all tests: build, the Rust tests of the whole workspace, then every scripts/t_*.sh.
-# Each shell test exits non-zero on failure and is bounded by `timeout 300`.
+# Each stage prints a line with its time; each shell test exits non-zero on failure and is
+# bounded by `timeout 300`.
+#
+# Two cargo steps, and why the second compiles again: `cargo build --release` makes what the
+# tests run (the launcher, libgreenshim.so: `cargo test` does not build a cdylib's release
+# artifact); `cargo test` then compiles only test targets: the hub library's unit tests and one
+# binary per tests/*.rs (nothing of the release build is rebuilt; the shim and the launcher have
+# no unit tests and are not compiled again, see `test = false` in the manifests). Building the
+# test targets is a stage of its own so that its time is not mistaken for the tests'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo build --release"
-cargo build --release
-echo "== cargo test --release --workspace"
-cargo test --release --workspace
+T0=$SECONDS
+# stage NAME CMD...: run CMD, then print "== NAME: ok|FAILED (Ns)".
+stage() {
+    local name=$1 start=$SECONDS rc=0
+    shift
+    echo "== $name ..."
+    "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "== $name: ok ($((SECONDS - start))s)"
+    else
+        echo "== $name: FAILED with status $rc ($((SECONDS - start))s)"
+        exit "$rc"
+    fi
+}
+
+# cargo test's output, with the time since the start of the stage on each test binary's
+# "Running" line (a long binary no longer looks like a hang); cargo's status is kept.
+run_tests() {
+    local start=$SECONDS
+    # --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo test --release --workspace --no-fail-fast 2>&1 | while IFS= read -r line; do
+        case "$line" in
+        *" Running "* | *"Doc-tests "*) printf '[%4ss] %s\n' "$((SECONDS - start))" "${line#"${line%%[![:space:]]*}"}" ;;
+        *) printf '%s\n' "$line" ;;
+        esac
+    done
+    return "${PIPESTATUS[0]}"
+}
+
+stage "cargo build --release" cargo build --release
+stage "cargo test --release --workspace --no-run (compile the test targets)" cargo test --release --workspace --no-run --quiet
+stage "cargo test --release --workspace --no-fail-fast" run_tests
 
 shopt -s nullglob
 tests=(scripts/t_*.sh)
 passed=0
 failed=0
 failures=()
-echo "== shell tests (${#tests[@]})"
+echo "== shell tests (${#tests[@]}) ..."
+start_all=$SECONDS
 for t in "${tests[@]}"; do
     start=$SECONDS
     set +e
@@ -38,9 +75,11 @@ done
 
 if [ "${#tests[@]}" -eq 0 ]; then
     echo "no shell tests (scripts/t_*.sh) yet"
+    echo "== all done in $((SECONDS - T0))s"
     exit 0
 fi
-echo "shell: $passed passed, $failed failed"
+echo "== shell tests: $passed passed, $failed failed ($((SECONDS - start_all))s)"
+echo "== all done in $((SECONDS - T0))s"
 if [ "$failed" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
     exit 1

@@ -128,6 +128,8 @@ pub struct Greenlet {
     /// Its own thread control block (`%fs` while it runs; see `tls`), 0 when it shares the OS
     /// thread's (main, or per-greenlet TLS off).
     pub tcb: usize,
+    /// Its slot's published words, for readers on other threads ([`crate::live`]).
+    pub live: &'static crate::live::Entry,
 }
 
 impl Greenlet {

@@ -137,6 +137,11 @@ pub struct Hub {
     /// A word owned by the Rust API of whichever copy of this crate uses the hub (its
     /// per-greenlet state; see `api::rt`). Null until the API first runs on this hub.
     pub api_slot: *mut std::ffi::c_void,
+    /// The state published for readers on other threads (live view, dump when held).
+    pub published: &'static crate::live::Live,
+    /// [`crate::live::stamp`] of the latest park or wait for events: when the greenlet switched in next
+    /// started running, as far as the published state tells.
+    stamp: u64,
 }
 
 thread_local! {
@@ -184,11 +189,14 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         fair_since: 0,
         tls: None,
         api_slot: ptr::null_mut(),
+        published: crate::live::Live::new_leaked(),
+        stamp: crate::live::stamp(now_coarse()),
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
         let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
         (*main).state = State::Running;
+        crate::live::Live::running((*main).live, (*hub).stamp);
         (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
         (*hub).main = main;
         (*hub).current = main;
@@ -256,6 +264,11 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         false => ((*hh.current).name, (*hh.current).sigmask),
     };
     hh.last_seq += 1;
+    let live = hh.published.entry_for(index as usize);
+    live.seq.store(hh.last_seq, std::sync::atomic::Ordering::Relaxed);
+    crate::live::Live::set_name(live, &name);
+    live.call.store(0, std::sync::atomic::Ordering::Relaxed);
+    live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     let g = Box::into_raw(Box::new(Greenlet {
         id,
         seq: hh.last_seq,
@@ -295,6 +308,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         outer_wake: None,
         token_seq: 0,
         tcb: 0,
+        live,
     }));
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
@@ -316,6 +330,8 @@ unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
     let slot = &mut hh.slots[index];
     slot.gen = slot.gen.wrapping_add(1);
     slot.g = ptr::null_mut();
+    (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
+    (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
     hh.free_slots.push(index as u32);
     drop(Box::from_raw(g));
 }
@@ -407,6 +423,7 @@ impl Hub {
     pub unsafe fn unpark(&mut self, g: *mut Greenlet, why: Wake) {
         if (*g).state == State::Parked {
             (*g).state = State::Runnable;
+            crate::live::Live::woken((*g).live);
             (*g).wake = why;
             self.runq.push_back(g);
         } else if (*g).state == State::Runnable && (*g).wake == Wake::Signal {
@@ -460,6 +477,7 @@ impl Hub {
             self.unpark(g, Wake::Interrupted);
         } else {
             (*g).state = State::Runnable;
+            crate::live::Live::woken((*g).live);
             (*g).wake = Wake::Signal;
             self.runq.push_back(g);
         }
@@ -490,6 +508,15 @@ impl Hub {
         }
         now.saturating_sub(self.fair_since) >= self.slice_ns
             && !(self.runq.is_empty() && self.reactor.waiting() == 0 && self.timers.is_empty())
+    }
+
+    /// Set `g`'s name (`pthread_setname_np`), also for readers on other threads.
+    ///
+    /// # Safety
+    /// `g` is a live greenlet of this hub.
+    pub unsafe fn set_name(&mut self, g: *mut Greenlet, name: [u8; 16]) {
+        (*g).name = name;
+        crate::live::Live::set_name((*g).live, &name);
     }
 
     /// Set greenlet `g`'s signal mask, keeping the OS thread's derived mask right.
@@ -602,6 +629,10 @@ impl Hub {
             }
             Ok(_) => {}
         }
+        if timeout != Some(0) {
+            // Whoever runs next starts now, not at the last park before the wait.
+            self.stamp = crate::live::stamp(now_coarse());
+        }
         if let Some(f) = self.safe_point {
             f(self, false);
         }
@@ -705,6 +736,12 @@ pub unsafe fn park_prepared(h: *mut Hub, wait: WaitOn, deadline: Option<u64>, in
     // Only for reports (deadlocks, dumps) and for choosing which parked greenlet a signal's
     // EINTR goes to: the coarse clock (no rdtsc, a few ns) is precise enough.
     (*g).parked_since = now_coarse();
+    (*h).stamp = crate::live::stamp((*g).parked_since);
+    let join_seq = match wait {
+        WaitOn::Join(id) => publish_join_target(h, id),
+        _ => 0,
+    };
+    (*h).published.parked((*g).live, wait, (*h).stamp, deadline, join_seq);
     (*g).sig_norestart = false;
     loop {
         match (*h).diag {
@@ -761,6 +798,12 @@ unsafe fn run_signals(h: *mut Hub, g: *mut Greenlet) {
     (*g).outer_wake = outer_wake;
 }
 
+/// Display number of the greenlet `id` a join waits for, for the published state (0: gone).
+#[cold]
+unsafe fn publish_join_target(h: *mut Hub, id: u64) -> u64 {
+    (*h).lookup(id).map_or(0, |t| (*t).seq)
+}
+
 /// CLOCK_MONOTONIC_COARSE in ns (same epoch as [`sys::now`], millisecond resolution).
 #[inline]
 fn now_coarse() -> u64 {
@@ -806,6 +849,7 @@ pub unsafe fn yield_now(h: *mut Hub) {
     let g = hh.current;
     (*g).state = State::Runnable;
     (*g).wait = WaitOn::Yield;
+    (*g).live.what.store(crate::live::encode(crate::live::K_YIELD, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
     hh.runq.push_back(g);
     switch_out(h, g);
     (*g).wait = WaitOn::Nothing;
@@ -909,6 +953,7 @@ unsafe fn run_loop(h: *mut Hub) {
         hh.round = hh.round.saturating_sub(1);
         if g == hh.main {
             (*g).state = State::Running;
+            crate::live::Live::running((*g).live, hh.stamp);
             if let Some(m) = hh.diag.and_then(|d| d.monitor) {
                 m.switched(Some(&*g));
             }
@@ -924,6 +969,7 @@ unsafe fn run_loop(h: *mut Hub) {
 unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     (*h).current = g;
     (*g).state = State::Running;
+    crate::live::Live::running((*g).live, (*h).stamp);
     if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
         m.switched(Some(&*g));
     }
@@ -951,6 +997,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
     }
     (*h).current = (*h).main;
     (*h).stats.switches += 1;
+    (*h).published.switches.store((*h).stats.switches, std::sync::atomic::Ordering::Relaxed);
     if matches!(r, CoroutineResult::Return(())) || (*g).exit_requested {
         finish(h, g);
     }
@@ -980,6 +1027,7 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
         (*g).tcb = 0;
     }
     (*g).state = State::Dead;
+    (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;
     hh.sigmasks.remove((*g).sigmask);
     hh.sigmasks.sync();
@@ -1003,6 +1051,7 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
     (*g).retval = retval;
     if g == (*h).main {
         (*g).state = State::Dead;
+        (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, (*h).stamp), std::sync::atomic::Ordering::Relaxed);
         (*h).live -= 1;
         (*h).sigmasks.remove((*g).sigmask);
         (*h).sigmasks.sync();
@@ -1110,6 +1159,9 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
         let g = hh.slots[i].g;
         if !g.is_null() && g != cur && (*g).state != State::Dead {
             (*g).state = State::Dead;
+            // Natively these threads do not exist in the child: not shown either.
+            (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
+            (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
             (*g).joiner = 0;
             if g != hh.main {
                 // Its coroutine is suspended in the parent's copy of memory: never drop it.

@@ -57,6 +57,8 @@ pub struct Settings {
     /// `GREENSHIM_TIME_SLICE_MS`: a greenlet making interposed calls without a switch for this
     /// long yields at its next one (`None`: the default, 5 ms).
     pub time_slice_ms: Option<u64>,
+    /// `GREENSHIM_LIVE`: answer `greenshim -p PID` on a unix socket (`None`: the default, on).
+    pub live: Option<bool>,
 }
 
 /// What the hub does on a deadlock (every greenlet waits on a primitive or a join, no timer, no
@@ -125,6 +127,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_SUMMARY", "1 = print a table of calls and the hub's figures at exit, headed by the pid and command line (greenshim -c)"),
     ("GREENSHIM_MAX_BLOCKING_MS", "report a greenlet that runs this many ms without yielding, 1..3600000 (greenshim --max-blocking-time MS; off by default)"),
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
+    ("GREENSHIM_LIVE", "answer the live view (greenshim -p PID) on a unix socket under $XDG_RUNTIME_DIR/greenshim or /tmp/greenshim-UID: 1 (default) or 0"),
     ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
     (
         "GREENSHIM_ON_DEADLOCK",
@@ -283,6 +286,7 @@ fn diag_setting(name: &str) -> bool {
             | "GREENSHIM_MAX_BLOCKING_MS"
             | "GREENSHIM_DUMP_SIGNAL"
             | "GREENSHIM_TIME_SLICE_MS"
+            | "GREENSHIM_LIVE"
     )
 }
 
@@ -380,6 +384,7 @@ fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), Invalid> 
             s.max_blocking_ms = Some(number("expected milliseconds from 1 to 3600000", "100", 1..=3_600_000)?)
         }
         "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| Invalid::new(form, "USR2"))?),
+        "GREENSHIM_LIVE" => s.live = Some(parse_bool(value)?),
         "GREENSHIM_TIME_SLICE_MS" => s.time_slice_ms = Some(number("expected milliseconds from 1 to 60000", "5", 1..=60_000)?),
         _ => return Err(Invalid::new("not a diagnostics setting", "")),
     }

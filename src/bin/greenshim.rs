@@ -17,7 +17,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use greenshim::settings;
 
 /// Name of the preload library, looked for next to the launcher by default.
-const LIB_NAME: &str = "libgreenshim.so";
+const LIB_NAME: &str = greenshim::libpath::LIB_NAME;
+/// The preload library, when this launcher was built by `cargo install` (see `build.rs`).
+#[cfg(greenshim_embedded)]
+const EMBEDDED: Option<(&[u8], &str)> = Some((include_bytes!(env!("GREENSHIM_EMBEDDED_LIB")), env!("GREENSHIM_EMBEDDED_HASH")));
+#[cfg(not(greenshim_embedded))]
+const EMBEDDED: Option<(&[u8], &str)> = None;
 /// Signals the launcher forwards to the child.
 const FORWARDED: [libc::c_int; 6] =
     [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
@@ -32,6 +37,7 @@ fn help() -> String {
         "greenshim {} - run a program's pthreads as greenlets on one OS thread\n\
          \n\
          Usage: greenshim [OPTIONS] [--] COMMAND [ARGS...]\n\
+         \x20      greenshim -p PID [--once]\n\
          \n\
          Options (they end at the first non-option argument or at --):\n\
          \x20 --stack-size SIZE  stack size of each greenlet (sets GREENSHIM_STACK_SIZE); bytes\n\
@@ -57,8 +63,12 @@ fn help() -> String {
          \x20                    hub's figures, headed by its pid and command line\n\
          \x20 --max-blocking-time MS  report a greenlet that runs MS ms without yielding\n\
          \x20 --dump-signal SIG  print every greenlet when SIG (e.g. USR2) arrives\n\
+         \x20 -p PID             show PID's greenlets live (a process under greenshim), like top:\n\
+         \x20                    state, time in it, last call; q or Ctrl-C quits; with:\n\
+         \x20   --once           print one view and exit\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
-         \x20                    next to this launcher)\n\
+         \x20                    next to this launcher, else in ../lib/greenshim/, else the\n\
+         \x20                    copy embedded by 'cargo install')\n\
          \x20 -h, --help         print this help and exit\n\
          \x20 -V, --version      print the version and exit\n\
          \n\
@@ -103,10 +113,13 @@ struct Options {
     /// -o, -e, -s, -tt or -T given: they imply --trace (as in strace, which always traces),
     /// unless -c asks for the table only.
     shapes_trace: bool,
+    /// `-p PID [--once]`: the live view of PID instead of running a command.
+    pid: Option<i32>,
+    once: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
-    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new(), shapes_trace: false };
+    let mut o = Options { stack_size: None, on_deadlock: None, set: Vec::new(), lib: None, command: Vec::new(), shapes_trace: false, pid: None, once: false };
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
@@ -193,6 +206,15 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 o.shapes_trace |= matches!(name, b"-o" | b"-e" | b"-s");
                 o.set.push((var, v));
             }
+            // The live view (the process answers from the shim's live thread).
+            b"-p" => {
+                let v = value(&mut args);
+                match greenshim::live_client::parse_pid(&v) {
+                    Some(p) => o.pid = Some(p),
+                    None => usage_error(&format!("-p '{}' is not a process id", v.to_string_lossy().escape_debug())),
+                }
+            }
+            b"--once" => o.once = true,
             b"--lib" => {
                 let v = value(&mut args);
                 if v.is_empty() {
@@ -211,7 +233,13 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
     if o.shapes_trace && !has("GREENSHIM_TRACE") && !has("GREENSHIM_SUMMARY") {
         o.set.push(("GREENSHIM_TRACE", "1".into()));
     }
-    if o.command.is_empty() {
+    if o.pid.is_some() && !o.command.is_empty() {
+        usage_error("-p PID shows a running process: give no COMMAND with it");
+    }
+    if o.once && o.pid.is_none() {
+        usage_error("--once goes with -p PID");
+    }
+    if o.command.is_empty() && o.pid.is_none() {
         usage_error("no COMMAND given");
     }
     o
@@ -228,7 +256,7 @@ fn find_lib(opt: Option<PathBuf>) -> PathBuf {
                     fail(USAGE, &format!("cannot find the launcher's own path ({e}); pass --lib PATH"))
                 });
                 let dir = exe.parent().unwrap_or(Path::new("/"));
-                (dir.join(LIB_NAME), "expected next to the launcher")
+                greenshim::libpath::default_lib(dir, EMBEDDED).unwrap_or_else(|e| fail(USAGE, &e))
             }
         },
     };
@@ -238,7 +266,7 @@ fn find_lib(opt: Option<PathBuf>) -> PathBuf {
         Err(e) => fail(
             USAGE,
             &format!(
-                "preload library {} ({how}) not found: {e}; build it with 'cargo build --release' or pass --lib PATH",
+                "preload library {} ({how}) not found: {e}; build it with 'cargo build --release', install with 'make install PREFIX=DIR', or pass --lib PATH",
                 lib.display()
             ),
         ),
@@ -372,6 +400,9 @@ fn restore_mask(old: &libc::sigset_t) {
 
 fn main() {
     let opts = parse_args(std::env::args_os().skip(1));
+    if let Some(pid) = opts.pid {
+        exit(greenshim::live_client::run(pid, opts.once));
+    }
 
     // The settings the child will see: the environment's, with the options applied on top.
     let mut vars: Vec<(String, String)> = Vec::new();

@@ -60,7 +60,7 @@ macro_rules! traced {
 macro_rules! hook {
     ($h:expr, $call:ident, $ok:expr, $body:expr, |$r:ident, $e:ident| [$($arg:expr),* $(,)?], $ret:expr) => {{
         let h__ = $h;
-        let b__ = $crate::hook::entry::Boundary::enter(h__);
+        let b__ = $crate::hook::entry::Boundary::enter_call(h__, $crate::diag::trace::Call::$call as u32 + 1);
         let r__ = traced!(h__, $call, $body, |$r, $e| [$($arg),*], $ret);
         b__.leave(($ok)(r__));
         r__

@@ -44,6 +44,19 @@ unsafe fn dump_now(h: *mut Hub) {
 
 extern "C" fn on_dump_signal(_sig: libc::c_int) {
     DUMP_REQUEST.store(true, Relaxed);
+    // If the hub is held, the live thread dumps instead (after a short wait for a safe point).
+    crate::diag::live::kick_dump();
+}
+
+/// A dump was asked for and the hub has not started it yet.
+pub fn dump_pending() -> bool {
+    DUMP_REQUEST.load(Relaxed)
+}
+
+/// Take the pending dump request away from the hub (the live thread dumps instead): true if
+/// there was one.
+pub fn take_dump_request() -> bool {
+    DUMP_REQUEST.swap(false, Relaxed)
 }
 
 extern "C" fn summary_at_exit() {

@@ -1,7 +1,7 @@
 //! The shim's own descriptors, and how they stay out of the program's way.
 //!
 //! greenshim takes nothing of the program's: the descriptors it needs — the hub's epoll fd, the
-//! eventfd that lets a `sem_post` from a signal handler wake a sleeping hub, the trace output —
+//! eventfd that lets a `sem_post` from a signal handler wake a sleeping hub, the trace output, the live view's socket —
 //! are opened close-on-exec and placed high (`gs::reactor::dup_high`), so the numbers the
 //! program gets from `open`, `socket`, `dup`... are the ones it gets natively. To the program
 //! they look closed:
@@ -19,10 +19,10 @@
 use gs::hub::Hub;
 
 /// The shim's descriptors (-1: not open).
-pub fn list(h: *mut Hub) -> [i32; 3] {
+pub fn list(h: *mut Hub) -> [i32; 4] {
     // SAFETY: h is this thread's hub (callers got it from `entry::hub()`).
     let ep = unsafe { (*h).reactor.epfd() };
-    [ep, crate::sync::sem::kick_fd().unwrap_or(-1), crate::diag::trace::out_fd().unwrap_or(-1)]
+    [ep, crate::sync::sem::kick_fd().unwrap_or(-1), crate::diag::trace::out_fd().unwrap_or(-1), crate::diag::live::fd().unwrap_or(-1)]
 }
 
 /// True if `fd` is one of the shim's descriptors.
@@ -46,6 +46,9 @@ pub unsafe fn evict(h: *mut Hub, fd: i32) -> Result<(), i32> {
     }
     if crate::diag::trace::out_fd() == Some(fd) {
         crate::diag::trace::move_out_fd()?;
+    }
+    if crate::diag::live::fd() == Some(fd) {
+        crate::diag::live::move_fd()?;
     }
     Ok(())
 }

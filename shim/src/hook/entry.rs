@@ -116,6 +116,18 @@ impl Boundary {
         Boundary { h, g, errno: gs::sys::errno(), sel }
     }
 
+    /// [`Boundary::enter`] for interposed call number `call` (+1), published as the greenlet's
+    /// last call for the live view (one relaxed store).
+    ///
+    /// # Safety
+    /// `h` is this thread's hub.
+    #[inline(always)]
+    pub unsafe fn enter_call(h: *mut Hub, call: u32) -> Self {
+        let b = Self::enter(h);
+        (*b.g).live.call.store(call, std::sync::atomic::Ordering::Relaxed);
+        b
+    }
+
     /// Leave the hook: lower the depth, run the signals that are due for the greenlet, yield if
     /// it used up its time slice, and, when
     /// the call succeeded (`ok`), give the caller back

@@ -28,6 +28,7 @@ unsafe extern "C" fn atfork_child() {
     let h = hub::current_hub();
     if !h.is_null() {
         hub::after_fork_child(h);
+        crate::diag::live::after_fork_child();
         crate::hook::catch::after_fork_child();
         crate::diag::trace::after_fork_child();
     }
@@ -105,6 +106,8 @@ fn greenshim_init() {
                 // SAFETY: leaving before main, nothing to flush.
                 unsafe { libc::_exit(2) };
             }
+            // SAFETY: h is this thread's fresh hub.
+            unsafe { crate::diag::live::init(h, &s) };
         }
         Err(e) => {
             let mut l = sys::LineBuf::new();

@@ -32,6 +32,16 @@ mod real_fns {
     }
 }
 
+/// Run `f` (an exec) with the live view's thread stopped, restarted if `f` returns (failed).
+unsafe fn with_live_stopped<R>(f: impl FnOnce() -> R) -> R {
+    crate::diag::live::before_exec();
+    let r = f();
+    let e = gs::sys::errno();
+    crate::diag::live::after_failed_exec();
+    gs::sys::set_errno(e);
+    r
+}
+
 /// Run `f` with the OS thread's mask set to the calling greenlet's.
 unsafe fn with_own_mask<R>(f: impl FnOnce() -> R) -> R {
     let Some(h) = entry::hub() else { return f() };
@@ -83,27 +93,27 @@ pub unsafe fn vfork_enter() -> Option<u64> {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    exec_traced(Call::execve, &[Arg::Path(path), Arg::Argv(argv), Arg::Envp(envp)], || with_own_mask(|| real_fns::execve(path, argv, envp)))
+    exec_traced(Call::execve, &[Arg::Path(path), Arg::Argv(argv), Arg::Envp(envp)], || with_live_stopped(|| with_own_mask(|| real_fns::execve(path, argv, envp))))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    exec_traced(Call::execv, &[Arg::Path(path), Arg::Argv(argv)], || with_own_mask(|| real_fns::execv(path, argv)))
+    exec_traced(Call::execv, &[Arg::Path(path), Arg::Argv(argv)], || with_live_stopped(|| with_own_mask(|| real_fns::execv(path, argv))))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    exec_traced(Call::execvp, &[Arg::Path(file), Arg::Argv(argv)], || with_own_mask(|| real_fns::execvp(file, argv)))
+    exec_traced(Call::execvp, &[Arg::Path(file), Arg::Argv(argv)], || with_live_stopped(|| with_own_mask(|| real_fns::execvp(file, argv))))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    exec_traced(Call::execvpe, &[Arg::Path(file), Arg::Argv(argv), Arg::Envp(envp)], || with_own_mask(|| real_fns::execvpe(file, argv, envp)))
+    exec_traced(Call::execvpe, &[Arg::Path(file), Arg::Argv(argv), Arg::Envp(envp)], || with_live_stopped(|| with_own_mask(|| real_fns::execvpe(file, argv, envp))))
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    exec_traced(Call::fexecve, &[Arg::Int(fd as i64), Arg::Argv(argv), Arg::Envp(envp)], || with_own_mask(|| real_fns::fexecve(fd, argv, envp)))
+    exec_traced(Call::fexecve, &[Arg::Int(fd as i64), Arg::Argv(argv), Arg::Envp(envp)], || with_live_stopped(|| with_own_mask(|| real_fns::fexecve(fd, argv, envp))))
 }
 
 #[no_mangle]

@@ -109,7 +109,7 @@ pub fn init_main_name(h: *mut Hub) {
     // SAFETY: buf holds 16 bytes; the real call names the real main thread.
     unsafe {
         if real_fns::pthread_getname_np(real_fns::pthread_self(), buf.as_mut_ptr().cast(), 16) == 0 {
-            (*(*h).main()).name = buf;
+            (*h).set_name((*h).main(), buf);
         }
     }
 }
@@ -321,7 +321,7 @@ pub unsafe extern "C-unwind" fn pthread_setname_np(t: pthread_t, name: *const c_
             }
             let mut buf = [0u8; 16];
             buf[..bytes.len()].copy_from_slice(bytes);
-            (*g).name = buf;
+            (*h).set_name(g, buf);
             if g == (*h).current() {
                 // The hub-blocking monitor copied the name when g was switched in.
                 if let Some(m) = (*h).diag.and_then(|d| d.monitor) {
