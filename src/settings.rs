@@ -57,7 +57,13 @@ pub struct Settings {
     /// `GREENSHIM_TIME_SLICE_MS`: a greenlet making interposed calls without a switch for this
     /// long yields at its next one (`None`: the default, 5 ms).
     pub time_slice_ms: Option<u64>,
+    /// `GREENSHIM_HUBS`: hubs (OS threads running greenlets) requested, 1..=[`HUBS_MAX`]
+    /// (`None`: the default, one hub). See [`crate::multihub`].
+    pub hubs: Option<u32>,
 }
+
+/// Largest `GREENSHIM_HUBS` accepted.
+pub const HUBS_MAX: u32 = 256;
 
 /// What the hub does on a deadlock (every greenlet waits on a primitive or a join, no timer, no
 /// fd wait): always print a report of every greenlet to stderr, then...
@@ -126,6 +132,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_MAX_BLOCKING_MS", "report a greenlet that runs this many ms without yielding, 1..3600000 (greenshim --max-blocking-time MS; off by default)"),
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
     ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
+    ("GREENSHIM_HUBS", "hubs (OS threads running greenlets), 1..256 (greenshim --hubs N; default 1, gevent's model); more than 1 is not available yet: greenshim refuses to start with it"),
     (
         "GREENSHIM_ON_DEADLOCK",
         "on a deadlock (every greenlet waits, nothing can wake them) print a report and: report = keep waiting (default), abort = exit with status 86",
@@ -258,7 +265,7 @@ where
 
 fn diag_setting(name: &str) -> bool {
     name.starts_with("GREENSHIM_TRACE")
-        || matches!(name, "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL" | "GREENSHIM_TIME_SLICE_MS")
+        || matches!(name, "GREENSHIM_HUBS" | "GREENSHIM_SUMMARY" | "GREENSHIM_MAX_BLOCKING_MS" | "GREENSHIM_DUMP_SIGNAL" | "GREENSHIM_TIME_SLICE_MS")
 }
 
 /// A boolean setting: `1`/`0` (also `on`/`off`, `true`/`false`, `yes`/`no`).
@@ -341,6 +348,14 @@ fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), String> {
                 return Err(bad("expected milliseconds from 1 to 60000", "5"));
             }
             s.time_slice_ms = Some(n);
+        }
+        "GREENSHIM_HUBS" => {
+            let form = "expected a number of hubs from 1 to 256";
+            let n: u32 = value.parse().map_err(|_| bad(form, "1"))?;
+            if !(1..=HUBS_MAX).contains(&n) {
+                return Err(bad(form, "1"));
+            }
+            s.hubs = Some(n);
         }
         _ => return Err(unknown(name)),
     }
@@ -572,6 +587,16 @@ mod tests {
         for v in ["0", "60001", "5ms", "-1"] {
             let e = from_vars([("GREENSHIM_TIME_SLICE_MS", v)]).unwrap_err();
             assert!(e.contains("GREENSHIM_TIME_SLICE_MS"), "{e}");
+        }
+    }
+
+    #[test]
+    fn vars_hubs() {
+        assert_eq!(from_vars([("GREENSHIM_HUBS", "2")]).unwrap().hubs, Some(2));
+        assert_eq!(from_vars([("GREENSHIM_HUBS", "")]).unwrap().hubs, None);
+        for v in ["0", "257", "two", "-1", "2.0"] {
+            let e = from_vars([("GREENSHIM_HUBS", v)]).unwrap_err();
+            assert!(e.contains("GREENSHIM_HUBS") && e.contains("from 1 to 256"), "{e}");
         }
     }
 
