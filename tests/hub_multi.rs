@@ -21,11 +21,21 @@ fn extra_hubs() -> (&'static Remote, &'static Remote) {
     static HUBS: OnceLock<(&'static Remote, &'static Remote)> = OnceLock::new();
     *HUBS.get_or_init(|| {
         multihub::set_hubs(3);
-        let b = multihub::start_hub_thread(256 * 1024, gs::stack::GuardMode::Page, |_| {}).expect("hub B");
-        let c = multihub::start_hub_thread(256 * 1024, gs::stack::GuardMode::Page, |_| {}).expect("hub C");
+        let b = multihub::start_hub_thread(256 * 1024, gs::stack::GuardMode::Page, with_tls).expect("hub B");
+        let c = multihub::start_hub_thread(256 * 1024, gs::stack::GuardMode::Page, with_tls).expect("hub C");
         assert_eq!(multihub::registered(), 2);
         (b.1, c.1)
     })
+}
+
+/// Setup of the extra hubs: per-greenlet TLS on, as the preload library's default.
+fn with_tls(h: *mut Hub) {
+    // SAFETY: h is the calling hub thread's fresh hub, before any greenlet.
+    unsafe { hub::enable_tls(h) }.expect("glibc offers what per-greenlet TLS needs");
+}
+
+thread_local! {
+    static COUNTER: std::cell::Cell<u64> = const { std::cell::Cell::new(1000) };
 }
 
 /// Run `f` on a fresh OS thread with a hub of its own and a remote queue (not registered:
@@ -56,9 +66,14 @@ fn deadline(secs: u64) -> Option<u64> {
 fn flag_set_once_and_placement_round_robin() {
     extra_hubs();
     assert!(multihub::multi());
-    let a = multihub::place().unwrap().0;
-    let b = multihub::place().unwrap().0;
-    assert_ne!(a, b, "consecutive placements alternate between the two hubs");
+    assert_eq!(multihub::hubs(), 3);
+    // Other tests place 100 greenlets meanwhile at most: of 1,000 placements here, at least
+    // 450 go to each hub whatever the interleaving.
+    let mut per_hub = [0usize; 2];
+    for _ in 0..1000 {
+        per_hub[multihub::place().unwrap().0] += 1;
+    }
+    assert!(per_hub.iter().all(|&n| n >= 450), "round-robin: {per_hub:?}");
 }
 
 /// A greenlet of hub A parks; hub B wakes it through A's remote queue; 20,000 times. A lost
@@ -156,4 +171,48 @@ fn concurrent_remote_wakers_lose_nothing() {
         total.load(Ordering::Relaxed)
     });
     assert_eq!(woken, k * rounds);
+}
+
+/// 100 greenlets placed round-robin on hubs B and C (both with per-greenlet TLS, running at
+/// the same time on two OS threads) each see only their own `thread_local!` across switches.
+#[test]
+fn per_greenlet_tls_on_every_hub() {
+    extra_hubs();
+    on_hub_a(move |h, ra| {
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let left = Arc::new(AtomicUsize::new(100));
+        // SAFETY: h is this thread's hub; the token is armed before any greenlet can end.
+        unsafe {
+            let (id, tok) = (*h).prepare_park();
+            for i in 0..100u64 {
+                let (results, left) = (results.clone(), left.clone());
+                let (at, r) = multihub::place().expect("two hubs registered");
+                multihub::spawn_on(
+                    r,
+                    Box::new(move || {
+                        for _ in 0..20 {
+                            COUNTER.with(|c| c.set(c.get() + i));
+                            gs::api::yield_now();
+                        }
+                        results.lock().unwrap().push((i, at, gettid(), COUNTER.with(|c| c.get())));
+                        if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                            ra.wake(id, tok);
+                        }
+                        0
+                    }),
+                    SpawnOpts { detached: true, ..Default::default() },
+                    |r| assert!(r.is_ok(), "spawn: {r:?}"),
+                );
+            }
+            assert_eq!(hub::park_prepared(h, WaitOn::Nothing, deadline(10), false), Wake::Woken);
+        }
+        let results = results.lock().unwrap();
+        assert_eq!(results.len(), 100);
+        for &(i, _, _, v) in results.iter() {
+            assert_eq!(v, 1000 + 20 * i, "greenlet {i} saw another's thread-local");
+        }
+        let hubs: std::collections::HashSet<usize> = results.iter().map(|r| r.1).collect();
+        let tids: std::collections::HashSet<i64> = results.iter().map(|r| r.2).collect();
+        assert_eq!((hubs.len(), tids.len()), (2, 2), "spread over two hubs, two OS threads");
+    });
 }
