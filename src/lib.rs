@@ -21,8 +21,10 @@ pub mod settings;
 pub mod sigmask;
 pub mod slab;
 pub mod stack;
+pub mod stripe;
 pub mod timer;
 pub mod tls;
 pub mod waitq;
+pub mod xwaitq;
 
 pub use api::{joinall, sleep, spawn, yield_now, Greenlet};

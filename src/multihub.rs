@@ -25,6 +25,8 @@ pub const MAX: usize = crate::settings::HUBS_MAX as usize;
 
 static HUBS: AtomicU32 = AtomicU32::new(1);
 static REGISTRY: [AtomicPtr<Remote>; MAX] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX];
+/// The hub of each registered remote queue (same index), for [`remote_of`].
+static HUB_OF: [AtomicPtr<Hub>; MAX] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX];
 static REGISTERED: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -58,8 +60,15 @@ pub unsafe fn register(h: *mut Hub) -> Result<(usize, &'static Remote), i32> {
         REGISTERED.fetch_sub(1, Ordering::AcqRel);
         return Err(libc::EAGAIN);
     }
+    HUB_OF[i].store(h, Ordering::Relaxed);
     REGISTRY[i].store(r as *const Remote as *mut Remote, Ordering::Release);
     Ok((i, r))
+}
+
+/// The remote queue of hub `h`, if it is registered (a scan of at most [`MAX`] entries: for
+/// the multi-hub paths only).
+pub fn remote_of(h: *mut Hub) -> Option<&'static Remote> {
+    (0..registered()).find(|&i| HUB_OF[i].load(Ordering::Relaxed) == h).and_then(hub)
 }
 
 /// The remote queue of registered hub `i`, if it is registered (and published) yet.
