@@ -116,19 +116,20 @@ impl Remote {
             let batch = self.take();
             if batch.is_empty() {
                 let mut n: u64 = 0;
-                match syscall!(SYS_read, self.efd, &mut n as *mut u64, 8usize) {
-                    Ok(_) => continue,
-                    Err(libc::EAGAIN) => {
-                        if let Err(e) = hub::wait_fd(h, self.efd, Interest::Read, None, false) {
-                            let mut l = crate::sys::LineBuf::new();
-                            l.str("greenshim: cannot watch a hub's remote queue (errno ").num(e as u64).str(")\n");
-                            crate::sys::write_stderr(l.as_bytes());
-                            libc::abort();
-                        }
-                        continue;
-                    }
-                    Err(_) => continue, // EINTR
-                }
+                let failed = match syscall!(SYS_read, self.efd, &mut n as *mut u64, 8usize) {
+                    Ok(_) | Err(libc::EINTR) => continue,
+                    Err(libc::EAGAIN) => match hub::wait_fd(h, self.efd, Interest::Read, None, false) {
+                        Ok(_) => continue,
+                        Err(e) => e,
+                    },
+                    Err(e) => e,
+                };
+                // Only if the program closed or replaced the hub's own eventfd: wakeups of this
+                // hub could no longer arrive, so stop rather than hang.
+                let mut l = crate::sys::LineBuf::new();
+                l.str("greenshim: a hub's remote queue cannot be watched (errno ").num(failed as u64).str(")\n");
+                crate::sys::write_stderr(l.as_bytes());
+                libc::abort();
             }
             for m in batch {
                 match m {
