@@ -51,7 +51,7 @@ pub fn lock(addr: usize) -> Guard {
         .is_err()
     {
         spins += 1;
-        if spins % 128 == 0 {
+        if spins.is_multiple_of(128) {
             // SAFETY: a plain system call (raw: libc's may be interposed).
             unsafe { crate::sys::raw_syscall(libc::SYS_sched_yield, [0; 6]) };
         } else {
