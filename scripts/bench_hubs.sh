@@ -20,7 +20,7 @@ RUNS=${RUNS:-7}
 CONNS=${CONNS:-1000}
 
 cargo build --release >&2
-cargo build --release --example multihub_echo >&2
+cargo build --release -p greenshim-hubs --example multihub_echo >&2
 LIB=$PWD/target/release/libgreenshim.so
 MH=$PWD/target/release/examples/multihub_echo
 OUT=target/bench-hubs

@@ -13,18 +13,14 @@ pub mod calls;
 pub mod diag;
 pub mod greenlet;
 pub mod hub;
-pub mod multihub;
 pub mod overflow;
 pub mod reactor;
-pub mod remote;
 pub mod settings;
 pub mod sigmask;
 pub mod slab;
 pub mod stack;
-pub mod stripe;
 pub mod timer;
 pub mod tls;
 pub mod waitq;
-pub mod xwaitq;
 
 pub use api::{joinall, sleep, spawn, yield_now, Greenlet};

@@ -3,18 +3,17 @@
 //! wakeup lost under concurrent posters.
 //!
 //! ```sh
-//! cargo test --release --test hub_multi -- --nocapture   # --nocapture shows the figures
+//! cargo test --release -p greenshim-hubs --test hub_multi -- --nocapture   # --nocapture shows the figures
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use greenshim as gs;
 use gs::greenlet::{WaitOn, Wake};
 use gs::hub::{self, Hub, SpawnOpts};
-use gs::multihub;
-use gs::remote::{self, Remote};
+use gs_hubs::multihub;
+use gs_hubs::remote::{self, Remote};
 
 /// Two extra hubs on their own OS threads, started once for the whole test binary.
 fn extra_hubs() -> (&'static Remote, &'static Remote) {

@@ -53,7 +53,7 @@ pub fn lock(addr: usize) -> Guard {
         spins += 1;
         if spins.is_multiple_of(128) {
             // SAFETY: a plain system call (raw: libc's may be interposed).
-            unsafe { crate::sys::raw_syscall(libc::SYS_sched_yield, [0; 6]) };
+            unsafe { gs::sys::raw_syscall(libc::SYS_sched_yield, [0; 6]) };
         } else {
             std::hint::spin_loop();
         }

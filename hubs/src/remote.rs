@@ -23,9 +23,9 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::hub::{self, Hub, SpawnOpts};
-use crate::reactor::{self, Interest};
-use crate::greenlet::Wake;
+use gs::hub::{self, Hub, SpawnOpts};
+use gs::reactor::{self, Interest};
+use gs::greenlet::Wake;
 
 /// Work for a hub, posted from another OS thread.
 pub enum Msg {
@@ -53,7 +53,7 @@ unsafe impl Send for Remote {}
 impl Remote {
     /// A new queue with its eventfd. `Err(errno)` if the eventfd cannot be made.
     fn new() -> Result<&'static Remote, i32> {
-        let fd = syscall!(SYS_eventfd2, 0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)? as i32;
+        let fd = gs::syscall!(SYS_eventfd2, 0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)? as i32;
         let efd = reactor::move_high(fd)?;
         // move_high keeps O_NONBLOCK (a file status flag, shared by the duplicate).
         Ok(Box::leak(Box::new(Remote { lock: AtomicBool::new(false), queue: UnsafeCell::new(Vec::new()), efd })))
@@ -89,7 +89,7 @@ impl Remote {
         if was_empty {
             let one: u64 = 1;
             // An eventfd write fails only when the counter would overflow (it is then readable).
-            let _ = syscall!(SYS_write, self.efd, &one as *const u64, 8usize);
+            let _ = gs::syscall!(SYS_write, self.efd, &one as *const u64, 8usize);
         }
     }
 
@@ -116,7 +116,7 @@ impl Remote {
             let batch = self.take();
             if batch.is_empty() {
                 let mut n: u64 = 0;
-                let failed = match syscall!(SYS_read, self.efd, &mut n as *mut u64, 8usize) {
+                let failed = match gs::syscall!(SYS_read, self.efd, &mut n as *mut u64, 8usize) {
                     Ok(_) | Err(libc::EINTR) => continue,
                     Err(libc::EAGAIN) => match hub::wait_fd(h, self.efd, Interest::Read, None, false) {
                         Ok(_) => continue,
@@ -126,9 +126,9 @@ impl Remote {
                 };
                 // Only if the program closed or replaced the hub's own eventfd: wakeups of this
                 // hub could no longer arrive, so stop rather than hang.
-                let mut l = crate::sys::LineBuf::new();
+                let mut l = gs::sys::LineBuf::new();
                 l.str("greenshim: a hub's remote queue cannot be watched (errno ").num(failed as u64).str(")\n");
-                crate::sys::write_stderr(l.as_bytes());
+                gs::sys::write_stderr(l.as_bytes());
                 libc::abort();
             }
             for m in batch {

@@ -16,12 +16,12 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::hub::{self, Hub, SpawnOpts};
+use gs::hub::{self, Hub, SpawnOpts};
 use crate::remote::{self, Remote};
-use crate::stack::GuardMode;
+use gs::stack::GuardMode;
 
 /// Hubs registered at most (`GREENSHIM_HUBS` is at most this).
-pub const MAX: usize = crate::settings::HUBS_MAX as usize;
+pub const MAX: usize = gs::settings::HUBS_MAX as usize;
 
 static HUBS: AtomicU32 = AtomicU32::new(1);
 static REGISTRY: [AtomicPtr<Remote>; MAX] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX];
@@ -125,7 +125,7 @@ pub fn start_hub_thread(
                 loop {
                     // SAFETY: h is this thread's hub; nobody ever wakes its main greenlet, so
                     // the scheduler loop runs on this stack for the rest of the process.
-                    unsafe { hub::park(h, crate::greenlet::WaitOn::Nothing, None, false) };
+                    unsafe { hub::park(h, gs::greenlet::WaitOn::Nothing, None, false) };
                 }
             }
         })

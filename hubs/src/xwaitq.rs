@@ -16,8 +16,8 @@
 
 use std::ptr;
 
-use crate::greenlet::{WaitOn, Wake};
-use crate::hub::{self, Hub};
+use gs::greenlet::{WaitOn, Wake};
+use gs::hub::{self, Hub};
 use crate::remote::Remote;
 use crate::stripe::{self, Guard};
 

@@ -5,7 +5,7 @@
 //! main thread's bounded wait turns into a failure.
 //!
 //! ```sh
-//! cargo test --release --test hub_multi_sync -- --nocapture   # shows the figures
+//! cargo test --release -p greenshim-hubs --test hub_multi_sync -- --nocapture   # shows the figures
 //! ```
 
 use std::cell::UnsafeCell;
@@ -13,13 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use greenshim as gs;
 use gs::greenlet::{WaitOn, Wake};
 use gs::hub::{self, SpawnOpts};
-use gs::multihub;
-use gs::remote::{self, Remote};
-use gs::stripe;
-use gs::xwaitq::{self, XQueue};
+use gs_hubs::multihub;
+use gs_hubs::remote::{self, Remote};
+use gs_hubs::stripe;
+use gs_hubs::xwaitq::{self, XQueue};
 
 fn extra_hubs() {
     static ONCE: OnceLock<()> = OnceLock::new();

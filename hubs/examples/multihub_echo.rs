@@ -4,16 +4,15 @@
 //! whatever arrives), prints `port=<n>`, runs until killed.
 //!
 //! ```sh
-//! cargo build --release --example multihub_echo
+//! cargo build --release -p greenshim-hubs --example multihub_echo
 //! target/release/examples/multihub_echo 2     # 2 hubs: the main thread's and one more
 //! ```
 //!
 //! The main greenlet accepts; each connection becomes a greenlet on the next hub, round-robin
 //! over every hub (the accepting one included), and stays there.
 
-use greenshim as gs;
 use gs::hub::{self, SpawnOpts};
-use gs::multihub;
+use gs_hubs::multihub;
 use gs::reactor::Interest;
 
 fn errno() -> i32 {
