@@ -58,7 +58,7 @@ pub struct Settings {
     /// long yields at its next one (`None`: the default, 5 ms).
     pub time_slice_ms: Option<u64>,
     /// `GREENSHIM_HUBS`: hubs (OS threads running greenlets) requested, 1..=[`HUBS_MAX`]
-    /// (`None`: the default, one hub). See [`crate::multihub`].
+    /// (`None`: the default, one hub). The multi-hub code is the `greenshim-hubs` crate (`hubs/`).
     pub hubs: Option<u32>,
 }
 

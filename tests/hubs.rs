@@ -2,7 +2,7 @@
 //! one hub (the default, and `GREENSHIM_HUBS=1`) behaves exactly as without the setting, and
 //! more than one hub is refused at start with one line naming the cause, before the program
 //! runs (the shim's synchronisation objects, fd table and greenlet ids are not yet safe across
-//! hubs; the hub library's multi-hub infrastructure is tested in `tests/hub_multi.rs`).
+//! hubs; the multi-hub infrastructure, crate `hubs/`, is tested in `hubs/tests/hub_multi.rs`).
 //!
 //! Run `cargo build --release` first (the preload library is another package's cdylib).
 

@@ -50,7 +50,7 @@ fn greenshim_init() {
         }
     };
     if let Some(n) = s.hubs.filter(|&n| n > 1) {
-        // The hub library can run several hubs (gs::multihub), but this library's
+        // The greenshim-hubs crate (hubs/) can run several hubs, but this library's
         // synchronisation objects, fd table and greenlet ids are single-hub only: refuse
         // rather than lose wakeups. Nothing else changes with GREENSHIM_HUBS=1.
         let mut l = sys::LineBuf::new();
