@@ -59,7 +59,13 @@ pub struct Settings {
     pub time_slice_ms: Option<u64>,
     /// `GREENSHIM_LIVE`: answer `greenshim -p PID` on a unix socket (`None`: the default, on).
     pub live: Option<bool>,
+    /// `GREENSHIM_HUBS`: hubs (OS threads running greenlets) requested, 1..=[`HUBS_MAX`]
+    /// (`None`: the default, one hub). The multi-hub code is the `greenshim-hubs` crate (`hubs/`).
+    pub hubs: Option<u32>,
 }
+
+/// Largest `GREENSHIM_HUBS` accepted.
+pub const HUBS_MAX: u32 = 256;
 
 /// What the hub does on a deadlock (every greenlet waits on a primitive or a join, no timer, no
 /// fd wait): always print a report of every greenlet to stderr, then...
@@ -129,6 +135,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
     ("GREENSHIM_LIVE", "answer the live view (greenshim -p PID) on a unix socket under $XDG_RUNTIME_DIR/greenshim or /tmp/greenshim-UID: 1 (default) or 0"),
     ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
+    ("GREENSHIM_HUBS", "hubs (OS threads running greenlets), 1..256 (greenshim --hubs N; default 1, gevent's model); more than 1 is not available yet: greenshim refuses to start with it"),
     (
         "GREENSHIM_ON_DEADLOCK",
         "on a deadlock (every greenlet waits, nothing can wake them) print a report and: report = keep waiting (default), abort = exit with status 86",
@@ -287,6 +294,7 @@ fn diag_setting(name: &str) -> bool {
             | "GREENSHIM_DUMP_SIGNAL"
             | "GREENSHIM_TIME_SLICE_MS"
             | "GREENSHIM_LIVE"
+            | "GREENSHIM_HUBS"
     )
 }
 
@@ -386,6 +394,14 @@ fn parse_diag(s: &mut Settings, name: &str, value: &str) -> Result<(), Invalid> 
         "GREENSHIM_DUMP_SIGNAL" => s.dump_signal = Some(parse_signal(value).map_err(|form| Invalid::new(form, "USR2"))?),
         "GREENSHIM_LIVE" => s.live = Some(parse_bool(value)?),
         "GREENSHIM_TIME_SLICE_MS" => s.time_slice_ms = Some(number("expected milliseconds from 1 to 60000", "5", 1..=60_000)?),
+        "GREENSHIM_HUBS" => {
+            let form = "expected a number of hubs from 1 to 256";
+            let n: u32 = value.parse().map_err(|_| Invalid::new(form, "1"))?;
+            if !(1..=HUBS_MAX).contains(&n) {
+                return Err(Invalid::new(form, "1"));
+            }
+            s.hubs = Some(n);
+        }
         _ => return Err(Invalid::new("not a diagnostics setting", "")),
     }
     Ok(())
@@ -649,6 +665,16 @@ mod tests {
         for v in ["0", "60001", "5ms", "-1"] {
             let e = from_vars([("GREENSHIM_TIME_SLICE_MS", v)]).unwrap_err();
             assert!(e.contains("GREENSHIM_TIME_SLICE_MS"), "{e}");
+        }
+    }
+
+    #[test]
+    fn vars_hubs() {
+        assert_eq!(from_vars([("GREENSHIM_HUBS", "2")]).unwrap().hubs, Some(2));
+        assert_eq!(from_vars([("GREENSHIM_HUBS", "")]).unwrap().hubs, None);
+        for v in ["0", "257", "two", "-1", "2.0"] {
+            let e = from_vars([("GREENSHIM_HUBS", v)]).unwrap_err();
+            assert!(e.contains("GREENSHIM_HUBS") && e.contains("from 1 to 256"), "{e}");
         }
     }
 

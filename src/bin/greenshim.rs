@@ -66,6 +66,8 @@ fn help() -> String {
          \x20 -p PID             show PID's greenlets live (a process under greenshim), like top:\n\
          \x20                    state, time in it, last call; q or Ctrl-C quits; with:\n\
          \x20   --once           print one view and exit\n\
+         \x20 --hubs N           run N hubs (sets GREENSHIM_HUBS; default 1; more than 1 is\n\
+         \x20                    not available yet and is refused at start)\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
          \x20                    next to this launcher, else in ../lib/greenshim/, else the\n\
          \x20                    copy embedded by 'cargo install')\n\
@@ -135,7 +137,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
             _ => (bytes, None),
         };
         let shown = String::from_utf8_lossy(name).into_owned();
-        if inline.is_some() && !matches!(name, b"--stack-size" | b"--on-deadlock" | b"--lib" | b"--max-blocking-time" | b"--dump-signal") {
+        if inline.is_some() && !matches!(name, b"--stack-size" | b"--on-deadlock" | b"--lib" | b"--max-blocking-time" | b"--dump-signal" | b"--hubs") {
             usage_error(&format!("option '{}' takes no value", shown.escape_debug()));
         }
         let value = |args: &mut dyn Iterator<Item = OsString>| -> OsString {
@@ -187,12 +189,13 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 o.set.push((if name == b"-tt" { "GREENSHIM_TRACE_TIMESTAMPS" } else { "GREENSHIM_TRACE_DURATIONS" }, "1".into()));
             }
             b"-c" => o.set.push(("GREENSHIM_SUMMARY", "1".into())),
-            b"-o" | b"-e" | b"-s" | b"--max-blocking-time" | b"--dump-signal" => {
+            b"-o" | b"-e" | b"-s" | b"--max-blocking-time" | b"--dump-signal" | b"--hubs" => {
                 let var = match name {
                     b"-o" => "GREENSHIM_TRACE_FILE",
                     b"-e" => "GREENSHIM_TRACE_FILTER",
                     b"-s" => "GREENSHIM_TRACE_STRSIZE",
                     b"--max-blocking-time" => "GREENSHIM_MAX_BLOCKING_MS",
+                    b"--hubs" => "GREENSHIM_HUBS",
                     _ => "GREENSHIM_DUMP_SIGNAL",
                 };
                 let v = value(&mut args).to_string_lossy().into_owned();

@@ -56,6 +56,18 @@ fn greenshim_init() {
             unsafe { libc::_exit(2) };
         }
     };
+    if let Some(n) = s.hubs.filter(|&n| n > 1) {
+        // The greenshim-hubs crate (hubs/) can run several hubs, but this library's
+        // synchronisation objects, fd table and greenlet ids are single-hub only: refuse
+        // rather than lose wakeups. Nothing else changes with GREENSHIM_HUBS=1.
+        let mut l = sys::LineBuf::new();
+        l.str("greenshim: GREENSHIM_HUBS=").num(n as u64);
+        l.str(" is not available yet: the synchronisation objects, the fd table and greenlet ids");
+        l.str(" are not safe across hubs; unset it or set GREENSHIM_HUBS=1\n");
+        sys::write_stderr(l.as_bytes());
+        // SAFETY: leaving before main, nothing to flush.
+        unsafe { libc::_exit(2) };
+    }
     STACK_SETTING.store(s.stack_size.unwrap_or(0), Ordering::Relaxed);
     std::panic::set_hook(Box::new(|info| {
         let mut l = sys::LineBuf::new();
