@@ -206,6 +206,10 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 if let Err(bad) = settings::check_diag(var, &v) {
                     fail(USAGE, bad.for_option(&shown, &v).strip_prefix("greenshim: ").unwrap_or_default());
                 }
+                if var == "GREENSHIM_HUBS" && v != "1" {
+                    // Said here, naming the option, rather than by the library with the variable.
+                    fail(USAGE, &format!("{shown} {v} is not available yet: the synchronisation objects, the fd table and greenlet ids are not safe across hubs; leave it out or use {shown} 1"));
+                }
                 o.shapes_trace |= matches!(name, b"-o" | b"-e" | b"-s");
                 o.set.push((var, v));
             }
