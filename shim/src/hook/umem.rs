@@ -1,0 +1,68 @@
+//! Reading the program's memory where the kernel would validate the pointer.
+//!
+//! A pointer the program hands to a system call (an iovec array, a `msghdr`, a timeout, a
+//! signal set) may point to nothing: natively the kernel then says EFAULT, so the shim must not
+//! fault dereferencing it first. [`read`] copies such memory with `process_vm_readv` on the
+//! process itself, which fails with EFAULT instead of faulting, as the kernel's own copy does.
+//!
+//! Where a sandbox refuses `process_vm_readv` (seccomp: EPERM or ENOSYS), the memory is read
+//! directly, as before this module existed: a bad pointer faults in the shim there.
+
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+/// 0: not tried yet; 1: process_vm_readv works; 2: refused here.
+static VM_READV: AtomicU8 = AtomicU8::new(0);
+
+/// Copy `len` bytes from the program's `addr` to `out`: `Err(EFAULT)` unless all are readable.
+///
+/// # Safety
+/// `out` is valid for `len` bytes of writes.
+pub unsafe fn read_bytes(addr: usize, out: *mut u8, len: usize) -> Result<(), i32> {
+    if len == 0 {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    if VM_READV.load(Relaxed) != 2 {
+        let local = libc::iovec { iov_base: out.cast(), iov_len: len };
+        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
+        let pid = syscall!(SYS_getpid).unwrap_or(0);
+        match syscall!(SYS_process_vm_readv, pid, &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) {
+            Ok(n) if n as usize == len => {
+                VM_READV.store(1, Relaxed);
+                return Ok(());
+            }
+            // A short copy: the range runs into memory that is not readable.
+            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
+            Err(_) => VM_READV.store(2, Relaxed),
+        }
+    }
+    // SAFETY: no fault-safe copy here (see the module docs); the caller's `out` holds `len`.
+    std::ptr::copy_nonoverlapping(addr as *const u8, out, len);
+    Ok(())
+}
+
+/// A `T` copied from the program's `p`, or `Err(EFAULT)`.
+///
+/// `T` is a plain C type (integers, iovecs, headers, timespecs): any bytes are a valid `T`.
+pub fn read<T: Copy>(p: *const T) -> Result<T, i32> {
+    let mut v = std::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: `v` holds size_of::<T>() bytes, fully written on success; any bytes are a valid T.
+    unsafe {
+        read_bytes(p as usize, v.as_mut_ptr().cast(), std::mem::size_of::<T>())?;
+        Ok(v.assume_init())
+    }
+}
+
+/// `n` consecutive `T`s copied from the program's `p`, or `Err(EFAULT)`.
+pub fn read_vec<T: Copy>(p: *const T, n: usize) -> Result<Vec<T>, i32> {
+    let bytes = n.checked_mul(std::mem::size_of::<T>()).ok_or(libc::EFAULT)?;
+    let mut v = Vec::<T>::with_capacity(n);
+    // SAFETY: the vector's buffer holds `n` Ts, all written on success; any bytes are valid Ts.
+    unsafe {
+        read_bytes(p as usize, v.as_mut_ptr().cast(), bytes)?;
+        v.set_len(n);
+    }
+    Ok(v)
+}

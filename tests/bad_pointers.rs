@@ -1,0 +1,80 @@
+//! Bad pointers the kernel validates ((void *)8, a PROT_NONE page) given to the calls the shim
+//! takes over: natively each returns an error (mostly EFAULT), blocks, or succeeds without
+//! touching the memory; under the shim the same, never a crash in greenshim's code (which once
+//! summed a bad iovec array, or read a bad `msghdr`, before the kernel saw it).
+//!
+//! `tests/c/bad_pointers.c` runs each case in a child of its own and prints its result (or
+//! "killed by SEGV", or "blocks"); the output of each family must equal the native one.
+//!
+//! ```sh
+//! cargo build --release && cargo test --release --test bad_pointers
+//! ```
+
+mod common;
+
+use common::*;
+
+/// Run the cases whose names start with `prefix` natively and under the shim: same stdout, and
+/// natively at least one EFAULT (the cases ran).
+fn same_as_native(prefix: &str) {
+    let bin = compile("bad_pointers");
+    let native = run_native(&bin, &[prefix]);
+    assert_ok(&native);
+    assert!(native.stdout.contains(" -1 EFAULT"), "no EFAULT case ran natively\n{}", native.describe());
+    let shim = run_shim(&bin, &[prefix], &[]);
+    assert_eq!(
+        shim.stdout,
+        native.stdout,
+        "shim output differs from native\n=== native\n{}\n=== shim\n{}",
+        native.describe(),
+        shim.describe()
+    );
+    assert_ok(&shim);
+}
+
+/// `readv` on sockets, pipes and a file: a bad array, a PROT_NONE one, a bad buffer (which on an
+/// empty socket blocks natively), on full and empty fds.
+#[test]
+fn readv_with_bad_iovecs_fails_as_natively() {
+    same_as_native("readv_");
+}
+
+#[test]
+fn writev_with_bad_iovecs_fails_as_natively() {
+    same_as_native("writev_");
+}
+
+/// `preadv`/`pwritev`(2), reaching the shim through syscall user dispatch or libc.
+#[test]
+fn preadv_pwritev_with_bad_iovecs_fail_as_natively() {
+    same_as_native("preadv");
+    same_as_native("pwritev");
+}
+
+#[test]
+fn read_write_with_bad_buffers_fail_as_natively() {
+    same_as_native("read_");
+    same_as_native("write_");
+}
+
+/// `sendmsg`/`recvmsg`: a bad header, a bad array in a good header, a bad name buffer.
+#[test]
+fn sendmsg_recvmsg_with_bad_headers_fail_as_natively() {
+    same_as_native("sendmsg_");
+    same_as_native("recvmsg_");
+}
+
+/// `sendmmsg`/`recvmmsg`: a bad vector, a bad array in a good header, a bad timeout.
+#[test]
+fn sendmmsg_recvmmsg_with_bad_vectors_fail_as_natively() {
+    same_as_native("sendmmsg_");
+    same_as_native("recvmmsg_");
+}
+
+/// Socket addresses and lengths, socket options the shim records, `FIONBIO`, fd pairs.
+#[test]
+fn socket_calls_with_bad_pointers_fail_as_natively() {
+    for p in ["recvfrom_", "sendto_", "connect_", "accept", "getpeername_", "setsockopt_", "ioctl_", "socketpair_", "pipe"] {
+        same_as_native(p);
+    }
+}
