@@ -78,3 +78,10 @@ fn socket_calls_with_bad_pointers_fail_as_natively() {
         same_as_native(p);
     }
 }
+
+/// Linux AIO waits: a bad timeout, a bad `__aio_sigset` or signal set (io_pgetevents), a bad
+/// events array that is never written (nothing completes: 0 at the timeout, as natively).
+#[test]
+fn aio_waits_with_bad_pointers_fail_as_natively() {
+    same_as_native("io_");
+}
