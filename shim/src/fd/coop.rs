@@ -77,7 +77,14 @@ pub unsafe fn run_from(
             *deadline = Some(sys::now().saturating_add(timeout));
         }
         armed = true;
-        match hub::wait_fd(h, fd, dir, *deadline, true) {
+        // A signal sent while this greenlet was runnable (woken, not yet running) found no park
+        // to interrupt and is pending: it interrupts the call now, as natively, rather than
+        // waiting behind a wakeup that may never come.
+        let why = match crate::thread::signal::due(h) {
+            true => Ok(Wake::Interrupted),
+            false => hub::wait_fd(h, fd, dir, *deadline, true),
+        };
+        match why {
             Err(_) => return Err(FALLBACK),
             Ok(Wake::Woken) => {}
             Ok(Wake::TimedOut) => return Err(libc::EAGAIN),

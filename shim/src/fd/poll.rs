@@ -164,11 +164,14 @@ unsafe fn park_loop(
     attempt: &mut dyn FnMut() -> c_int,
     blocking: &mut dyn FnMut(Option<u64>) -> c_int,
 ) -> Out {
-    if crate::thread::signal::due(h) {
-        return Out::Intr; // a signal this call's mask lets through is pending: EINTR at once
-    }
     let mut filtered = false;
     loop {
+        // A signal this call's mask lets through is pending: EINTR at once. Also on each
+        // re-park: one sent while this greenlet was runnable (woken for an fd that turned out
+        // not ready) found no park to interrupt.
+        if crate::thread::signal::due(h) {
+            return Out::Intr;
+        }
         match hub::wait_fds(h, &watch, deadline, true) {
             Err(_) if !filtered && drop_unwatchable(h, &mut watch) => filtered = true,
             // The hub cannot watch some fd: the real call, blocking the whole thread.

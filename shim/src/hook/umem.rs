@@ -3,14 +3,15 @@
 //! A pointer the program hands to a system call (an iovec array, a `msghdr`, a timeout, a
 //! signal set) may point to nothing: natively the kernel then says EFAULT, so the shim must not
 //! fault dereferencing it first. [`read`] copies such memory with `process_vm_readv` on the
-//! process itself, which fails with EFAULT instead of faulting, as the kernel's own copy does.
+//! process itself, which fails with EFAULT instead of faulting, as the kernel's own copy does;
+//! [`write`] stores a result (an old mask, the time left) with `process_vm_writev`.
 //!
 //! Where a sandbox refuses `process_vm_readv` (seccomp: EPERM or ENOSYS), the memory is read
 //! directly, as before this module existed: a bad pointer faults in the shim there.
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-/// 0: not tried yet; 1: process_vm_readv works; 2: refused here.
+/// 0: not tried yet; 1: process_vm_readv works; 2: refused here (also taken for its writev).
 static VM_READV: AtomicU8 = AtomicU8::new(0);
 
 /// Copy `len` bytes from the program's `addr` to `out`: `Err(EFAULT)` unless all are readable.
@@ -65,4 +66,37 @@ pub fn read_vec<T: Copy>(p: *const T, n: usize) -> Result<Vec<T>, i32> {
         v.set_len(n);
     }
     Ok(v)
+}
+
+/// Copy `len` bytes from `src` to the program's `addr`: `Err(EFAULT)` unless all are writable
+/// (`process_vm_writev`; a direct write where that is refused, see the module docs).
+///
+/// # Safety
+/// `src` is valid for `len` bytes of reads.
+pub unsafe fn write_bytes(addr: usize, src: *const u8, len: usize) -> Result<(), i32> {
+    if len == 0 {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    if VM_READV.load(Relaxed) != 2 {
+        let local = libc::iovec { iov_base: src as *mut libc::c_void, iov_len: len };
+        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
+        let pid = syscall!(SYS_getpid).unwrap_or(0);
+        match syscall!(SYS_process_vm_writev, pid, &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) {
+            Ok(n) if n as usize == len => return Ok(()),
+            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
+            Err(_) => VM_READV.store(2, Relaxed),
+        }
+    }
+    // SAFETY: no fault-safe copy here (see the module docs); the caller's `src` holds `len`.
+    std::ptr::copy_nonoverlapping(src, addr as *mut u8, len);
+    Ok(())
+}
+
+/// Store `v` at the program's `p`, or `Err(EFAULT)`.
+pub fn write<T: Copy>(p: *mut T, v: T) -> Result<(), i32> {
+    // SAFETY: `v` is a whole T on our stack.
+    unsafe { write_bytes(p as usize, (&v as *const T).cast(), std::mem::size_of::<T>()) }
 }

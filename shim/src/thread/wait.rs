@@ -67,7 +67,10 @@ impl Waiter {
     /// wait and it must not restart.
     unsafe fn park(&mut self, h: *mut Hub) -> Result<(), c_int> {
         let deadline = self.retry_ns.map(|ns| sys::now().saturating_add(ns));
-        let why = if self.pidfd >= 0 {
+        // A signal pending since the retry timer woke us interrupts now (see coop::run_from).
+        let why = if crate::thread::signal::due(h) {
+            Wake::Interrupted
+        } else if self.pidfd >= 0 {
             hub::wait_fd(h, self.pidfd, Interest::Read, deadline, true).unwrap_or(Wake::TimedOut)
         } else {
             hub::park(h, WaitOn::Sleep, deadline, true)
