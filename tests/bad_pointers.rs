@@ -98,3 +98,10 @@ fn sleeps_and_futexes_with_bad_pointers_fail_as_natively() {
     same_as_native("clock_nanosleep_");
     same_as_native("futex_");
 }
+
+/// The signal calls the shim takes over: an old mask or pending set it cannot store, a set or
+/// timeout it cannot read (`sigwait` returns the error), an alternate stack.
+#[test]
+fn signal_calls_with_bad_pointers_fail_as_natively() {
+    same_as_native("sig");
+}
