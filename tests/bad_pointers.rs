@@ -105,3 +105,21 @@ fn sleeps_and_futexes_with_bad_pointers_fail_as_natively() {
 fn signal_calls_with_bad_pointers_fail_as_natively() {
     same_as_native("sig");
 }
+
+/// The readiness calls: a bad pollfd array, fd_set or call mask (the shim copies the sets and
+/// masks before the first attempt); an idle epoll wait with a bad events array times out with
+/// 0 natively, as the kernel writes it only for events.
+#[test]
+fn readiness_calls_with_bad_pointers_fail_as_natively() {
+    for p in ["poll_", "ppoll_", "select_", "pselect_", "epoll_"] {
+        same_as_native(p);
+    }
+}
+
+/// `waitpid`/`wait4`/`waitid` reap the child and then say EFAULT for a result they cannot store.
+#[test]
+fn waits_for_children_with_bad_pointers_fail_as_natively() {
+    for p in ["waitpid_", "wait4_", "waitid_"] {
+        same_as_native(p);
+    }
+}
