@@ -14,6 +14,14 @@ mod common;
 
 use common::*;
 
+/// The families the tests below run, by case-name prefix.
+const FAMILIES: &[&str] = &[
+    "readv_", "writev_", "preadv", "pwritev", "read_", "write_", "sendmsg_", "recvmsg_", "sendmmsg_", "recvmmsg_",
+    "recvfrom_", "sendto_", "connect_", "accept", "getpeername_", "setsockopt_", "ioctl_", "socketpair_", "pipe",
+    "io_", "nanosleep_", "clock_nanosleep_", "futex_", "sig", "poll_", "ppoll_", "select_", "pselect_",
+    "epoll_", "waitpid_", "wait4_", "waitid_",
+];
+
 /// Run the cases whose names start with `prefix` natively and under the shim: same stdout, and
 /// natively at least one EFAULT (the cases ran; -14 is EFAULT as a returned code).
 fn same_as_native(prefix: &str) {
@@ -122,4 +130,21 @@ fn waits_for_children_with_bad_pointers_fail_as_natively() {
     for p in ["waitpid_", "wait4_", "waitid_"] {
         same_as_native(p);
     }
+}
+
+/// Every case of the program is in a family a test runs (a new case cannot go unchecked), and
+/// the whole program under the tracer, which reads the same pointers for its lines, gives the
+/// native output too.
+#[test]
+fn every_case_is_checked_and_the_tracer_reads_safely() {
+    let bin = compile("bad_pointers");
+    let native = run_native(&bin, &[]);
+    assert_ok(&native);
+    for line in native.stdout.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        assert!(FAMILIES.iter().any(|f| name.starts_with(f)), "case {name} is in no family a test runs");
+    }
+    let traced = run_shim(&bin, &[], &[("GREENSHIM_TRACE", "1"), ("GREENSHIM_TRACE_FILE", "/dev/null")]);
+    assert_eq!(traced.stdout, native.stdout, "traced output differs from native\n=== native\n{}\n=== traced\n{}", native.describe(), traced.describe());
+    assert_ok(&traced);
 }
