@@ -44,7 +44,8 @@ fn io_uring_waits_park_only_the_waiting_thread() {
 
 /// Linux native AIO: `io_getevents` (through `syscall()`, as MariaDB calls it, and inline) and
 /// `io_pgetevents` waiting for IOCB_CMD_POLL completions on pipes fed later: one and two
-/// completions, timeouts, errors, EINTR after SA_RESTART, the call's mask; results as the
+/// completions, timeouts, errors, EINTR after SA_RESTART (also for a signal sent while the
+/// waiter is runnable, not parked), the call's mask; results as the
 /// kernel's, the ticker runs during every wait (the previous build hangs at the first wait,
 /// in the kernel's `read_events`).
 #[test]
@@ -56,6 +57,9 @@ fn linux_aio_waits_park_only_the_waiting_thread() {
     }
     assert!(s.stdout.contains("inline: wait 2, fed after 60 and 90 ms               -> 2, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+    // A signal sent while the waiter's greenlet is runnable (its retry timer fired with the
+    // sender's) interrupts the wait: it once stayed pending, and the wait hung for good.
+    assert!(s.stdout.contains("signal while a retry is due, x8     -> EINTR 8 times"), "{}", s.describe());
 }
 
 /// `waitpid`, `wait`, `wait4`, `waitid`, `syscall(SYS_wait4)`: a pidfd for one child, retries

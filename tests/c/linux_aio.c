@@ -95,6 +95,30 @@ static void *interrupter(void *a) {
     return NULL;
 }
 
+/* Busy for 20 ms without a call the shim interposes: under the shim the hub cannot run meanwhile,
+ * so the timers that fall due are fired together afterwards, in deadline order. */
+static void *spinner(void *a) {
+    (void)a;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000000L);
+    return NULL;
+}
+/* After 50 ms (the waiter's retries are 4 ms apart by then), a signal due 1 ms later, most
+ * often before the waiter's next retry: under the shim both wake up together after the spinner,
+ * this one first, so the signal comes while the waiter's greenlet is runnable, not parked. */
+static void *late_interrupter(void *a) {
+    (void)a;
+    usleep(50000);
+    pthread_t s;
+    pthread_create(&s, NULL, spinner, NULL);
+    usleep(1000);
+    pthread_kill(waiter, SIGUSR1);
+    pthread_join(s, NULL);
+    return NULL;
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (syscall(SYS_io_setup, 16, &ctx)) {
@@ -151,6 +175,14 @@ int main(void) {
     show("syscall(): wait 1, SA_RESTART handler after 40 ms", n, t0);
     printf("  handler ran: %s\n", atomic_load(&handled) > h0 ? "yes" : "no");
     pthread_join(f, NULL);
+
+    int eintr = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_create(&f, NULL, late_interrupter, NULL);
+        if (getevents_libc(ctx, 1, 8, ev, NULL) == -EINTR) eintr++;
+        pthread_join(f, NULL);
+    }
+    printf("syscall(): wait 1, signal while a retry is due, x8     -> EINTR %d times\n", eintr);
 
     sigset_t blk;
     sigemptyset(&blk);
