@@ -270,6 +270,21 @@ static long io_pgetevents_set_bad(void) {
     return syscall(333, c, 1, 1, buf, &t, &u);
 }
 
+/* io_uring_enter waiting for a completion (none comes), with a bad wait argument. */
+struct ext_arg { unsigned long long sigmask; unsigned sigmask_sz, min_wait_usec; unsigned long long ts; };
+static long uring_enter(void *arg, size_t argsz, unsigned flags) {
+    struct { unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3]; unsigned long long off[10]; } p;
+    memset(&p, 0, sizeof p);
+    long fd = syscall(425 /* io_uring_setup */, 4, &p);
+    if (fd < 0) return fd;
+    return syscall(426 /* io_uring_enter */, fd, 0, 1, 1 /* GETEVENTS */ | flags, arg, argsz);
+}
+CASE(uring_enter_arg_bad, uring_enter(BAD, sizeof(struct ext_arg), 8 /* EXT_ARG */))
+static long uring_enter_ts_bad(void) { struct ext_arg a = {0, 0, 0, (unsigned long long)BAD}; return uring_enter(&a, sizeof a, 8); }
+static long uring_enter_mask_bad(void) { struct ext_arg a = {(unsigned long long)BAD, 8, 0, 0}; return uring_enter(&a, sizeof a, 8); }
+CASE(uring_enter_sigmask_bad, uring_enter(BAD, 8, 0))
+static long epoll_pwait2_timeout_bad(void) { int ep = epoll_create1(0); return epoll_pwait2(ep, (void *)buf, 1, BAD, NULL); }
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     only = argc > 1 ? argv[1] : NULL;
@@ -306,5 +321,7 @@ int main(int argc, char **argv) {
     RUN(waitpid_status_bad); RUN(wait4_rusage_bad); RUN(waitid_info_bad);
     RUN(io_getevents_timeout_bad); RUN(io_getevents_events_bad); RUN(io_pgetevents_usig_bad);
     RUN(io_pgetevents_set_bad);
+    RUN(uring_enter_arg_bad); RUN(uring_enter_ts_bad); RUN(uring_enter_mask_bad); RUN(uring_enter_sigmask_bad);
+    RUN(epoll_pwait2_timeout_bad);
     return 0;
 }

@@ -620,6 +620,15 @@ unsafe fn epoll_pwait2_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max:
     // the park, and their handlers run under it); the real calls then need none.
     let (km, mask) = kernel_mask(mask);
     let _mask = crate::thread::signal::TempMask::enter(h, km);
+    // The timeout, copied fault-safely (glibc hands it to the kernel as it is: EFAULT).
+    let ts = match ts.is_null() {
+        true => None,
+        false => match umem::read(ts) {
+            Ok(t) => Some(t),
+            Err(_) => return real_fns::epoll_pwait2(epfd, ev, max, ts, mask),
+        },
+    };
+    let ts = ts.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let first = real_fns::epoll_pwait2(epfd, ev, max, &ZERO_TS, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, is_zero_ts(ts), saved)
@@ -671,5 +680,5 @@ pub unsafe extern "C-unwind" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, m
 #[no_mangle]
 pub unsafe extern "C-unwind" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
-    hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
+    hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(umem::read(ts).ok().and_then(|t| sys::timespec_ns(&t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }
