@@ -78,6 +78,9 @@ fn file_locks_that_wait_park_only_the_waiting_thread() {
     let s = same_as_native("file_locks");
     assert!(s.stdout.contains("flock on another description, thread holds   -> 0, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+    // A signal sent while the waiter's greenlet is runnable (its retry timer fired with the
+    // sender's) interrupts the wait: it once stayed pending while the lock stayed held.
+    assert!(s.stdout.contains("flock, signal while a retry is due, x4       -> EINTR 4 times"), "{}", s.describe());
 }
 
 /// `system()` (taken over: glibc waits with its internal `waitpid`) and `pclose()` (which ends
