@@ -44,7 +44,8 @@ fn io_uring_waits_park_only_the_waiting_thread() {
 
 /// Linux native AIO: `io_getevents` (through `syscall()`, as MariaDB calls it, and inline) and
 /// `io_pgetevents` waiting for IOCB_CMD_POLL completions on pipes fed later: one and two
-/// completions, timeouts, errors, EINTR after SA_RESTART, the call's mask; results as the
+/// completions, timeouts, errors, EINTR after SA_RESTART (also for a signal sent while the
+/// waiter is runnable, not parked), the call's mask; results as the
 /// kernel's, the ticker runs during every wait (the previous build hangs at the first wait,
 /// in the kernel's `read_events`).
 #[test]
@@ -56,6 +57,9 @@ fn linux_aio_waits_park_only_the_waiting_thread() {
     }
     assert!(s.stdout.contains("inline: wait 2, fed after 60 and 90 ms               -> 2, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+    // A signal sent while the waiter's greenlet is runnable (its retry timer fired with the
+    // sender's) interrupts the wait: it once stayed pending, and the wait hung for good.
+    assert!(s.stdout.contains("signal while a retry is due, x8     -> EINTR 8 times"), "{}", s.describe());
 }
 
 /// `waitpid`, `wait`, `wait4`, `waitid`, `syscall(SYS_wait4)`: a pidfd for one child, retries
@@ -74,6 +78,9 @@ fn file_locks_that_wait_park_only_the_waiting_thread() {
     let s = same_as_native("file_locks");
     assert!(s.stdout.contains("flock on another description, thread holds   -> 0, ticker ran: yes"), "{}", s.describe());
     assert!(!s.stdout.contains("ticker ran: no"), "{}", s.describe());
+    // A signal sent while the waiter's greenlet is runnable (its retry timer fired with the
+    // sender's) interrupts the wait: it once stayed pending while the lock stayed held.
+    assert!(s.stdout.contains("flock, signal while a retry is due, x4       -> EINTR 4 times"), "{}", s.describe());
 }
 
 /// `system()` (taken over: glibc waits with its internal `waitpid`) and `pclose()` (which ends

@@ -1,6 +1,7 @@
 /* File locks that wait park only the waiting thread: flock, fcntl F_SETLKW and F_OFD_SETLKW,
  * lockf F_LOCK, held by a child process or (flock, OFD) by another thread through another open
- * file description; EINTR without SA_RESTART. A ticker counts during each wait. */
+ * file description; EINTR without SA_RESTART, also for a signal sent while the waiter is runnable
+ * under the shim (not parked). A ticker counts during each wait. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ticker.h"
@@ -58,6 +60,31 @@ static void *flock_holder(void *a) {
 }
 
 static void on_alarm(int s) { (void)s; }
+
+/* Busy for 20 ms without a call the shim interposes: under the shim the hub cannot run
+ * meanwhile, so the timers that fall due are fired together afterwards, in deadline order. */
+static void *spinner(void *a) {
+    (void)a;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000000L);
+    return NULL;
+}
+/* After 50 ms (the waiter's retries are several ms apart by then), a signal due 1 ms later,
+ * most often before the waiter's next retry: under the shim both wake up together after the
+ * spinner, this one first, so the signal comes while the waiter's greenlet is runnable. */
+static pthread_t waiter;
+static void *late_interrupter(void *a) {
+    (void)a;
+    usleep(50000);
+    pthread_t s;
+    pthread_create(&s, NULL, spinner, NULL);
+    usleep(1000);
+    pthread_kill(waiter, SIGALRM);
+    pthread_join(s, NULL);
+    return NULL;
+}
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -119,6 +146,23 @@ int main(void) {
     sigaction(SIGALRM, &sa, NULL);
     setitimer(ITIMER_REAL, &it, NULL);
     report("flock, SA_RESTART handler ran", flock(fd, LOCK_EX), -1);
+    flock(fd, LOCK_UN);
+    waitpid(p, &st, 0);
+
+    /* interrupted by a signal sent while the waiter's retry is due (no SA_RESTART) */
+    sa.sa_flags = 0;
+    sigaction(SIGALRM, &sa, NULL);
+    waiter = pthread_self();
+    p = holder(0, 10000);
+    int eintr = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_t li;
+        pthread_create(&li, NULL, late_interrupter, NULL);
+        if (flock(fd, LOCK_EX) < 0 && errno == EINTR) eintr++;
+        pthread_join(li, NULL);
+    }
+    printf("flock, signal while a retry is due, x4       -> EINTR %d times\n", eintr);
+    kill(p, SIGKILL);
     waitpid(p, &st, 0);
 
     atomic_store(&stop, 1);

@@ -29,7 +29,7 @@ use std::ffi::c_long;
 use gs::hub::{self, Hub, Wake, WaitOn};
 use gs::sys;
 
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 
 /// x86_64's `__NR_io_pgetevents` (not in the libc crate).
 pub const SYS_IO_PGETEVENTS: c_long = 333;
@@ -41,6 +41,7 @@ const RETRY_MAX_NS: u64 = 4_000_000;
 const IO_EVENT_SIZE: usize = 32;
 
 /// The kernel's `struct __kernel_timespec`.
+#[derive(Clone, Copy)]
 #[repr(C)]
 struct KernelTimespec {
     tv_sec: i64,
@@ -53,33 +54,41 @@ struct KernelTimespec {
 /// # Safety
 /// The arguments are the system call's, as the program passed them.
 pub unsafe fn io_getevents(nr_sys: c_long, a: [usize; 6]) -> c_long {
-    let (min_nr, timeout) = (a[1] as c_long, a[4] as *const KernelTimespec);
-    let zero_timeout = timeout.as_ref().is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
-    let waits = min_nr > 0 && !zero_timeout;
-    let Some(h) = (if waits { entry::hub() } else { None }) else { return crate::fd::coop::ret(sys::raw_result(nr_sys, a)) as c_long };
-    hook!(h, io_getevents, entry::nonneg, crate::fd::coop::ret(getevents(h, nr_sys, a)) as c_long, |r, e| [
+    let min_nr = a[1] as c_long;
+    // Copied fault-safely: a timeout the kernel cannot read is its EFAULT, at once.
+    let timeout = match a[4] {
+        0 => Ok(None),
+        p => umem::read(p as *const KernelTimespec).map(Some),
+    };
+    let waits = min_nr > 0 && matches!(timeout, Ok(t) if t.is_none_or(|t| t.tv_sec != 0 || t.tv_nsec != 0));
+    let (Some(h), Ok(timeout)) = (if waits { entry::hub() } else { None }, timeout) else {
+        return crate::fd::coop::ret(sys::raw_result(nr_sys, a)) as c_long;
+    };
+    hook!(h, io_getevents, entry::nonneg, crate::fd::coop::ret(getevents(h, nr_sys, a, timeout)) as c_long, |r, e| [
         Arg::Hex(a[0] as u64), Arg::Int(min_nr as i64), Arg::Int(a[2] as c_long as i64), Arg::Hex(a[3] as u64)
     ], Ret::Int(r as i64, e))
 }
 
 
-/// A waiting call, made of zero-timeout attempts and parks (see the module docs).
-unsafe fn getevents(h: *mut Hub, nr_sys: c_long, a: [usize; 6]) -> Result<usize, i32> {
-    let [ctx, min_nr, nr, events, timeout, usig] = a;
+/// A waiting call, made of zero-timeout attempts and parks (see the module docs); `timeout` is
+/// the program's, copied.
+unsafe fn getevents(h: *mut Hub, nr_sys: c_long, a: [usize; 6], timeout: Option<KernelTimespec>) -> Result<usize, i32> {
+    let [ctx, min_nr, nr, events, _, usig] = a;
     let (min_nr, nr) = (min_nr as c_long, nr as c_long);
-    let deadline = (timeout as *const KernelTimespec).as_ref().map(|t| {
+    let deadline = timeout.map(|t| {
         let ns = (t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128).clamp(0, u64::MAX as i128) as u64;
         sys::now().saturating_add(ns)
     });
     // io_pgetevents: `struct __aio_sigset { const sigset_t *sigmask; size_t sigsetsize; }`.
     let mut mask = None;
+    // Both copied fault-safely, in the kernel's order: EFAULT, EINVAL for the size, EFAULT.
     if nr_sys == SYS_IO_PGETEVENTS && usig != 0 {
-        let [set, size] = *(usig as *const [usize; 2]);
+        let [set, size] = umem::read(usig as *const [usize; 2])?;
         if set != 0 {
             if size != 8 {
                 return Err(libc::EINVAL);
             }
-            mask = Some(*(set as *const u64));
+            mask = Some(umem::read(set as *const u64)?);
         }
     }
     let _mask = crate::thread::signal::TempMask::enter(h, mask);
@@ -107,8 +116,12 @@ unsafe fn getevents(h: *mut Hub, nr_sys: c_long, a: [usize; 6]) -> Result<usize,
         if deadline.is_some_and(|d| now >= d) {
             return Ok(got as usize);
         }
-        let until = deadline.unwrap_or(u64::MAX).min(now.saturating_add(retry_ns));
-        if hub::park(h, WaitOn::Object("io_getevents", ctx), Some(until), true) == Wake::Interrupted {
+        // A signal sent while this greenlet was runnable (woken by its retry timer, not yet
+        // running) did not interrupt a park: it is pending now, and would be until a completion
+        // that may never come. Natively it interrupts the call: so here, before parking again.
+        if crate::thread::signal::due(h)
+            || hub::park(h, WaitOn::Object("io_getevents", ctx), Some(deadline.unwrap_or(u64::MAX).min(now.saturating_add(retry_ns))), true) == Wake::Interrupted
+        {
             return if got > 0 { Ok(got as usize) } else { Err(libc::EINTR) };
         }
         retry_ns = (retry_ns * 2).min(RETRY_MAX_NS);

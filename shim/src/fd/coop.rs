@@ -77,7 +77,14 @@ pub unsafe fn run_from(
             *deadline = Some(sys::now().saturating_add(timeout));
         }
         armed = true;
-        match hub::wait_fd(h, fd, dir, *deadline, true) {
+        // A signal sent while this greenlet was runnable (woken, not yet running) found no park
+        // to interrupt and is pending: it interrupts the call now, as natively, rather than
+        // waiting behind a wakeup that may never come.
+        let why = match crate::thread::signal::due(h) {
+            true => Ok(Wake::Interrupted),
+            false => hub::wait_fd(h, fd, dir, *deadline, true),
+        };
+        match why {
             Err(_) => return Err(FALLBACK),
             Ok(Wake::Woken) => {}
             Ok(Wake::TimedOut) => return Err(libc::EAGAIN),
@@ -132,21 +139,23 @@ pub fn advance(v: &mut Vec<libc::iovec>, mut n: usize) {
 /// Blocking-write semantics over `iov`: keep writing until all is written, unless the fd is
 /// non-blocking or `dontwait` (then one attempt's count, as natively). An error after some
 /// bytes were written returns the partial count, as natively. `attempt(iov, cnt)` makes one
-/// non-blocking write; `native(iov, cnt)` the real blocking one (fallback).
+/// non-blocking write; `native(iov, cnt)` the real blocking one (fallback). `total`: the sum of
+/// the lengths. The program's array is only read (fault-safely) to continue after a partial
+/// write: the attempts hand it to the kernel as it is.
 ///
 /// # Safety
-/// `h` is this thread's hub; `iov` points to `cnt` valid iovecs.
+/// `h` is this thread's hub; `iov` and `cnt` are the program's (the kernel validates them).
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn write_all(
     h: *mut Hub,
     fd: i32,
     dontwait: bool,
     iov: *const libc::iovec,
     cnt: usize,
+    total: usize,
     mut attempt: impl FnMut(*const libc::iovec, usize) -> Result<usize, i32>,
     mut native: impl FnMut(*const libc::iovec, usize) -> Result<usize, i32>,
 ) -> Result<usize, i32> {
-    let user = std::slice::from_raw_parts(iov, cnt);
-    let total: usize = user.iter().map(|v| v.iov_len).sum();
     let mut deadline = None;
     let n = match run(h, fd, Interest::Write, dontwait, &mut deadline, || attempt(iov, cnt)) {
         Err(FALLBACK) => return native(iov, cnt),
@@ -155,7 +164,8 @@ pub unsafe fn write_all(
     if n >= total || dontwait || fdtab::full(fd).map_or(true, |i| i.nonblock) {
         return Ok(n);
     }
-    let mut v = user.to_vec();
+    // The kernel has just read the array; were it gone meanwhile, the count written stands.
+    let Ok(mut v) = crate::hook::umem::read_vec(iov, cnt) else { return Ok(n) };
     let mut done = n;
     advance(&mut v, n);
     while done < total {

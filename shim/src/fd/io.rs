@@ -15,7 +15,7 @@ use gs::reactor::Interest;
 use libc::{iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::fd::coop::{self, ret, FALLBACK};
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 use crate::fd::fdtab::{self, Kind};
 use crate::diag::trace::{MSG_FLAGS};
 
@@ -54,21 +54,37 @@ fn coop_io(fd: c_int, want: usize) -> Option<(*mut Hub, Kind)> {
     coop_fd(fd)
 }
 
-/// [`coop_io`] for an iovec array, read only for an fd the hub handles: a regular file's
-/// `writev` with a bad array must reach the kernel (EFAULT) rather than fault here.
+/// [`coop_io`] for an iovec array, with the total of its lengths: `None` (the real call) for a
+/// count the kernel refuses (EINVAL), an array it cannot read (EFAULT: the array is copied
+/// fault-safely, never dereferenced here) and nothing to transfer. Read only for an fd the hub
+/// handles: a regular file's array goes to the kernel untouched.
 #[inline(always)]
-unsafe fn coop_iov(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<(*mut Hub, Kind)> {
-    let hk = coop_fd(fd)?;
-    (iov_len(iov, cnt) > 0).then_some(hk)
+unsafe fn coop_iov(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<(*mut Hub, Kind, usize)> {
+    if !(1..=libc::UIO_MAXIOV).contains(&cnt) {
+        return None;
+    }
+    let (h, k) = coop_fd(fd)?;
+    match iov_total(iov, cnt as usize) {
+        Ok(n) if n > 0 => Some((h, k, n)),
+        _ => None,
+    }
 }
 
-/// Sum of the lengths of `cnt` iovecs (0 for an invalid count: the real call says EINVAL).
-#[inline]
-unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
-    if !(1..=libc::UIO_MAXIOV).contains(&cnt) || iov.is_null() {
-        return 0;
+/// Sum of the lengths of the program's `cnt` iovecs at `iov`, read fault-safely (saturating, as
+/// the kernel's EINVAL for a sum over `SSIZE_MAX` is the real call's to give).
+pub(crate) fn iov_total(iov: *const iovec, cnt: usize) -> Result<usize, i32> {
+    const CHUNK: usize = 16;
+    let mut buf = [iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; CHUNK];
+    let mut total = 0usize;
+    let mut done = 0;
+    while done < cnt {
+        let k = (cnt - done).min(CHUNK);
+        // SAFETY: `buf` holds CHUNK >= k iovecs.
+        unsafe { umem::read_bytes(iov.wrapping_add(done) as usize, buf.as_mut_ptr().cast(), k * std::mem::size_of::<iovec>())? };
+        total = buf[..k].iter().fold(total, |a, v| a.saturating_add(v.iov_len));
+        done += k;
     }
-    std::slice::from_raw_parts(iov, cnt as usize).iter().fold(0usize, |a, v| a.saturating_add(v.iov_len))
+    Ok(total)
 }
 
 /// The hub and the fd's kind, or `None`: call the real function.
@@ -105,7 +121,8 @@ unsafe fn raw(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize
 
 /// One non-blocking read (`Interest::Read`) into, or write from, `iov`, by the fd's kind:
 /// sockets with `MSG_DONTWAIT` (recvfrom/sendto for one buffer, the cheaper syscalls),
-/// pipes and the like with `RWF_NOWAIT`, others after a zero-timeout poll.
+/// pipes and the like with `RWF_NOWAIT`, others after a zero-timeout poll. `iov` is readable:
+/// the shim's own array, or the program's once [`coop_iov`] has copied it.
 unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Result<usize, i32> {
     let read = dir == Interest::Read;
     loop {
@@ -150,8 +167,7 @@ unsafe fn try_io(fd: c_int, dir: Interest, iov: *const iovec, cnt: usize) -> Res
 /// parks without first trying: the attempt could only say EAGAIN. That saves a syscall per
 /// request in a ping-pong server. Edge-triggered registration makes it safe: any data arriving
 /// after the drain produces an event.
-unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
-    let want: usize = std::slice::from_raw_parts(iov, cnt).iter().map(|v| v.iov_len).sum();
+unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize, want: usize) -> ssize_t {
     let stream = fdtab::cached_blocking_stream(fd);
     let park_first = stream && (*h).reactor.known_drained(fd);
     let mut dl = None;
@@ -165,13 +181,14 @@ unsafe fn readv_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> s
     ret(r)
 }
 
-unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
+unsafe fn writev_coop(h: *mut Hub, fd: c_int, iov: *const iovec, cnt: usize, total: usize) -> ssize_t {
     ret(coop::write_all(
         h,
         fd,
         false,
         iov,
         cnt,
+        total,
         |v, n| try_io(fd, Interest::Write, v, n),
         |v, n| syscall!(SYS_writev, fd, v, n).map(|n| n as usize),
     ))
@@ -182,7 +199,7 @@ pub unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> 
     match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf, iov_len: n };
-            hook!(h, read, entry::nonneg, readv_coop(h, fd, &iov, 1), |r, e| [
+            hook!(h, read, entry::nonneg, readv_coop(h, fd, &iov, 1, n), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, (r >= 0).then_some(r as usize)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
@@ -215,9 +232,10 @@ fn coop_or_traced(coop: Option<*mut Hub>) -> Option<(*mut Hub, bool)> {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
+    let c = coop_iov(fd, iov, cnt);
+    match coop_or_traced(c.map(|(h, _, _)| h)) {
         Some((h, coop)) => hook!(h, readv, entry::nonneg,
-            if coop { readv_coop(h, fd, iov, cnt as usize) } else { real_fns::readv(fd, iov, cnt) }, |r, e| [
+            if let (true, Some((_, _, want))) = (coop, c) { readv_coop(h, fd, iov, cnt as usize, want) } else { real_fns::readv(fd, iov, cnt) }, |r, e| [
             Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, (r >= 0).then_some(r as usize)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::readv(fd, iov, cnt),
@@ -229,7 +247,7 @@ pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, n: size_t) 
     match coop_io(fd, n) {
         Some((h, _)) => {
             let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
-            hook!(h, write, entry::nonneg, writev_coop(h, fd, &iov, 1), |r, e| [
+            hook!(h, write, entry::nonneg, writev_coop(h, fd, &iov, 1, n), |r, e| [
                 Arg::Int(fd as i64), Arg::Buf(buf as *const u8, Some(n)), Arg::Int(n as i64)
             ], Ret::Int(r as i64, e))
         }
@@ -244,9 +262,10 @@ pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, n: size_t) 
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match coop_or_traced(coop_iov(fd, iov, cnt).map(|(h, _)| h)) {
+    let c = coop_iov(fd, iov, cnt);
+    match coop_or_traced(c.map(|(h, _, _)| h)) {
         Some((h, coop)) => hook!(h, writev, entry::nonneg,
-            if coop { writev_coop(h, fd, iov, cnt as usize) } else { real_fns::writev(fd, iov, cnt) }, |r, e| [
+            if let (true, Some((_, _, total))) = (coop, c) { writev_coop(h, fd, iov, cnt as usize, total) } else { real_fns::writev(fd, iov, cnt) }, |r, e| [
             Arg::Int(fd as i64), Arg::Iov(iov, cnt as i64, Some(usize::MAX)), Arg::Int(cnt as i64)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::writev(fd, iov, cnt),
@@ -357,17 +376,27 @@ pub unsafe extern "C-unwind" fn __recvfrom_chk(
     recvfrom(fd, buf, n, flags, addr, alen)
 }
 
-/// `recvmsg` semantics on a socket of hub `h` (`msg` non-null).
-unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    let iov = std::slice::from_raw_parts((*msg).msg_iov, (*msg).msg_iovlen);
-    let want: usize = iov.iter().map(|v| v.iov_len).sum();
+/// The program's `msghdr` and the total of its iovec array, copied fault-safely; `None`: the
+/// real call, which says EFAULT (or EMSGSIZE for too long an array).
+fn msg_copy(msg: *const msghdr) -> Option<(msghdr, usize)> {
+    let m = umem::read(msg).ok()?;
+    if m.msg_iovlen > libc::UIO_MAXIOV as usize {
+        return None;
+    }
+    Some((m, iov_total(m.msg_iov, m.msg_iovlen).ok()?))
+}
+
+/// `recvmsg` semantics on a socket of hub `h`: `hdr` and `want` are `msg`'s copy and total
+/// (see [`msg_copy`]); the first attempt hands the kernel the program's own header, which it
+/// fills in.
+unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, hdr: msghdr, want: usize, flags: c_int) -> ssize_t {
     let r = recv_coop(h, fd, flags, want, |off, f| {
         if off == 0 {
             return syscall!(SYS_recvmsg, fd, msg, f).map(|n| n as usize);
         }
         // MSG_WAITALL continuation: receive into the rest of the caller's buffers (the kernel
         // leaves the caller's iovec array as it was).
-        let mut rest = iov.to_vec();
+        let mut rest = umem::read_vec(hdr.msg_iov, hdr.msg_iovlen)?;
         coop::advance(&mut rest, off);
         let mut m: msghdr = std::mem::zeroed();
         m.msg_iov = rest.as_mut_ptr();
@@ -380,11 +409,11 @@ unsafe fn recvmsg_coop(h: *mut Hub, fd: c_int, msg: *mut msghdr, flags: c_int) -
 #[no_mangle]
 pub unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let sock = match coop_fd(fd) {
-        Some((h, Kind::Socket)) if !msg.is_null() => Some(h),
+        Some((h, Kind::Socket)) => msg_copy(msg).map(|c| (h, c)),
         _ => None,
     };
-    match coop_or_traced(sock) {
-        Some((h, coop)) => hook!(h, recvmsg, entry::nonneg, if coop { recvmsg_coop(h, fd, msg, flags) } else { real_fns::recvmsg(fd, msg, flags) }, |r, e| [
+    match coop_or_traced(sock.map(|(h, _)| h)) {
+        Some((h, coop)) => hook!(h, recvmsg, entry::nonneg, if let (true, Some((_, (hdr, want)))) = (coop, sock) { recvmsg_coop(h, fd, msg, hdr, want, flags) } else { real_fns::recvmsg(fd, msg, flags) }, |r, e| [
             Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)
         ], Ret::Int(r as i64, e)),
         _ => real_fns::recvmsg(fd, msg, flags),
@@ -400,6 +429,7 @@ unsafe fn sendto_coop(h: *mut Hub, fd: c_int, buf: *const c_void, n: size_t, fla
         flags & libc::MSG_DONTWAIT != 0,
         &iov,
         1,
+        n,
         |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, f, addr, alen).map(|n| n as usize),
         |v, _| syscall!(SYS_sendto, fd, (*v).iov_base, (*v).iov_len, flags, addr, alen).map(|n| n as usize),
     ))
@@ -436,13 +466,17 @@ pub unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, n: size_t, f
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    match coop_fd(fd) {
-        Some((h, Kind::Socket)) if !msg.is_null() => {
+    let sock = match coop_fd(fd) {
+        Some((h, Kind::Socket)) => msg_copy(msg).map(|c| (h, c)),
+        _ => None,
+    };
+    match sock {
+        Some((h, (hdr, total))) => {
             let f = flags | libc::MSG_DONTWAIT;
             let first = std::cell::Cell::new(true);
             // Ancillary data goes with the first piece only (a continuation must not repeat it).
             let send_one = |v: *const iovec, n: usize, f: c_int| {
-                let mut m = *msg;
+                let mut m = hdr;
                 m.msg_iov = v as *mut iovec;
                 m.msg_iovlen = n;
                 if !first.get() {
@@ -459,8 +493,9 @@ pub unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
                 h,
                 fd,
                 flags & libc::MSG_DONTWAIT != 0,
-                (*msg).msg_iov,
-                (*msg).msg_iovlen,
+                hdr.msg_iov,
+                hdr.msg_iovlen,
+                total,
                 |v, n| send_one(v, n, f),
                 |v, n| send_one(v, n, flags),
             )), |r, e| [Arg::Int(fd as i64), Arg::Hex(msg as u64), Arg::Flags(flags as u64, MSG_FLAGS)], Ret::Int(r as i64, e))
@@ -488,16 +523,34 @@ pub unsafe extern "C-unwind" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_
     }
 }
 
+/// Whether the program's `n` headers at `v` have nothing to receive into (a copied header
+/// at a time); `Err(EFAULT)` for one the kernel cannot read (the real call says so).
+fn mmsg_empty(v: *const libc::mmsghdr, n: c_uint) -> Result<bool, i32> {
+    for i in 0..(n as usize).min(libc::UIO_MAXIOV as usize) {
+        let m = umem::read(v.wrapping_add(i))?;
+        if m.msg_hdr.msg_iovlen > libc::UIO_MAXIOV as usize || iov_total(m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen)? > 0 {
+            return Ok(false);
+        }
+    }
+    Ok(n > 0)
+}
+
 unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int {
-    if n > 0 && !v.is_null() && (0..n as usize).all(|i| iov_len((*v.add(i)).msg_hdr.msg_iov, (*v.add(i)).msg_hdr.msg_iovlen as c_int) == 0)
-        && fdtab::full(fd).is_ok_and(|i| i.stream)
-    {
+    if fdtab::full(fd).is_ok_and(|i| i.stream) && mmsg_empty(v, n) != Ok(false) {
         // As in recv_coop: nothing to receive on a stream never waits natively.
         return ret(syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize)) as c_int;
     }
     // The kernel checks the timeout only after each datagram it received (recvmmsg(2), BUGS):
     // a blocking call waits for all `n` (for one with MSG_WAITFORONE), however long.
-    let end = match t.as_ref() {
+    let ts = match t.is_null() {
+        true => None,
+        // A timeout the kernel cannot read: its EFAULT, at once.
+        false => match umem::read(t) {
+            Ok(ts) => Some(ts),
+            Err(_) => return ret(syscall!(SYS_recvmmsg, fd, v, n, flags, t).map(|n| n as usize)) as c_int,
+        },
+    };
+    let end = match ts.as_ref() {
         Some(ts) => match gs::sys::timespec_ns(ts) {
             Some(ns) if ns >= 0 => Some(gs::sys::now() + ns as u64),
             _ => return ret(Err(libc::EINVAL)) as c_int,
@@ -521,6 +574,7 @@ unsafe fn recvmmsg_coop(h: *mut Hub, fd: c_int, v: *mut libc::mmsghdr, n: c_uint
         match r {
             Ok(k) => {
                 got += k;
+                // (The kernel has just written this header: it is there.)
                 let oob = k > 0 && (*v.add(got - 1)).msg_hdr.msg_flags & libc::MSG_OOB != 0;
                 if got >= n as usize || once || oob || k == 0 || end.is_some_and(|e| gs::sys::now() >= e) {
                     break;

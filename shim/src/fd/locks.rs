@@ -40,7 +40,11 @@ pub unsafe fn retry(h: *mut Hub, what: &'static str, fd: c_int, busy: &[c_int], 
         if r == 0 || !busy.contains(&sys::errno()) {
             return r;
         }
-        let why = hub::park(h, WaitOn::Object(what, fd as usize), Some(sys::now().saturating_add(wait_ns)), true);
+        // A signal pending since the retry timer woke us interrupts now (see coop::run_from).
+        let why = match crate::thread::signal::due(h) {
+            true => Wake::Interrupted,
+            false => hub::park(h, WaitOn::Object(what, fd as usize), Some(sys::now().saturating_add(wait_ns)), true),
+        };
         wait_ns = (wait_ns * 2).min(RETRY_MAX_NS);
         if why == Wake::Interrupted {
             if cancel {

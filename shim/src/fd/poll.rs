@@ -63,7 +63,7 @@ use gs::reactor::Interest;
 use gs::sys;
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 use crate::thread::cancel::testcancel;
 
 mod real_fns {
@@ -164,11 +164,14 @@ unsafe fn park_loop(
     attempt: &mut dyn FnMut() -> c_int,
     blocking: &mut dyn FnMut(Option<u64>) -> c_int,
 ) -> Out {
-    if crate::thread::signal::due(h) {
-        return Out::Intr; // a signal this call's mask lets through is pending: EINTR at once
-    }
     let mut filtered = false;
     loop {
+        // A signal this call's mask lets through is pending: EINTR at once. Also on each
+        // re-park: one sent while this greenlet was runnable (woken for an fd that turned out
+        // not ready) found no park to interrupt.
+        if crate::thread::signal::due(h) {
+            return Out::Intr;
+        }
         match hub::wait_fds(h, &watch, deadline, true) {
             Err(_) if !filtered && drop_unwatchable(h, &mut watch) => filtered = true,
             // The hub cannot watch some fd: the real call, blocking the whole thread.
@@ -228,9 +231,17 @@ unsafe fn nothing_now(h: *mut Hub, saved_errno: c_int) -> c_int {
 // Sigmasks for the park
 // ---------------------------------------------------------------------------------------------
 
-/// The first 64 signals of a program's `sigset_t` (the kernel's view of it).
-unsafe fn kernel_mask(m: *const sigset_t) -> Option<u64> {
-    (!m.is_null()).then(|| *(m as *const u64))
+/// The first 64 signals of a program's `sigset_t` (the kernel's view of it), copied
+/// fault-safely, and the mask the real calls then get: none, or the program's own when it
+/// cannot be read (the first real call's EFAULT is the answer, as natively).
+fn kernel_mask(m: *const sigset_t) -> (Option<u64>, *const sigset_t) {
+    if m.is_null() {
+        return (None, m);
+    }
+    match umem::read(m as *const u64) {
+        Ok(v) => (Some(v), std::ptr::null()),
+        Err(_) => (None, m),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,8 +306,8 @@ unsafe fn ppoll_impl(h: *mut Hub, fds: *mut pollfd, nfds: nfds_t, tmo: *const ti
     testcancel(h);
     // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
     // the park, and their handlers run under it); the real calls then need none.
-    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
-    let mask: *const sigset_t = std::ptr::null();
+    let (km, mask) = kernel_mask(mask);
+    let _mask = crate::thread::signal::TempMask::enter(h, km);
     let Ok(deadline) = timespec_deadline(tmo) else { return einval() };
     let r = real_fns::ppoll(fds, nfds, &ZERO_TS, mask);
     if r != 0 {
@@ -360,7 +371,8 @@ impl Sets {
     /// Copy the first `n` bits of each non-null set. Beyond FD_SETSIZE, at most RLIMIT_NOFILE
     /// bits: no open fd lies above, and the sets may be smaller than `n` says (the kernel
     /// itself reads no further than its fd table).
-    unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Sets {
+    /// `Err(EFAULT)` for a set that cannot be read (copied fault-safely): the real call says so.
+    unsafe fn save(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Result<Sets, i32> {
         let mut n = n.max(0) as usize;
         if n > libc::FD_SETSIZE {
             let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -374,10 +386,10 @@ impl Sets {
             if p.is_null() {
                 copies.resize(copies.len() + words, 0);
             } else {
-                copies.extend_from_slice(std::slice::from_raw_parts(p, words));
+                copies.extend_from_slice(&umem::read_vec(p, words)?);
             }
         }
-        Sets { ptrs, copies, words, n }
+        Ok(Sets { ptrs, copies, words, n })
     }
 
     fn set(&self, k: usize) -> &[u64] {
@@ -471,7 +483,13 @@ unsafe fn select_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e: 
     };
     let zero_timeout = tv.as_ref().is_some_and(|t| t.tv_sec == 0 && t.tv_usec == 0);
     let out = {
-        let sets = if zero_timeout { None } else { Some(Sets::save(n, r, w, e)) };
+        let sets = match zero_timeout {
+            true => None,
+            false => match Sets::save(n, r, w, e) {
+                Ok(s) => Some(s),
+                Err(_) => return real_fns::select(n, r, w, e, tv), // EFAULT, at once
+            },
+        };
         let mut ztv = timeval { tv_sec: 0, tv_usec: 0 };
         let res = real_fns::select(n, r, w, e, &mut ztv);
         match sets {
@@ -515,11 +533,17 @@ unsafe fn pselect_impl(h: *mut Hub, n: c_int, r: *mut fd_set, w: *mut fd_set, e:
     testcancel(h);
     // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
     // the park, and their handlers run under it); the real calls then need none.
-    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
-    let mask: *const sigset_t = std::ptr::null();
+    let (km, mask) = kernel_mask(mask);
+    let _mask = crate::thread::signal::TempMask::enter(h, km);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let out = {
-        let sets = if is_zero_ts(ts) { None } else { Some(Sets::save(n, r, w, e)) };
+        let sets = match is_zero_ts(ts) {
+            true => None,
+            false => match Sets::save(n, r, w, e) {
+                Ok(s) => Some(s),
+                Err(_) => return real_fns::pselect(n, r, w, e, ts, mask), // EFAULT, at once
+            },
+        };
         let res = real_fns::pselect(n, r, w, e, &ZERO_TS, mask);
         match sets {
             None if res == 0 => return nothing_now(h, saved),
@@ -582,8 +606,8 @@ unsafe fn epoll_pwait_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max: 
     testcancel(h);
     // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
     // the park, and their handlers run under it); the real calls then need none.
-    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
-    let mask: *const sigset_t = std::ptr::null();
+    let (km, mask) = kernel_mask(mask);
+    let _mask = crate::thread::signal::TempMask::enter(h, km);
     let deadline = (timeout >= 0).then(|| deadline_after(timeout as u64 * 1_000_000));
     let first = real_fns::epoll_pwait(epfd, ev, max, 0, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, timeout == 0, saved)
@@ -594,8 +618,17 @@ unsafe fn epoll_pwait2_impl(h: *mut Hub, epfd: c_int, ev: *mut epoll_event, max:
     testcancel(h);
     // The call's mask is the greenlet's for the whole call (signals it lets through interrupt
     // the park, and their handlers run under it); the real calls then need none.
-    let _mask = crate::thread::signal::TempMask::enter(h, kernel_mask(mask));
-    let mask: *const sigset_t = std::ptr::null();
+    let (km, mask) = kernel_mask(mask);
+    let _mask = crate::thread::signal::TempMask::enter(h, km);
+    // The timeout, copied fault-safely (glibc hands it to the kernel as it is: EFAULT).
+    let ts = match ts.is_null() {
+        true => None,
+        false => match umem::read(ts) {
+            Ok(t) => Some(t),
+            Err(_) => return real_fns::epoll_pwait2(epfd, ev, max, ts, mask),
+        },
+    };
+    let ts = ts.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
     let Ok(deadline) = timespec_deadline(ts) else { return einval() };
     let first = real_fns::epoll_pwait2(epfd, ev, max, &ZERO_TS, mask);
     epoll_core(h, first, epfd, ev, max, deadline, mask, is_zero_ts(ts), saved)
@@ -647,5 +680,5 @@ pub unsafe extern "C-unwind" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, m
 #[no_mangle]
 pub unsafe extern "C-unwind" fn epoll_pwait2(epfd: c_int, ev: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::epoll_pwait2(epfd, ev, max, ts, mask) };
-    hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
+    hook!(h, epoll_pwait2, entry::nonneg, epoll_pwait2_impl(h, epfd, ev, max, ts, mask), |r, e| [Arg::Int(epfd as i64), Arg::Hex(ev as u64), Arg::Int(max as i64), Arg::Dur(umem::read(ts).ok().and_then(|t| sys::timespec_ns(&t)).map(|n| n.max(0) as u64)), Arg::Hex(mask as u64)], Ret::Int(r as i64, e))
 }

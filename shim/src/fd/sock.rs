@@ -161,7 +161,12 @@ unsafe fn connect_coop(h: *mut gs::hub::Hub, fd: c_int, addr: *const sockaddr, a
         Err(e) => return ret(Err(e)) as c_int,
     };
     loop {
-        match hub::wait_fd(h, fd, Interest::Write, deadline, true) {
+        // A signal pending since a wakeup that found the connect unfinished interrupts now.
+        let why = match crate::thread::signal::due(h) {
+            true => Ok(Wake::Interrupted),
+            false => hub::wait_fd(h, fd, Interest::Write, deadline, true),
+        };
+        match why {
             Err(_) => {
                 // Cannot watch it: wait natively for the outcome.
                 let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };

@@ -42,7 +42,7 @@ use gs::hub::{self, Hub, Wake};
 use gs::reactor::Interest;
 use gs::sys;
 
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 
 const IORING_ENTER_GETEVENTS: u32 = 1 << 0;
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
@@ -68,6 +68,7 @@ struct GeteventsArg {
 
 /// The kernel's `struct __kernel_timespec`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct KernelTimespec {
     tv_sec: i64,
     tv_nsec: i64,
@@ -113,7 +114,9 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
         if argsz != std::mem::size_of::<GeteventsArg>() {
             return result(Err(libc::EINVAL));
         }
-        let Some(g) = (arg as *const GeteventsArg).as_ref() else { return result(Err(libc::EFAULT)) };
+        // The program's argument, timeout and mask are copied fault-safely (EFAULT, as the
+        // kernel says for memory it cannot read).
+        let Ok(g) = umem::read(arg as *const GeteventsArg) else { return result(Err(libc::EFAULT)) };
         (g.sigmask as usize, g.sigmask_sz as usize, g.ts as usize)
     } else {
         (arg, argsz, 0)
@@ -121,14 +124,28 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
     if mask != 0 && mask_sz != 8 {
         return result(Err(libc::EINVAL));
     }
-    let deadline = match (ts as *const KernelTimespec).as_ref() {
+    let ts = match ts {
+        0 => None,
+        p => match umem::read(p as *const KernelTimespec) {
+            Ok(t) => Some(t),
+            Err(e) => return result(Err(e)),
+        },
+    };
+    let mask = match mask {
+        0 => None,
+        p => match umem::read(p as *const u64) {
+            Ok(m) => Some(m),
+            Err(e) => return result(Err(e)),
+        },
+    };
+    let deadline = match ts {
         None => None,
         Some(t) => {
             let ns = (t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128).clamp(0, u64::MAX as i128) as u64;
             Some(sys::now().saturating_add(ns))
         }
     };
-    let _mask = crate::thread::signal::TempMask::enter(h, (mask != 0).then(|| *(mask as *const u64)));
+    let _mask = crate::thread::signal::TempMask::enter(h, mask);
     let zero = KernelTimespec { tv_sec: 0, tv_nsec: 0 };
     let attempt_arg = GeteventsArg { ts: &zero as *const KernelTimespec as u64, ..GeteventsArg::default() };
     let attempt_flags = (flags & !KERNEL_ONLY) | IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
@@ -154,7 +171,13 @@ unsafe fn enter(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             return result(r);
         }
         let park_until = deadline.unwrap_or(u64::MAX).min(now.saturating_add(retry_ns));
-        match hub::wait_fd(h, fd as c_int, Interest::Read, Some(park_until), true) {
+        // A signal sent while this greenlet was runnable (its retry timer fired) interrupts
+        // now: it found no park to interrupt (see coop::run_from).
+        let why = match crate::thread::signal::due(h) {
+            true => Ok(Wake::Interrupted),
+            false => hub::wait_fd(h, fd as c_int, Interest::Read, Some(park_until), true),
+        };
+        match why {
             // Not pollable (the hub cannot watch it): the kernel's own wait.
             Err(_) => return result(enter_raw([fd, 0, min_complete, flags as usize, arg, argsz])),
             Ok(Wake::Interrupted) => return result(Err(libc::EINTR)),

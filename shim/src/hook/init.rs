@@ -32,6 +32,7 @@ unsafe extern "C" fn atfork_child() {
         crate::hook::catch::after_fork_child();
         crate::diag::trace::after_fork_child();
     }
+    crate::hook::umem::learn_pid();
 }
 
 /// In the parent of `fork()`: the run has another process now (trace lines carry the pid).
@@ -44,6 +45,7 @@ pub static STACK_SETTING: AtomicUsize = AtomicUsize::new(0);
 
 #[ctor::ctor(unsafe)]
 fn greenshim_init() {
+    crate::hook::umem::learn_pid();
     let vars = std::env::vars_os()
         .filter(|(k, _)| k.as_encoded_bytes().starts_with(b"GREENSHIM_"))
         .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()));

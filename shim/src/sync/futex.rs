@@ -36,6 +36,8 @@ use gs::hub::{self, Hub, Wake, WaitOn};
 use gs::sys;
 use gs::waitq::{self, Node, Queue};
 
+use crate::hook::umem;
+
 const FUTEX_WAIT: i32 = 0;
 const FUTEX_WAKE: i32 = 1;
 const FUTEX_REQUEUE: i32 = 3;
@@ -159,7 +161,13 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             if bitset == 0 {
                 return Err(libc::EINVAL);
             }
-            let deadline = match (timeout as *const libc::timespec).as_ref() {
+            // The program's timeout and word, read fault-safely in the kernel's order (EFAULT for
+            // either, EINVAL for a bad time in between); the word stays mapped while we wait.
+            let ts = match timeout {
+                0 => None,
+                t => Some(umem::read(t as *const libc::timespec)?),
+            };
+            let deadline = match ts.as_ref() {
                 None => None,
                 Some(ts) => {
                     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
@@ -173,6 +181,7 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
                     }
                 }
             };
+            umem::read(uaddr as *const u32)?;
             wait(h, uaddr, val as u32, bitset, deadline, private, Park::FUTEX).map(|()| 0)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
@@ -190,7 +199,7 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             if uaddr2 % 4 != 0 {
                 return Err(libc::EINVAL);
             }
-            if cmd == FUTEX_CMP_REQUEUE && word(uaddr).load(Ordering::SeqCst) != val3 as u32 {
+            if cmd == FUTEX_CMP_REQUEUE && umem::read(uaddr as *const u32)? != val3 as u32 {
                 return Err(libc::EAGAIN);
             }
             let (woken, moved) = requeue(h, uaddr, uaddr2, nwake, nreq, op);
@@ -200,6 +209,9 @@ unsafe fn run(h: *mut Hub, a: [usize; 6]) -> Result<usize, i32> {
             if uaddr2 % 4 != 0 {
                 return Err(libc::EINVAL);
             }
+            // The word the operation changes: natively EFAULT if it is not there (read-only
+            // memory, which only a write would find, is not checked).
+            umem::read(uaddr2 as *const u32)?;
             wake_op(h, uaddr, uaddr2, val as i32, timeout as i32, val3 as u32, op)
         }
         _ => unreachable!("futex() sends only handled commands here"),

@@ -355,9 +355,11 @@ pub unsafe extern "C-unwind" fn sigaltstack(ss: *const libc::stack_t, old: *mut 
     }
     let ours = own.is_some_and(|(p, _)| cur.ss_sp as usize == p) && cur.ss_flags & libc::SS_DISABLE == 0;
     if !ss.is_null() {
+        // Copied fault-safely: one the kernel cannot read is its EFAULT, from the real call.
+        let Ok(new) = crate::hook::umem::read(ss) else { return real_alt::sigaltstack(ss, old) };
         // The kernel's rule: the mode (flags without SS_AUTODISARM) is 0, SS_ONSTACK or
         // SS_DISABLE; anything else is EINVAL, which the real call reports.
-        let disable = (*ss).ss_flags & !(1 << 31) == libc::SS_DISABLE;
+        let disable = new.ss_flags & !(1 << 31) == libc::SS_DISABLE;
         let r = match own {
             Some((p, size)) if disable && (ours || cur.ss_flags & libc::SS_ONSTACK == 0) => {
                 // Put ours back instead of none.
@@ -371,11 +373,16 @@ pub unsafe extern "C-unwind" fn sigaltstack(ss: *const libc::stack_t, old: *mut 
         }
     }
     if !old.is_null() {
-        *old = if ours && cur.ss_flags & libc::SS_ONSTACK == 0 {
+        let shown = if ours && cur.ss_flags & libc::SS_ONSTACK == 0 {
             libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 }
         } else {
             cur
         };
+        // As the kernel: the new stack is set even when the old one cannot be stored.
+        if crate::hook::umem::write(old, shown).is_err() {
+            gs::sys::set_errno(libc::EFAULT);
+            return -1;
+        }
     }
     0
 }

@@ -664,9 +664,8 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
         (*h).set_sigmask(g, new);
         (*g).hook_depth -= 1;
     }
-    if !old.is_null() {
-        write_set(old, was);
-    }
+    // The change stands even when the old mask cannot be stored: EFAULT, as the kernel does.
+    let stored = old.is_null() || crate::hook::umem::write(old as *mut u64, was).is_ok();
     if !set.is_null() {
         // Signals it unblocked that were pending (for it, for the process, or in the kernel,
         // which delivers them to the dispatcher as the OS thread's mask opens) run before the
@@ -676,7 +675,11 @@ unsafe fn change_mask(h: *mut Hub, how: c_int, set: *const sigset_t, old: *mut s
             at_hook_exit(h);
         }
     }
-    0
+    if stored {
+        0
+    } else {
+        libc::EFAULT
+    }
 }
 
 #[no_mangle]
@@ -722,8 +725,13 @@ pub unsafe extern "C-unwind" fn sigpending(set: *mut sigset_t) -> c_int {
     if (*g).hook_depth == 0 && (*g).sig_context == 0 {
         at_hook_exit(h);
     }
-    write_set(set, (*g).sigpending | proc_pending() | kernel_pending());
-    0
+    match crate::hook::umem::write(set as *mut u64, (*g).sigpending | proc_pending() | kernel_pending()) {
+        Ok(()) => 0,
+        Err(e) => {
+            gs::sys::set_errno(e);
+            -1
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

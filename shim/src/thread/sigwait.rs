@@ -21,7 +21,7 @@ use gs::sigmask::UNBLOCKABLE;
 use gs::sys;
 use libc::{siginfo_t, sigset_t, timespec};
 
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 use crate::thread::cancel::testcancel;
 use crate::thread::signal::{self, take_from, take_proc, TempMask};
 
@@ -98,25 +98,28 @@ unsafe fn wait(h: *mut Hub, set: u64, deadline: Option<u64>) -> Result<siginfo_t
     }
 }
 
+/// The deadline of the program's timeout, copied fault-safely (EFAULT, EINVAL as the kernel).
 unsafe fn deadline_of(ts: *const timespec) -> Result<Option<u64>, c_int> {
     if ts.is_null() {
         return Ok(None);
     }
-    match sys::timespec_ns(&*ts) {
+    match sys::timespec_ns(&umem::read(ts)?) {
         Some(ns) if ns >= 0 => Ok(Some(sys::now().saturating_add(ns.min(u64::MAX as i128) as u64))),
         _ => Err(libc::EINVAL),
     }
 }
 
 unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
-    let deadline = match deadline_of(ts) {
+    // The set, then the timeout, copied fault-safely as the kernel copies them.
+    let set = umem::read(set as *const u64);
+    let deadline = match set.and_then(|_| deadline_of(ts)) {
         Ok(d) => d,
         Err(e) => {
             sys::set_errno(e);
             return -1;
         }
     };
-    match wait(h, *(set as *const u64), deadline) {
+    match wait(h, set.unwrap_or(0), deadline) {
         Ok(mut i) => {
             // As glibc's wrapper: the kernel says SI_TKILL for tgkill (raise, pthread_kill),
             // POSIX wants SI_USER.
@@ -124,8 +127,10 @@ unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginf
                 let k = &mut i as *mut siginfo_t as *mut c_int;
                 *k.add(2) = libc::SI_USER;
             }
-            if !info.is_null() {
-                *info = i;
+            // The signal is taken even when `info` cannot be written: EFAULT, as natively.
+            if !info.is_null() && umem::write(info, i).is_err() {
+                sys::set_errno(libc::EFAULT);
+                return -1;
             }
             i.si_signo
         }
@@ -139,7 +144,7 @@ unsafe fn sigtimedwait_impl(h: *mut Hub, set: *const sigset_t, info: *mut siginf
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigtimedwait(set: *const sigset_t, info: *mut siginfo_t, ts: *const timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigtimedwait(set, info, ts) };
-    hook!(h, sigtimedwait, entry::nonneg, sigtimedwait_impl(h, set, info, ts), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64), Arg::Dur(ts.as_ref().and_then(|t| sys::timespec_ns(t)).map(|n| n.max(0) as u64))], Ret::Int(r as i64, e))
+    hook!(h, sigtimedwait, entry::nonneg, sigtimedwait_impl(h, set, info, ts), |r, e| [Arg::Hex(set as u64), Arg::Hex(info as u64), Arg::Dur(umem::read(ts).ok().and_then(|t| sys::timespec_ns(&t)).map(|n| n.max(0) as u64))], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]
@@ -149,8 +154,12 @@ pub unsafe extern "C-unwind" fn sigwaitinfo(set: *const sigset_t, info: *mut sig
 }
 
 unsafe fn sigwait_impl(h: *mut Hub, set: *const sigset_t, sig: *mut c_int) -> c_int {
+    let set = match umem::read(set as *const u64) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     loop {
-        match wait(h, *(set as *const u64), None) {
+        match wait(h, set, None) {
             Ok(i) => {
                 *sig = i.si_signo;
                 return 0;
@@ -165,7 +174,11 @@ unsafe fn sigwait_impl(h: *mut Hub, set: *const sigset_t, sig: *mut c_int) -> c_
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigwait(set, sig) };
-    hook!(h, sigwait, entry::always, sigwait_impl(h, set, sig), |r, e| [Arg::Hex(set as u64), Arg::Hex(sig as u64)], Ret::Code(r))
+    let r = hook!(h, sigwait, entry::always, sigwait_impl(h, set, sig), |r, e| [Arg::Hex(set as u64), Arg::Hex(sig as u64)], Ret::Code(r));
+    if r == libc::EFAULT {
+        sys::set_errno(r); // glibc's sigwait leaves its sigtimedwait's errno
+    }
+    r
 }
 
 /// Wait until a handler has run with `mask` in force; always -1/EINTR.
@@ -194,7 +207,14 @@ unsafe fn suspend(h: *mut Hub, mask: Option<u64>) -> c_int {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn sigsuspend(set: *const sigset_t) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::sigsuspend(set) };
-    hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(*(set as *const u64))), |r, e| [Arg::Hex(set as u64)], Ret::Int(r as i64, e))
+    let s = match umem::read(set as *const u64) {
+        Ok(s) => s,
+        Err(e) => {
+            sys::set_errno(e);
+            return -1;
+        }
+    };
+    hook!(h, sigsuspend, entry::nonneg, suspend(h, Some(s)), |r, e| [Arg::Hex(set as u64)], Ret::Int(r as i64, e))
 }
 
 #[no_mangle]

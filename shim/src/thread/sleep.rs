@@ -14,7 +14,7 @@ use gs::hub::{self, Hub, Wake};
 use gs::sys;
 use libc::{clockid_t, timespec};
 
-use crate::hook::entry;
+use crate::hook::{entry, umem};
 use crate::thread::cancel::park_sleep;
 use crate::diag::trace::CLOCKS;
 
@@ -49,35 +49,44 @@ fn rel_ns(ts: &timespec) -> Result<u64, c_int> {
     }
 }
 
-/// `nanosleep`/`thrd_sleep` core: Ok(()) slept; Err(Some(rem)) interrupted; Err(None) EINVAL.
-unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Result<(), Option<()>> {
-    let ns = rel_ns(req).map_err(|_| None)?;
+/// `nanosleep`/`thrd_sleep` core: Ok(()) slept; Err(EINTR) interrupted, Err(EINVAL).
+unsafe fn nanosleep_core(h: *mut Hub, req: &timespec, rem: *mut timespec) -> Result<(), c_int> {
+    let ns = rel_ns(req)?;
     if ns == 0 {
         hub::yield_now(h);
         return Ok(());
     }
-    sleep_for(h, ns).map_err(|left| {
-        if !rem.is_null() {
-            *rem = sys::ns_timespec(left as i128);
-        }
-        Some(())
-    })
+    sleep_for(h, ns).map_err(|left| store_rem(rem, left))
+}
+
+/// After an interrupted sleep: the time left stored at `rem` (if any), as the kernel stores it:
+/// EINTR, or EFAULT when `rem` cannot be written.
+fn store_rem(rem: *mut timespec, left: u64) -> c_int {
+    match rem.is_null() || umem::write(rem, sys::ns_timespec(left as i128)).is_ok() {
+        true => libc::EINTR,
+        false => libc::EFAULT,
+    }
+}
+
+/// The program's request, copied fault-safely (`None`: the kernel's EFAULT, from the real call).
+fn req_copy(req: *const timespec) -> Option<timespec> {
+    umem::read(req).ok()
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::nanosleep(req, rem) };
-    hook!(h, nanosleep, entry::nonneg, nanosleep_impl(h, req, rem), |r, e| [Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e))
+    hook!(h, nanosleep, entry::nonneg, nanosleep_impl(h, req, rem), |r, e| [Arg::Dur(req_copy(req).and_then(|t| gs::sys::timespec_ns(&t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Int(r as i64, e))
 }
 
 unsafe fn nanosleep_impl(h: *mut Hub, req: *const timespec, rem: *mut timespec) -> c_int {
-    if req.is_null() {
+    let Some(req) = req_copy(req) else {
         return real_fns::nanosleep(req, rem); // EFAULT, from the kernel
-    }
-    match nanosleep_core(h, &*req, rem) {
+    };
+    match nanosleep_core(h, &req, rem) {
         Ok(()) => 0,
         Err(e) => {
-            sys::set_errno(if e.is_some() { libc::EINTR } else { libc::EINVAL });
+            sys::set_errno(e);
             -1
         }
     }
@@ -92,13 +101,11 @@ pub unsafe extern "C-unwind" fn __nanosleep(req: *const timespec, rem: *mut time
 #[no_mangle]
 pub unsafe extern "C-unwind" fn thrd_sleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::thrd_sleep(req, rem) };
-    if req.is_null() {
-        return real_fns::thrd_sleep(req, rem);
-    }
-    match nanosleep_core(h, &*req, rem) {
+    let Some(req) = req_copy(req) else { return real_fns::thrd_sleep(req, rem) };
+    match nanosleep_core(h, &req, rem) {
         Ok(()) => 0,
-        Err(Some(())) => -1,
-        Err(None) => -2,
+        Err(libc::EINTR) => -1,
+        Err(_) => -2,
     }
 }
 
@@ -110,15 +117,16 @@ fn hub_clock(clock: clockid_t) -> bool {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
     let Some(h) = entry::hub() else { return real_fns::clock_nanosleep(clock, flags, req, rem) };
-    hook!(h, clock_nanosleep, entry::always, clock_nanosleep_impl(h, clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req.as_ref().and_then(|t| gs::sys::timespec_ns(t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r))
+    hook!(h, clock_nanosleep, entry::always, clock_nanosleep_impl(h, clock, flags, req, rem), |r, e| [Arg::Sym(clock as i64, CLOCKS), Arg::Raw(if flags & libc::TIMER_ABSTIME != 0 { "TIMER_ABSTIME" } else { "0" }), Arg::Dur(req_copy(req).and_then(|t| gs::sys::timespec_ns(&t)).map(|n| n.max(0) as u64)), Arg::Hex(rem as u64)], Ret::Code(r))
 }
 
 unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
-    if req.is_null() || !hub_clock(clock) {
+    let (Some(req), true) = (req_copy(req), hub_clock(clock)) else {
         return real_fns::clock_nanosleep(clock, flags, req, rem);
-    }
+    };
+    let req = &req;
     if flags & libc::TIMER_ABSTIME != 0 {
-        let Ok(deadline) = crate::thread::lifecycle::deadline_from_abs(clock, &*req) else { return libc::EINVAL };
+        let Ok(deadline) = crate::thread::lifecycle::deadline_from_abs(clock, req) else { return libc::EINVAL };
         if deadline <= sys::now() {
             return 0; // already past: natively no sleep at all
         }
@@ -130,7 +138,7 @@ unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req:
             }
         }
     }
-    let ns = match rel_ns(&*req) {
+    let ns = match rel_ns(req) {
         Ok(ns) => ns,
         Err(e) => return e,
     };
@@ -140,12 +148,7 @@ unsafe fn clock_nanosleep_impl(h: *mut Hub, clock: clockid_t, flags: c_int, req:
     }
     match sleep_for(h, ns) {
         Ok(()) => 0,
-        Err(left) => {
-            if !rem.is_null() {
-                *rem = sys::ns_timespec(left as i128);
-            }
-            libc::EINTR
-        }
+        Err(left) => store_rem(rem, left),
     }
 }
 

@@ -67,7 +67,10 @@ impl Waiter {
     /// wait and it must not restart.
     unsafe fn park(&mut self, h: *mut Hub) -> Result<(), c_int> {
         let deadline = self.retry_ns.map(|ns| sys::now().saturating_add(ns));
-        let why = if self.pidfd >= 0 {
+        // A signal pending since the retry timer woke us interrupts now (see coop::run_from).
+        let why = if crate::thread::signal::due(h) {
+            Wake::Interrupted
+        } else if self.pidfd >= 0 {
             hub::wait_fd(h, self.pidfd, Interest::Read, deadline, true).unwrap_or(Wake::TimedOut)
         } else {
             hub::park(h, WaitOn::Sleep, deadline, true)
@@ -156,18 +159,19 @@ unsafe fn waitid_impl(h: *mut Hub, idtype: idtype_t, id: libc::id_t, info: *mut 
     let mut waiter: Option<Waiter> = None;
     let mut interrupted = false;
     loop {
-        // With WNOHANG and nothing to report, the kernel leaves si_pid 0 only if we zero it
-        // (POSIX leaves it unspecified); the blocking call never returns that way.
-        if !info.is_null() {
-            (*info).si_signo = 0;
-            *(info as *mut u8).add(16).cast::<pid_t>() = 0; // si_pid
-        }
-        match syscall!(SYS_waitid, idtype, id, info, options | libc::WNOHANG, 0) {
-            Ok(_) => {
-                if info.is_null() || (*info).si_signo != 0 {
-                    return 0;
+        // The attempts fill a siginfo of ours (zeroed: with WNOHANG and nothing to report, the
+        // kernel leaves it so); the program's gets the result, written fault-safely: a child
+        // reaped into memory that is not there is EFAULT, as natively.
+        let mut got: siginfo_t = std::mem::zeroed();
+        match syscall!(SYS_waitid, idtype, id, &mut got as *mut siginfo_t, options | libc::WNOHANG, 0) {
+            Ok(_) if got.si_signo != 0 => {
+                if let Err(e) = crate::hook::umem::write(info, got) {
+                    sys::set_errno(e);
+                    return -1;
                 }
+                return 0;
             }
+            Ok(_) => {}
             Err(e) => {
                 sys::set_errno(e);
                 return -1;
