@@ -115,6 +115,10 @@ pub struct Hub {
     /// runnable greenlet, no timer, no fd waiter (every greenlet waits on a primitive or a join).
     /// Only a signal handler can end that wait. The synchronisation layer reports deadlocks here.
     pub on_stall: Option<unsafe fn(*mut Hub)>,
+    /// Called once, the first time the hub is about to block in `epoll_wait` (then cleared):
+    /// work a fork child defers until it has nothing to run (the live view's task, which a child
+    /// that only execs or exits should not pay for).
+    pub on_first_sleep: Option<unsafe fn(*mut Hub)>,
     /// Safe point for work deferred by signal handlers (the semaphore layer's `sem_post`, which
     /// must stay async-signal-safe and so never touches the run queue itself). Called on the hub
     /// thread, outside any hub operation: at the start of every scheduling round, before and after
@@ -181,6 +185,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         stats: Stats::default(),
         last_seq: 0,
         on_stall: None,
+        on_first_sleep: None,
         safe_point: None,
         diag: None,
         slice_ns: DEFAULT_TIME_SLICE_NS,
@@ -596,6 +601,11 @@ impl Hub {
             }
             if !self.runq.is_empty() {
                 return;
+            }
+        }
+        if timeout != Some(0) {
+            if let Some(f) = self.on_first_sleep.take() {
+                f(self);
             }
         }
         let sleeping = timeout != Some(0) && self.safe_point.is_some();

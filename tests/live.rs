@@ -291,3 +291,17 @@ fn refresh_mode_repeats_until_the_process_ends() {
     assert!(out.stdout.trim_end().ends_with(&format!("greenshim: process {pid} ended")), "{}", out.describe());
     srv.finish(Duration::from_secs(10));
 }
+
+/// The live task of a forked child must not keep the child's descriptors open after the child
+/// ended (it once shared the child's descriptor table: the parent, having reaped the child,
+/// found the child's abstract address still bound and its pipe without EOF).
+#[test]
+fn a_reaped_childs_descriptors_are_closed() {
+    let bin = compile("fork_fds");
+    let native = run_native(&bin, &[]);
+    let shim = run_shim(&bin, &[], &[]);
+    assert_ok(&native);
+    assert_ok(&shim);
+    assert_eq!(native.stdout, "rounds=50 rebinds=50 eofs=50\n", "{}", native.describe());
+    assert_eq!(shim.stdout, native.stdout, "{}", shim.describe());
+}

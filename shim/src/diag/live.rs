@@ -5,13 +5,16 @@
 //! The view must come even when the hub cannot answer: a greenlet in a CPU loop that never
 //! yields, or the OS thread blocked in a call greenshim cannot make cooperative. So something
 //! else must answer, reading only what the hub publishes (`gs::live`, atomics in memory that is
-//! never freed). That "live thread" is a bare `clone` sharing the memory and the descriptor
-//! table (`CLONE_VM | CLONE_FILES`) but *not* the thread group: the program keeps exactly one
+//! never freed). That "live thread" is a bare `clone` sharing the memory
+//! (`CLONE_VM`) but *not* the descriptor table nor the thread group: the program keeps exactly one
 //! OS thread (`Threads: 1` in /proc/PID/status, greenshim's promise), glibc never learns of it
 //! (so stdio and malloc keep skipping their locks), and process-directed signals never reach
 //! it. With no exit signal it is invisible to the program's `wait`/`waitpid(-1)` (only
 //! `__WCLONE` sees it) and sends no SIGCHLD; `PR_SET_PDEATHSIG` ends it with the program, and
-//! the exec hooks end it before an `exec` (it would keep the old descriptor table alive). The
+//! the exec hooks end it before an `exec` (it would keep the old memory alive). It starts with a
+//! copy of the descriptor table and closes all but its socket at once: a shared table would
+//! keep the program's files open after the program ended, until the task got its PDEATHSIG (a
+//! parent that reaped a forked child then found the child's listening address still bound). The
 //! price is strict: it allocates nothing, touches no thread-local and calls no libc function
 //! (only raw system calls), see `snapshot`. It runs with every signal blocked and sleeps in
 //! `recvmsg` unless asked something. It shows in `ps` as a child named `greenshim-live`.
@@ -36,7 +39,7 @@
 
 use std::ffi::c_void;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering::{Acquire, Relaxed}};
 
 use gs::hub::Hub;
 use gs::live::Live;
@@ -58,6 +61,9 @@ pub(super) static TID: AtomicI32 = AtomicI32::new(0);
 pub(super) static PID: AtomicI32 = AtomicI32::new(0);
 /// The live thread's pid (0: none).
 static HELPER: AtomicI32 = AtomicI32::new(0);
+/// Set to 1 by the live task once it holds none of the program's descriptors (a futex word):
+/// its creator waits for it, so the program never runs on while a copy of its table is alive.
+pub(crate) static CLOSED: AtomicU32 = AtomicU32::new(0);
 pub(super) static UID: AtomicU32 = AtomicU32::new(0);
 /// Answer views (a path is bound).
 pub(super) static VIEWS: AtomicBool = AtomicBool::new(false);
@@ -175,14 +181,26 @@ fn sweep() {
     }
 }
 
-/// In a fork child: the parent's socket and thread are not ours; make our own.
-pub fn after_fork_child() {
+/// In a fork child: the parent's socket and thread are not ours. Our own are made the first
+/// time the child's hub is about to block: a child that only execs or exits (the shell's,
+/// `system`'s, `popen`'s) never pays for them (about 0.4 ms per fork here).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn after_fork_child(h: *mut gs::hub::Hub) {
     if let Some(fd) = fd() {
         let _ = syscall!(SYS_close, fd);
         FD.store(-1, Relaxed);
         OWNER.store(0, Relaxed);
-        start();
+        HELPER.store(0, Relaxed);
+        PID.store(syscall!(SYS_getpid).unwrap_or(0) as i32, Relaxed);
+        (*h).on_first_sleep = Some(start_in_child);
     }
+}
+
+/// The deferred start of a fork child (see [`after_fork_child`]).
+unsafe fn start_in_child(_: *mut gs::hub::Hub) {
+    start();
 }
 
 extern "C" fn remove_at_exit() {
@@ -279,13 +297,15 @@ fn start() -> bool {
 /// instruction (the mask is inherited from this thread, blocked meanwhile).
 fn spawn_thread() -> bool {
     HELPER.store(0, Relaxed);
+    CLOSED.store(0, Relaxed);
     let Ok(base) = syscall!(SYS_mmap, 0usize, STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0) else {
         return false;
     };
     let _ = syscall!(SYS_mprotect, base, 4096, libc::PROT_NONE);
     let top = (base as usize + STACK) & !15;
     // No CLONE_THREAD (see the module docs); exit signal 0 (the low byte): no SIGCHLD.
-    let flags = libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SYSVSEM;
+    // Nor CLONE_FILES: the task closes every copied descriptor but its socket (live_serve::serve).
+    let flags = libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_SYSVSEM;
     let saved = gs::sigmask::block_all();
     let sel = crate::hook::catch::enter();
     // SAFETY: a fresh stack of STACK bytes; `serve` never returns and uses no TLS (see the
@@ -298,6 +318,15 @@ fn spawn_thread() -> bool {
         return false;
     }
     HELPER.store(r, Relaxed);
+    // Until the task has closed its copies, a file the program closes stays open (a forked child
+    // that exits at once would leave its listening address bound): wait for it, at most 1 s.
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+    for _ in 0..100 {
+        if CLOSED.load(Acquire) != 0 {
+            break;
+        }
+        let _ = syscall!(SYS_futex, CLOSED.as_ptr(), libc::FUTEX_WAIT, 0u32, &ts as *const libc::timespec);
+    }
     true
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use gs::live::Live;
 use gs::sys;
 
-use crate::diag::live::{DUMPS, DUMP_WAIT_MS, FD, LIVE, PID, TID, UID, VIEWS};
+use crate::diag::live::{CLOSED, DUMPS, DUMP_WAIT_MS, FD, LIVE, PID, TID, UID, VIEWS};
 use crate::diag::snapshot::{self, Out, Rates};
 
 fn sleep_ms(ms: u64) {
@@ -114,9 +114,32 @@ fn dump_when_held(l: &Live) {
     if !crate::diag::wiring::take_dump_request() {
         return; // the hub got there first
     }
-    let mut sink = |chunk: &[u8]| sys::write_stderr(chunk);
+    // This task keeps none of the program's descriptors (see `serve`): reach the program's
+    // current stderr through /proc, appending, for the time of the dump.
+    let pid = PID.load(Relaxed);
+    let mut p = sys::LineBuf::new();
+    p.str("/proc/").num(pid as u64).str("/fd/2").push(&[0]);
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let Ok(err) = syscall!(SYS_open, p.as_bytes().as_ptr(), flags, 0) else { return };
+    let err = err as i32;
+    let mut sink = |mut chunk: &[u8]| {
+        while !chunk.is_empty() {
+            match syscall!(SYS_write, err, chunk.as_ptr(), chunk.len()) {
+                Ok(n) if n > 0 => chunk = &chunk[n as usize..],
+                Err(libc::EINTR) => {}
+                _ => return,
+            }
+        }
+    };
     let mut out = Out::new(&mut sink);
-    snapshot::dump(&mut out, l, PID.load(Relaxed), TID.load(Relaxed), DUMP_WAIT_MS);
+    snapshot::dump(&mut out, l, pid, TID.load(Relaxed), DUMP_WAIT_MS);
+    let _ = syscall!(SYS_close, err);
+}
+
+/// Tell the creator that this task holds none of the program's descriptors (or is ending).
+fn closed() {
+    CLOSED.store(1, std::sync::atomic::Ordering::Release);
+    let _ = syscall!(SYS_futex, CLOSED.as_ptr(), libc::FUTEX_WAKE, 1);
 }
 
 /// The thread's entry (never returns).
@@ -124,6 +147,17 @@ pub(super) extern "C" fn serve(_: *mut c_void) -> libc::c_int {
     // Every signal, even those the hub thread never blocks: nothing is delivered here.
     let all = u64::MAX;
     let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
+    // This task has a copy of the program's descriptor table (no CLONE_FILES): keep only the
+    // socket, first thing, and tell the creator, which waits for it. Sharing the table, or
+    // keeping copies, would keep the program's files open after it ended — until this task got
+    // its PDEATHSIG — so a parent that reaped it could still find its listening address bound
+    // or a pipe without EOF.
+    let fd = FD.load(Relaxed);
+    if fd > 0 {
+        let _ = syscall!(SYS_close_range, 0u32, (fd - 1) as u32, 0u32);
+    }
+    let _ = syscall!(SYS_close_range, (fd.max(-1) + 1) as u32, u32::MAX, 0u32);
+    closed();
     // End with the program (the thread that made us: the hub's); it may already be gone.
     let _ = syscall!(SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     if syscall!(SYS_getppid).unwrap_or(0) as i32 != PID.load(Relaxed) {
@@ -131,19 +165,19 @@ pub(super) extern "C" fn serve(_: *mut c_void) -> libc::c_int {
     }
     let _ = syscall!(SYS_prctl, libc::PR_SET_NAME, c"greenshim-live".as_ptr());
     let live = LIVE.load(Relaxed);
-    if live.is_null() {
+    if live.is_null() || fd < 0 {
         let _ = syscall!(SYS_exit, 0);
     }
     // SAFETY: the hub's published block is leaked: valid for the life of the process.
     let live = unsafe { &*live };
     let mut prev: Option<Sample> = None;
     loop {
-        let fd = FD.load(Relaxed);
+        // Our own copy of the socket: whatever the program's table does, this number stays.
         let r = match receive(fd) {
             Ok(r) => r,
             Err(libc::EINTR) => continue,
             Err(_) => {
-                sleep_ms(100); // moved or closed meanwhile: take the new number
+                sleep_ms(100);
                 continue;
             }
         };

@@ -28,7 +28,7 @@ unsafe extern "C" fn atfork_child() {
     let h = hub::current_hub();
     if !h.is_null() {
         hub::after_fork_child(h);
-        crate::diag::live::after_fork_child();
+        crate::diag::live::after_fork_child(h);
         crate::hook::catch::after_fork_child();
         crate::diag::trace::after_fork_child();
     }
