@@ -80,9 +80,12 @@ for _ in $(seq 1 500); do
 done
 [ -n "$PORT" ] || fail "the server printed no port= line within 10 s"
 # timeout -> launcher (or env, which execs) -> python: the server is the deepest descendant
+# (not counting the shim's live-view task, a child named greenshim-live)
 SERVER_PID=$LAUNCHER_PID
 for _ in 1 2 3; do
-    c=$(pgrep -P "$SERVER_PID" | head -n1 || true)
+    c=$(for p in $(pgrep -P "$SERVER_PID" || true); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = greenshim-live ] || echo "$p"
+    done | head -n1)
     [ -n "$c" ] || break
     SERVER_PID=$c
 done
