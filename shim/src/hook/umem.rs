@@ -7,13 +7,15 @@
 //! [`write`] stores a result (an old mask, the time left) with `process_vm_writev`.
 //!
 //! Memory on the running greenlet's own stack, between the stack pointer and the stack's top,
-//! is mapped: an iovec array or header there (where programs mostly keep them) is read
-//! directly, sparing the hot paths (`readv`, `writev`, `sendmsg`...) the system calls.
+//! is mapped, and so is the `brk` heap up to glibc's current break: an iovec array or header
+//! there (where programs mostly keep them: on the stack, or malloc'ed in the main arena, the
+//! only one a program on one OS thread uses for small blocks) is read directly, sparing the hot
+//! paths (`readv`, `writev`, `sendmsg`...) the system calls.
 //!
 //! Where a sandbox refuses `process_vm_readv` (seccomp: EPERM or ENOSYS), the memory is read
 //! directly, as before this module existed: a bad pointer faults in the shim there.
 
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 /// 0: not tried yet; 1: process_vm_readv works; 2: refused here (also taken for its writev).
 static VM_READV: AtomicU8 = AtomicU8::new(0);
@@ -30,9 +32,32 @@ fn pid() -> i32 {
     }
 }
 
-/// At start-up and in the child of `fork()`: learn this process's id.
+/// The start of the `brk` heap (0: not known), learnt at start-up; its end is glibc's
+/// `__curbrk`. Between the two, memory is mapped: malloc's main arena, where a program on one OS
+/// thread gets its small blocks (an iovec array or `msghdr` in a connection's record).
+static HEAP_START: AtomicUsize = AtomicUsize::new(0);
+
+/// At start-up and in the child of `fork()`: learn this process's id (and, once, the heap's start).
 pub fn learn_pid() {
     PID.store(syscall!(SYS_getpid).unwrap_or(0) as i32, Relaxed);
+    if HEAP_START.load(Relaxed) == 0 {
+        HEAP_START.store(syscall!(SYS_brk, 0usize).unwrap_or(0) as usize, Relaxed);
+    }
+}
+
+extern "C" {
+    /// glibc's: the current program break, kept by its `brk`/`sbrk` (and so by malloc).
+    static __curbrk: *mut libc::c_void;
+}
+
+/// Does `[addr, addr + len)` lie in the `brk` heap as glibc last set it? That memory is mapped
+/// (a program shrinking the break with a raw system call, behind glibc's back, is not covered).
+#[inline]
+fn on_heap(addr: usize, len: usize) -> bool {
+    let lo = HEAP_START.load(Relaxed);
+    // SAFETY: a plain read of glibc's variable.
+    let hi = unsafe { __curbrk } as usize;
+    lo != 0 && addr >= lo && addr.checked_add(len).is_some_and(|end| end <= hi)
 }
 
 /// Copy `len` bytes from the program's `addr` to `out`: `Err(EFAULT)` unless all are readable.
@@ -46,8 +71,9 @@ pub unsafe fn read_bytes(addr: usize, out: *mut u8, len: usize) -> Result<(), i3
     if addr == 0 {
         return Err(libc::EFAULT);
     }
-    if on_own_stack(addr, len) {
-        // SAFETY: live stack memory of the running greenlet (see on_own_stack).
+    if on_own_stack(addr, len) || on_heap(addr, len) {
+        // SAFETY: live stack memory of the running greenlet, or the mapped brk heap (see
+        // on_own_stack, on_heap).
         std::ptr::copy_nonoverlapping(addr as *const u8, out, len);
         return Ok(());
     }
