@@ -236,37 +236,18 @@ pub(super) unsafe fn statx(l: &mut Line, st: *const libc::statx) {
     l.s(", stx_size=").int((*st).stx_size as i64).s(", ...}");
 }
 
-/// `AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW` of the `*at` calls; 0 as `0`.
+/// `AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW` of the `*at` calls; 0 as `0` (a flag set, as
+/// [`super::Arg::Flags`] prints them).
 pub(super) fn at_flags(l: &mut Line, v: i64) {
-    const AT: &[(i64, &str)] = &[
-        (libc::AT_SYMLINK_NOFOLLOW as i64, "AT_SYMLINK_NOFOLLOW"),
-        (libc::AT_REMOVEDIR as i64, "AT_REMOVEDIR"),
-        (libc::AT_SYMLINK_FOLLOW as i64, "AT_SYMLINK_FOLLOW"),
-        (libc::AT_NO_AUTOMOUNT as i64, "AT_NO_AUTOMOUNT"),
-        (libc::AT_EMPTY_PATH as i64, "AT_EMPTY_PATH"),
+    const AT: &[(u64, &str)] = &[
+        (libc::AT_SYMLINK_NOFOLLOW as u64, "AT_SYMLINK_NOFOLLOW"),
+        (libc::AT_REMOVEDIR as u64, "AT_REMOVEDIR"),
+        (libc::AT_SYMLINK_FOLLOW as u64, "AT_SYMLINK_FOLLOW"),
+        (libc::AT_NO_AUTOMOUNT as u64, "AT_NO_AUTOMOUNT"),
+        (libc::AT_EMPTY_PATH as u64, "AT_EMPTY_PATH"),
     ];
-    let mut left = v;
-    let mut first = true;
-    for &(bit, name) in AT {
-        if left & bit == bit {
-            if !first {
-                l.s("|");
-            }
-            l.s(name);
-            left &= !bit;
-            first = false;
-        }
-    }
-    if left != 0 || first {
-        if !first {
-            l.s("|");
-        }
-        if left == 0 {
-            l.s("0");
-        } else {
-            l.s("0x").hex(left as u64);
-        }
-    }
+    // SAFETY: a flag set is printed from its value alone; no program memory is read.
+    unsafe { super::arg(l, &super::Arg::Flags(v as u64, AT)) };
 }
 
 /// An exec's argv: `["sh", "-c", "echo hi"]`; at most 32 strings, then `...`.
