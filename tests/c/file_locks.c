@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "late_signal.h"
 #include "ticker.h"
 
 static char path[] = "/tmp/greenshim-locks-XXXXXX";
@@ -61,30 +62,6 @@ static void *flock_holder(void *a) {
 
 static void on_alarm(int s) { (void)s; }
 
-/* Busy for 20 ms without a call the shim interposes: under the shim the hub cannot run
- * meanwhile, so the timers that fall due are fired together afterwards, in deadline order. */
-static void *spinner(void *a) {
-    (void)a;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000000L);
-    return NULL;
-}
-/* After 50 ms (the waiter's retries are several ms apart by then), a signal due 1 ms later,
- * most often before the waiter's next retry: under the shim both wake up together after the
- * spinner, this one first, so the signal comes while the waiter's greenlet is runnable. */
-static pthread_t waiter;
-static void *late_interrupter(void *a) {
-    (void)a;
-    usleep(50000);
-    pthread_t s;
-    pthread_create(&s, NULL, spinner, NULL);
-    usleep(1000);
-    pthread_kill(waiter, SIGALRM);
-    pthread_join(s, NULL);
-    return NULL;
-}
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -152,7 +129,8 @@ int main(void) {
     /* interrupted by a signal sent while the waiter's retry is due (no SA_RESTART) */
     sa.sa_flags = 0;
     sigaction(SIGALRM, &sa, NULL);
-    waiter = pthread_self();
+    late_target = pthread_self();
+    late_signal = SIGALRM;
     p = holder(0, 10000);
     int eintr = 0;
     for (int i = 0; i < 4; i++) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "late_signal.h"
 #include "ticker.h"
 
 static long getevents_inline(aio_context_t ctx, long min, long nr, struct io_event *ev, struct timespec *ts) {
@@ -95,29 +96,6 @@ static void *interrupter(void *a) {
     return NULL;
 }
 
-/* Busy for 20 ms without a call the shim interposes: under the shim the hub cannot run meanwhile,
- * so the timers that fall due are fired together afterwards, in deadline order. */
-static void *spinner(void *a) {
-    (void)a;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000000L);
-    return NULL;
-}
-/* After 50 ms (the waiter's retries are 4 ms apart by then), a signal due 1 ms later, most
- * often before the waiter's next retry: under the shim both wake up together after the spinner,
- * this one first, so the signal comes while the waiter's greenlet is runnable, not parked. */
-static void *late_interrupter(void *a) {
-    (void)a;
-    usleep(50000);
-    pthread_t s;
-    pthread_create(&s, NULL, spinner, NULL);
-    usleep(1000);
-    pthread_kill(waiter, SIGUSR1);
-    pthread_join(s, NULL);
-    return NULL;
-}
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -125,7 +103,8 @@ int main(void) {
         printf("aio: unavailable (%s)\n", strerrorname_np(errno));
         return 0;
     }
-    waiter = pthread_self();
+    waiter = late_target = pthread_self();
+    late_signal = SIGUSR1;
     pthread_t tk, f, g;
     pthread_create(&tk, NULL, ticker, NULL);
     if (pipe(p) || pipe(q)) return 1;
