@@ -9,27 +9,13 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{run, run_launcher, target_dir};
+use common::{cargo_here, run, run_launcher};
 
 /// The `api_edges` test executable of this profile.
 fn api_edges_exe() -> PathBuf {
-    let profile = target_dir().file_name().unwrap().to_string_lossy().into_owned();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["test", "--no-run", "--test", "api_edges", "--message-format=json", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
-    // the target directory this test runs from, whatever flag or variable chose it
-    cmd.arg("--target-dir").arg(target_dir().parent().unwrap());
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        p => {
-            cmd.args(["--profile", p]);
-        }
-    }
+    let cmd = cargo_here(&["test", "--no-run", "--test", "api_edges", "--message-format=json"]);
     let o = run(cmd, Duration::from_secs(300));
     assert_eq!(o.code(), Some(0), "building api_edges failed\n{}", o.describe());
     // the compiler-artifact message of the test target carries "executable":"<path>"

@@ -17,26 +17,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::server::Server;
-use common::{native_command, run, run_launcher, run_native, target_dir, Output};
+use common::{cargo_here, native_command, run, run_launcher, run_native, target_dir, Output};
 
 /// `target/<profile>/examples/NAME`, building the examples once per test process.
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let profile = target_dir().file_name().unwrap().to_string_lossy().into_owned();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--examples", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
-        // the target directory this test runs from, whatever flag or variable chose it
-        cmd.arg("--target-dir").arg(target_dir().parent().unwrap());
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            p => {
-                cmd.args(["--profile", p]);
-            }
-        }
+        let cmd = cargo_here(&["build", "--examples"]);
         let o = run(cmd, Duration::from_secs(300));
         assert_eq!(o.code(), Some(0), "building the examples failed\n{}", o.describe());
     });

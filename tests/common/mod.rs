@@ -43,6 +43,24 @@ fn profile() -> String {
         .unwrap_or_default()
 }
 
+/// `cargo ARGS` for this workspace, building into the target directory and profile this test
+/// runs from (whatever flag or variable chose them), e.g. to build examples or another test.
+pub fn cargo_here(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(args).args(["--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
+    cmd.arg("--target-dir").arg(target_dir().parent().unwrap());
+    match profile().as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        p => {
+            cmd.args(["--profile", p]);
+        }
+    }
+    cmd
+}
+
 fn build_hint() -> String {
     match profile().as_str() {
         "release" => "run `cargo build --release` first".to_string(),
