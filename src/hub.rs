@@ -45,6 +45,48 @@ pub(crate) use crate::greenlet::Coro;
 /// Greenlet ids have the top bit set: never a valid user-space address, so never equal to a
 /// real glibc `pthread_t` (which is the thread descriptor's address).
 const ID_TAG: u64 = 1 << 63;
+/// Bits of an id that hold the slot index; the 8 bits above them hold the hub's
+/// [`Hub::index`] (0 with one hub, so single-hub ids are what they always were).
+const SLOT_MASK: u64 = 0xff_ffff;
+const HUB_SHIFT: u32 = 24;
+
+/// Hubs by [`Hub::index`], registered by a multi-hub host (the preload library with
+/// `GREENSHIM_HUBS` above 1) so that an id names its hub. Never read with one hub.
+pub static HUBS: [std::sync::atomic::AtomicPtr<Hub>; 256] = [const { std::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; 256];
+
+/// The hub that owns greenlet `id`: `h` itself (always, with one hub: one compare), else the
+/// registered hub of the id's index, or `h` when none is registered there (the id then simply
+/// does not resolve).
+#[inline(always)]
+pub fn route(h: *mut Hub, id: u64) -> *mut Hub {
+    let index = ((id >> HUB_SHIFT) & 0xff) as u32;
+    // SAFETY: h is a live hub (callers' contract); its index never changes after registration.
+    if id & ID_TAG != 0 && index == unsafe { (*h).index } {
+        return h;
+    }
+    route_slow(h, id, index)
+}
+
+#[cold]
+fn route_slow(h: *mut Hub, id: u64, index: u32) -> *mut Hub {
+    use std::sync::atomic::Ordering::Acquire;
+    if id & ID_TAG == 0 {
+        // The real pthread_self() of a hub's OS thread names that hub's main greenlet.
+        for slot in &HUBS {
+            let t = slot.load(Acquire);
+            if t.is_null() {
+                break;
+            }
+            // SAFETY: registered hubs are leaked and live for the process.
+            if id != 0 && unsafe { (*t).main_alias } == id {
+                return t;
+            }
+        }
+        return h;
+    }
+    let t = HUBS[index as usize].load(Acquire);
+    if t.is_null() { h } else { t }
+}
 
 struct Slot {
     gen: u32,
@@ -111,6 +153,35 @@ pub struct Hub {
     pub stats: Stats,
     /// Display number of the last greenlet created.
     last_seq: u64,
+    /// This hub's number in ids (see [`route`]); 0 unless a multi-hub host set it.
+    pub index: u32,
+    /// Multi-hub: true while this hub's thread waits (or is about to wait) in `epoll_wait`
+    /// with nothing runnable; whoever queues one of its greenlets then [`Hub::kick`]s it.
+    pub sleeping: std::sync::atomic::AtomicBool,
+    /// A kick is pending (the eventfd was written and not yet read).
+    pub kicked: std::sync::atomic::AtomicBool,
+    /// Nonblocking eventfd in the reactor's epoll set that [`Hub::kick`] writes (-1: none).
+    pub kick_fd: i32,
+    /// Multi-hub: called with true right before the hub blocks in `epoll_wait` and with false
+    /// right after (the host releases and retakes its process-wide lock there).
+    pub around_wait: Option<unsafe fn(*mut Hub, bool)>,
+    /// Multi-hub: asked when a greenlet ends or main is dead with nothing left on this hub:
+    /// true when the whole process has nothing left to run (then the hub calls `exit(0)`, as
+    /// the last thread of a process whose main called `pthread_exit` does). `None`: this hub
+    /// alone decides.
+    pub all_done: Option<unsafe fn(*mut Hub) -> bool>,
+    /// Multi-hub: the process-wide counter of display numbers (`gN` is then unique across
+    /// hubs); `None`: this hub's own.
+    pub seq_source: Option<&'static std::sync::atomic::AtomicU64>,
+    /// Multi-hub: the hub whose [`Hub::sigmasks`] count this hub's greenlets (null: this one).
+    /// Process-directed signals reach only the hub that counts every greenlet's mask (the main
+    /// thread's); the other hubs' OS threads block them all.
+    pub mask_hub: *mut Hub,
+    /// Multi-hub, on the counting hub: greenlets of other hubs changed the counts; the OS
+    /// thread's mask is brought in line at this hub's next scheduling round.
+    pub mask_dirty: bool,
+    /// Multi-hub, on the counting hub: its counts change from other OS threads too.
+    pub masks_shared: bool,
     /// Called when the hub is about to wait with nothing that could ever wake it by itself: no
     /// runnable greenlet, no timer, no fd waiter (every greenlet waits on a primitive or a join).
     /// Only a signal handler can end that wait. The synchronisation layer reports deadlocks here.
@@ -184,6 +255,16 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         default_stack_size,
         stats: Stats::default(),
         last_seq: 0,
+        index: 0,
+        sleeping: std::sync::atomic::AtomicBool::new(false),
+        kicked: std::sync::atomic::AtomicBool::new(false),
+        kick_fd: -1,
+        around_wait: None,
+        all_done: None,
+        seq_source: None,
+        mask_hub: ptr::null_mut(),
+        mask_dirty: false,
+        masks_shared: false,
         on_stall: None,
         on_first_sleep: None,
         safe_point: None,
@@ -263,12 +344,16 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         }
     };
     let slot = &mut hh.slots[index as usize];
-    let id = ID_TAG | ((slot.gen as u64 & 0x7fff_ffff) << 32) | index as u64;
+    assert!((index as u64) <= SLOT_MASK, "greenshim: more than 16 million greenlets on one hub");
+    let id = ID_TAG | ((slot.gen as u64 & 0x7fff_ffff) << 32) | ((hh.index as u64) << HUB_SHIFT) | index as u64;
     let (name, sigmask) = match hh.current.is_null() {
         true => ([0; 16], 0),
         false => ((*hh.current).name, (*hh.current).sigmask),
     };
-    hh.last_seq += 1;
+    hh.last_seq = match hh.seq_source {
+        None => hh.last_seq + 1,
+        Some(c) => c.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+    };
     let live = hh.published.entry_for(index as usize);
     live.seq.store(hh.last_seq, std::sync::atomic::Ordering::Relaxed);
     crate::live::Live::set_name(live, &name);
@@ -317,9 +402,9 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     }));
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
-        hh.sigmasks.add(sigmask);
+        (*mask_owner(h)).sigmasks.add(sigmask);
         if sigmask != 0 {
-            hh.sigmasks.sync();
+            masks_changed(h);
         }
     }
     slot.g = g;
@@ -328,10 +413,29 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     g
 }
 
+/// The hub whose signal-mask counts include `h`'s greenlets (see [`Hub::mask_hub`]).
+#[inline(always)]
+unsafe fn mask_owner(h: *mut Hub) -> *mut Hub {
+    if (*h).mask_hub.is_null() { h } else { (*h).mask_hub }
+}
+
+/// The counts of `h`'s greenlets changed: bring the counting hub's OS thread mask in line, now
+/// when the caller runs on that thread, else at that hub's next round (it is woken for it).
+#[inline]
+unsafe fn masks_changed(h: *mut Hub) {
+    let m = mask_owner(h);
+    if !(*m).masks_shared || current_hub() == m {
+        (*m).sigmasks.sync();
+    } else {
+        (*m).mask_dirty = true;
+        (*m).kick();
+    }
+}
+
 /// Free a dead greenlet's slot and memory; its id stops resolving.
 unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
     let hh = &mut *h;
-    let index = ((*g).id & 0xffff_ffff) as usize;
+    let index = ((*g).id & SLOT_MASK) as usize;
     let slot = &mut hh.slots[index];
     slot.gen = slot.gen.wrapping_add(1);
     slot.g = ptr::null_mut();
@@ -377,10 +481,10 @@ impl Hub {
         if id == self.main_alias && id != 0 {
             return Some(self.main);
         }
-        if id & ID_TAG == 0 {
+        if id & ID_TAG == 0 || ((id >> HUB_SHIFT) & 0xff) as u32 != self.index {
             return None;
         }
-        let slot = self.slots.get((id & 0xffff_ffff) as usize)?;
+        let slot = self.slots.get((id & SLOT_MASK) as usize)?;
         if slot.g.is_null() || (slot.gen as u64 & 0x7fff_ffff) != (id >> 32) & 0x7fff_ffff {
             return None;
         }
@@ -430,7 +534,7 @@ impl Hub {
             (*g).state = State::Runnable;
             crate::live::Live::woken((*g).live);
             (*g).wake = why;
-            self.runq.push_back(g);
+            self.enqueue(g);
         } else if (*g).state == State::Runnable && (*g).wake == Wake::Signal {
             (*g).wake = why; // queued for its handlers: the park ends after them
         }
@@ -459,7 +563,7 @@ impl Hub {
 
     /// End the join park of `j` (its target ended). If `j` is running signal handlers inside
     /// that park, the park ends after them (a handler's own park must not be the one woken).
-    unsafe fn wake_joiner(&mut self, j: *mut Greenlet) {
+    pub unsafe fn wake_joiner(&mut self, j: *mut Greenlet) {
         if (*j).outer_token != 0 {
             (*j).outer_wake.get_or_insert(Wake::Woken);
         } else {
@@ -484,7 +588,27 @@ impl Hub {
             (*g).state = State::Runnable;
             crate::live::Live::woken((*g).live);
             (*g).wake = Wake::Signal;
-            self.runq.push_back(g);
+            self.enqueue(g);
+        }
+    }
+
+    /// Queue a greenlet of this hub that became runnable, waking the hub's thread if it sleeps
+    /// (multi-hub: the caller may be another hub; with one hub `sleeping` is never set).
+    #[inline(always)]
+    fn enqueue(&mut self, g: *mut Greenlet) {
+        self.runq.push_back(g);
+        if self.sleeping.load(std::sync::atomic::Ordering::Relaxed) {
+            self.kick();
+        }
+    }
+
+    /// Make this hub's thread return from `epoll_wait` (multi-hub). At most one write per
+    /// sleep: the hub reads the eventfd back when it wakes.
+    #[cold]
+    pub fn kick(&self) {
+        if self.kick_fd >= 0 && !self.kicked.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let one: u64 = 1;
+            let _ = syscall!(SYS_write, self.kick_fd, &one as *const u64, 8);
         }
     }
 
@@ -532,8 +656,9 @@ impl Hub {
         let mask = mask & !crate::sigmask::UNBLOCKABLE;
         let old = std::mem::replace(&mut (*g).sigmask, mask);
         if old != mask && (*g).state != State::Dead {
-            self.sigmasks.change(old, mask);
-            self.sigmasks.sync();
+            let me: *mut Hub = self;
+            (*mask_owner(me)).sigmasks.change(old, mask);
+            masks_changed(me);
         }
     }
 
@@ -572,6 +697,10 @@ impl Hub {
 
     /// Look for timer and fd events; if `block` and nothing is runnable, wait for one.
     unsafe fn poll(&mut self, block: bool) {
+        if self.mask_dirty {
+            self.mask_dirty = false;
+            self.sigmasks.sync();
+        }
         if let Some(f) = self.safe_point {
             f(self, false);
         }
@@ -582,7 +711,7 @@ impl Hub {
             if self.timers.len() > 4096 && self.timers.len() > 4 * self.live {
                 let slots = &self.slots;
                 self.timers.compact(|e| {
-                    let s = &slots[(e.id & 0xffff_ffff) as usize];
+                    let s = &slots[(e.id & SLOT_MASK) as usize];
                     !s.g.is_null() && (*s.g).token == e.token && (*s.g).state == State::Parked
                 });
             }
@@ -623,7 +752,20 @@ impl Hub {
             }
         }
         let mut woken = std::mem::take(&mut self.woken);
-        match self.reactor.poll(timeout, |w, why| woken.push((w, why))) {
+        let around = if timeout != Some(0) { self.around_wait } else { None };
+        let me: *mut Hub = self;
+        let polled = self.reactor.poll_around(
+            timeout,
+            |before| {
+                if let Some(f) = around {
+                    // SAFETY: `me` is this hub; the callback touches only its wait flags and the
+                    // host's lock, not the reactor borrowed here.
+                    unsafe { f(me, before) };
+                }
+            },
+            |w, why| woken.push((w, why)),
+        );
+        match polled {
             // A diagnostics request (dump signal) is not a signal for the program's greenlets.
             // A signal: the shim's handler recorded it; the safe point below routes it.
             Err(libc::EINTR) => {
@@ -713,7 +855,7 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
         f(g, hh.current);
     }
     (*g).detached = opts.detached;
-    hh.runq.push_back(g);
+    hh.enqueue(g);
     hh.stats.spawned += 1;
     Ok((*g).id)
 }
@@ -811,7 +953,7 @@ unsafe fn run_signals(h: *mut Hub, g: *mut Greenlet) {
 /// Display number of the greenlet `id` a join waits for, for the published state (0: gone).
 #[cold]
 unsafe fn publish_join_target(h: *mut Hub, id: u64) -> u64 {
-    (*h).lookup(id).map_or(0, |t| (*t).seq)
+    (*route(h, id)).lookup(id).map_or(0, |t| (*t).seq)
 }
 
 /// CLOCK_MONOTONIC_COARSE in ns (same epoch as [`sys::now`], millisecond resolution).
@@ -952,7 +1094,7 @@ unsafe fn run_loop(h: *mut Hub) {
             hh.round = hh.runq.len();
         }
         let Some(g) = hh.runq.pop_front() else {
-            if (*hh.main).state == State::Dead && hh.live == 0 {
+            if (*hh.main).state == State::Dead && hh.live == 0 && hh.all_done.map_or(true, |f| f(h)) {
                 // The last thread ended after main called pthread_exit: exit(0), as natively.
                 libc::exit(0);
             }
@@ -1039,15 +1181,23 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
     (*g).state = State::Dead;
     (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;
-    hh.sigmasks.remove((*g).sigmask);
-    hh.sigmasks.sync();
+    (*mask_owner(h)).sigmasks.remove((*g).sigmask);
+    masks_changed(h);
     if let Some(f) = hh.diag.and_then(|d| d.on_exit) {
         f(g, (*g).retval);
     }
     if (*g).detached {
         reap(h, g);
-    } else if let Some(j) = hh.lookup((*g).joiner) {
-        hh.wake_joiner(j);
+    } else if (*g).joiner != 0 {
+        let jh = route(h, (*g).joiner);
+        if let Some(j) = (*jh).lookup((*g).joiner) {
+            (*jh).wake_joiner(j);
+        }
+    }
+    if let Some(f) = (*h).all_done {
+        if f(h) {
+            libc::exit(0); // the process's last thread ended (multi-hub)
+        }
     }
 }
 
@@ -1063,8 +1213,8 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
         (*g).state = State::Dead;
         (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, (*h).stamp), std::sync::atomic::Ordering::Relaxed);
         (*h).live -= 1;
-        (*h).sigmasks.remove((*g).sigmask);
-        (*h).sigmasks.sync();
+        (*mask_owner(h)).sigmasks.remove((*g).sigmask);
+        masks_changed(h);
         if let Some(f) = (*h).diag.and_then(|d| d.on_exit) {
             f(g, retval);
         }
@@ -1087,7 +1237,8 @@ pub unsafe fn exit_current(h: *mut Hub, retval: usize) -> ! {
 /// `h` is the calling thread's hub.
 pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) -> Result<usize, i32> {
     let me = (*h).current;
-    let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
+    let th = route(h, id); // the target's hub (multi-hub: another hub's, under the host's lock)
+    let Some(t) = (*th).lookup(id) else { return Err(libc::ESRCH) };
     if t == me {
         return Err(libc::EDEADLK);
     }
@@ -1108,7 +1259,7 @@ pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) 
         loop {
             let why = park(h, WaitOn::Join(id), deadline, false);
             // Re-resolve: the target may have been detached and reaped meanwhile.
-            let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
+            let Some(t) = (*th).lookup(id) else { return Err(libc::ESRCH) };
             if (*t).state == State::Dead {
                 break;
             }
@@ -1120,10 +1271,10 @@ pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) 
             }
         }
     }
-    let t = (*h).lookup(id).ok_or(libc::ESRCH)?;
+    let t = (*th).lookup(id).ok_or(libc::ESRCH)?;
     let v = (*t).retval;
-    if t != (*h).main {
-        reap(h, t);
+    if t != (*th).main {
+        reap(th, t);
     }
     Ok(v)
 }
@@ -1133,6 +1284,7 @@ pub unsafe fn join(h: *mut Hub, id: u64, deadline: Option<u64>, try_only: bool) 
 /// # Safety
 /// `h` is the calling thread's hub.
 pub unsafe fn detach(h: *mut Hub, id: u64) -> Result<(), i32> {
+    let h = route(h, id);
     let Some(t) = (*h).lookup(id) else { return Err(libc::ESRCH) };
     if (*t).detached {
         return Err(libc::EINVAL);

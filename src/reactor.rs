@@ -233,8 +233,19 @@ impl Reactor {
 
     /// Wait up to `timeout_ns` (None: forever; Some(0): just look) for events, calling `wake`
     /// for every waiter whose fd became ready. `Err(EINTR)` when a signal handler ran.
-    pub fn poll(&mut self, timeout_ns: Option<u64>, mut wake: impl FnMut(Waiter, FdWake)) -> Result<usize, i32> {
-        let n = self.wait(timeout_ns)?;
+    pub fn poll(&mut self, timeout_ns: Option<u64>, wake: impl FnMut(Waiter, FdWake)) -> Result<usize, i32> {
+        self.poll_around(timeout_ns, |_| {}, wake)
+    }
+
+    /// [`Reactor::poll`], calling `around(true)` right before the `epoll_wait` and
+    /// `around(false)` right after it, before any of the reactor's state is touched again (a
+    /// multi-hub host releases its process-wide lock for the wait: the fd slots are then
+    /// reachable by other hubs, the event buffer is not).
+    pub fn poll_around(&mut self, timeout_ns: Option<u64>, mut around: impl FnMut(bool), mut wake: impl FnMut(Waiter, FdWake)) -> Result<usize, i32> {
+        around(true);
+        let n = self.wait(timeout_ns);
+        around(false);
+        let n = n?;
         for k in 0..n {
             let ev = self.events[k];
             let (fd, bits) = (ev.u64 as usize, ev.events as i32);

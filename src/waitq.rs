@@ -175,7 +175,7 @@ pub unsafe fn wake_one(h: *mut Hub, q: *mut Queue) -> *mut Node {
             return n;
         }
         remove(q, n);
-        if (*h).wake_token((*n).id, (*n).token, Wake::Woken) {
+        if (*hub::route(h, (*n).id)).wake_token((*n).id, (*n).token, Wake::Woken) {
             (*n).woken = true;
             return n;
         }
@@ -200,7 +200,7 @@ pub unsafe fn wake_all(h: *mut Hub, q: *mut Queue) -> usize {
 /// As [`wake_one`]; `n` is linked in `q`.
 pub unsafe fn wake_node(h: *mut Hub, q: *mut Queue, n: *mut Node) -> bool {
     remove(q, n);
-    if (*h).wake_token((*n).id, (*n).token, Wake::Woken) {
+    if (*hub::route(h, (*n).id)).wake_token((*n).id, (*n).token, Wake::Woken) {
         (*n).woken = true;
         true
     } else {

@@ -31,6 +31,7 @@ extern crate gs;
 // Order matters: `real!` (hook) and `traced!`/`hook!` (diag) are used by the modules after them.
 #[macro_use]
 mod hook;
+mod multi;
 #[macro_use]
 mod diag;
 mod fd;

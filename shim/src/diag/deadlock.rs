@@ -70,6 +70,9 @@ fn abort_mode() -> bool {
 
 /// The hub is about to wait forever.
 unsafe fn on_stall(h: *mut Hub) {
+    if crate::multi::on() {
+        return; // another hub may still wake this one's greenlets: not reported (README)
+    }
     let hh = &*h;
     // A greenlet waiting for a signal (poll on no fds, no timeout) can still be woken.
     if hh.greenlets().any(|g| (*g).state == gs::hub::State::Parked && (*g).wait == WaitOn::Signal) {

@@ -50,8 +50,42 @@ pub const BLOCK: u8 = 1;
 /// What [`enter`] returns when there is nothing to restore (dispatch off, or another thread).
 const NONE: u8 = 2;
 
-/// The byte the kernel reads at every system call of the hub thread.
+/// The byte the kernel reads at every system call of the main hub's thread.
 static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+/// The bytes of the other hubs' threads (multi-hub), by hub index (0 unused).
+static SELECTORS: [AtomicU8; 256] = [const { AtomicU8::new(ALLOW) }; 256];
+/// The selector of the hub thread that runs greenshim or program code: [`SELECTOR`] with one
+/// hub; with several, the holder of the process-wide lock (`crate::multi`), which is the only
+/// thread that switches its selector (the others are waiting or inside a plain system call).
+static CUR_SEL: std::sync::atomic::AtomicPtr<AtomicU8> = std::sync::atomic::AtomicPtr::new(std::ptr::addr_of!(SELECTOR) as *mut AtomicU8);
+
+#[inline(always)]
+fn selector() -> &'static AtomicU8 {
+    // SAFETY: CUR_SEL always points at one of the static bytes above.
+    unsafe { &*CUR_SEL.load(Relaxed) }
+}
+
+fn selector_of(index: u32) -> *const AtomicU8 {
+    if index == 0 { std::ptr::addr_of!(SELECTOR) } else { &SELECTORS[index as usize] }
+}
+
+/// Multi-hub: the hub `index` took the process-wide lock; its selector is the one to switch.
+#[inline]
+pub fn hold(index: u32) {
+    CUR_SEL.store(selector_of(index) as *mut AtomicU8, Relaxed);
+}
+
+/// Multi-hub: turn dispatch on for the calling OS thread, the thread of hub `index` (not the
+/// main one), if it is on for the process. Its selector starts at "allow" (greenshim's code).
+pub unsafe fn enable_extra(index: u32) {
+    if !ON.load(Relaxed) {
+        return;
+    }
+    let Some((lo, hi)) = own_text() else { return };
+    let p = selector_of(index);
+    (*p).store(ALLOW, Relaxed);
+    let _ = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, p as usize, 0]);
+}
 /// Dispatch is on for the hub thread.
 static ON: AtomicBool = AtomicBool::new(false);
 /// Where [`clone_stub`] returns to: the instruction after the trapped `syscall`.
@@ -91,8 +125,8 @@ pub fn enter() -> u8 {
     if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
         return NONE;
     }
-    let old = SELECTOR.load(Relaxed);
-    SELECTOR.store(ALLOW, Relaxed);
+    let old = selector().load(Relaxed);
+    selector().store(ALLOW, Relaxed);
     old
 }
 
@@ -104,8 +138,8 @@ pub fn enter_hub() -> u8 {
     }
     // A load and a store, not a swap: only this thread writes it, and `xchg` is a locked
     // instruction (a dozen cycles on every hook).
-    let old = SELECTOR.load(Relaxed);
-    SELECTOR.store(ALLOW, Relaxed);
+    let old = selector().load(Relaxed);
+    selector().store(ALLOW, Relaxed);
     old
 }
 
@@ -113,7 +147,7 @@ pub fn enter_hub() -> u8 {
 #[inline(always)]
 pub fn leave(old: u8) {
     if old != NONE {
-        SELECTOR.store(old, Relaxed);
+        selector().store(old, Relaxed);
     }
 }
 
@@ -124,8 +158,8 @@ pub fn to_program() -> u8 {
     if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
         return NONE;
     }
-    let old = SELECTOR.load(Relaxed);
-    SELECTOR.store(BLOCK, Relaxed);
+    let old = selector().load(Relaxed);
+    selector().store(BLOCK, Relaxed);
     old
 }
 
@@ -137,9 +171,9 @@ pub fn to_handler() -> u8 {
     if !ON.load(Relaxed) || !crate::hook::entry::on_hub_thread() {
         return NONE;
     }
-    let old = SELECTOR.load(Relaxed);
+    let old = selector().load(Relaxed);
     // SAFETY: a raw sigaltstack query into a local.
-    SELECTOR.store(if unsafe { on_altstack() } { ALLOW } else { BLOCK }, Relaxed);
+    selector().store(if unsafe { on_altstack() } { ALLOW } else { BLOCK }, Relaxed);
     old
 }
 
@@ -224,8 +258,8 @@ unsafe fn enable_inner() -> Result<(), &'static str> {
         (*h).sigmasks.reserved |= gs::sigmask::bit(libc::SIGSYS);
         (*h).sigmasks.sync();
     }
-    SELECTOR.store(ALLOW, Relaxed);
-    let r = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, SELECTOR.as_ptr() as usize, 0]);
+    selector().store(ALLOW, Relaxed);
+    let r = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, std::ptr::addr_of!(SELECTOR) as usize, 0]);
     if r < 0 {
         return Err(match -r as i32 {
             libc::EINVAL => "the kernel has no syscall user dispatch (Linux 5.11+ with CONFIG_GENERIC_ENTRY)",
@@ -251,14 +285,14 @@ unsafe fn on_altstack() -> bool {
 
 /// The SIGSYS handler: perform the trapped system call.
 unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    let sel = SELECTOR.load(Relaxed);
-    SELECTOR.store(ALLOW, Relaxed);
+    let sel = selector().load(Relaxed);
+    selector().store(ALLOW, Relaxed);
     let e = sys::errno();
     if (*info).si_code != SYS_USER_DISPATCH {
         // Not a trap: sent with kill, or seccomp's. The program's SIGSYS.
         crate::thread::signal::on_signal(sig, info, ctx);
         sys::set_errno(e);
-        SELECTOR.store(sel, Relaxed);
+        selector().store(sel, Relaxed);
         return;
     }
     TRAPS.fetch_add(1, Relaxed);
@@ -277,7 +311,7 @@ unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
         libc::SYS_rt_sigreturn => {
             // A restorer in libc: the same rt_sigreturn, from our code, on the same frame.
             gr[libc::REG_RIP as usize] = sigreturn_stub as *const () as usize as i64;
-            SELECTOR.store(sel, Relaxed);
+            selector().store(sel, Relaxed);
             return;
         }
         libc::SYS_vfork => {
@@ -307,14 +341,14 @@ unsafe extern "C" fn on_sigsys(sig: c_int, info: *mut siginfo_t, ctx: *mut c_voi
         }
     }
     sys::set_errno(e);
-    SELECTOR.store(sel, Relaxed);
+    selector().store(sel, Relaxed);
 }
 
 /// Make the trapped memory-sharing clone from [`clone_stub`], outside this signal frame.
 unsafe fn clone_outside(gr: &mut [libc::greg_t; 23], sel: u8) {
     CLONE_RET.store(gr[libc::REG_RIP as usize] as usize, Relaxed);
     gr[libc::REG_RIP as usize] = clone_stub as *const () as usize as i64; // rax still holds the number
-    SELECTOR.store(sel, Relaxed);
+    selector().store(sel, Relaxed);
 }
 
 /// Perform system call `nr`: cooperatively where greenshim can and the greenlet may park here,

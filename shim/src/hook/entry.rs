@@ -70,6 +70,10 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
     if h.is_null() {
         return None;
     }
+    if crate::multi::on() {
+        // Several hubs: the cached pair names the lock's holder (see `hold`), never cached here.
+        return Some(h);
+    }
     // Cache only for the main OS thread (the shim's hub thread), which lives as long as the
     // process, so its thread pointer is never reused by another thread. A fork child inherits
     // the thread pointer and the hub at the same addresses.
@@ -81,6 +85,27 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
         }
     }
     Some(h)
+}
+
+/// Multi-hub: hub `h`'s thread took the process-wide lock; the fast paths name it until
+/// [`release`].
+#[inline]
+pub fn hold(h: *mut Hub) {
+    HUB_PTR.store(h, Ordering::Relaxed);
+    gs::tls::RUNNING_TP.store(thread_pointer(), Ordering::Release);
+}
+
+/// Multi-hub: the hub of the lock's holder (the caller, when it runs greenshim's code).
+#[inline(always)]
+pub fn holder() -> *mut Hub {
+    HUB_PTR.load(Ordering::Relaxed)
+}
+
+/// Multi-hub: the holder lets go of the lock; no thread matches the fast paths until the next
+/// [`hold`].
+#[inline]
+pub fn release() {
+    gs::tls::RUNNING_TP.store(0, Ordering::Release);
 }
 
 /// Is the caller on the process hub's OS thread (any greenlet, main included)? One or two loads.

@@ -28,6 +28,7 @@ unsafe extern "C" fn atfork_child() {
     let h = hub::current_hub();
     if !h.is_null() {
         hub::after_fork_child(h);
+        crate::multi::after_fork_child(h);
         crate::diag::live::after_fork_child(h);
         crate::hook::catch::after_fork_child();
         crate::diag::trace::after_fork_child();
@@ -58,18 +59,6 @@ fn greenshim_init() {
             unsafe { libc::_exit(2) };
         }
     };
-    if let Some(n) = s.hubs.filter(|&n| n > 1) {
-        // The greenshim-hubs crate (hubs/) can run several hubs, but this library's
-        // synchronisation objects, fd table and greenlet ids are single-hub only: refuse
-        // rather than lose wakeups. Nothing else changes with GREENSHIM_HUBS=1.
-        let mut l = sys::LineBuf::new();
-        l.str("greenshim: GREENSHIM_HUBS=").num(n as u64);
-        l.str(" is not available yet: the synchronisation objects, the fd table and greenlet ids");
-        l.str(" are not safe across hubs; unset it or set GREENSHIM_HUBS=1\n");
-        sys::write_stderr(l.as_bytes());
-        // SAFETY: leaving before main, nothing to flush.
-        unsafe { libc::_exit(2) };
-    }
     STACK_SETTING.store(s.stack_size.unwrap_or(0), Ordering::Relaxed);
     std::panic::set_hook(Box::new(|info| {
         let mut l = sys::LineBuf::new();
@@ -137,7 +126,7 @@ fn greenshim_init() {
     // SAFETY: registering a plain function.
     unsafe { pthread_atfork(None, Some(atfork_parent), Some(atfork_child)) };
     if s.catch != Some(settings::CatchMode::Exports) {
-        // SAFETY: the hub thread, with its hub; last step of the constructor.
+        // SAFETY: the hub thread, with its hub.
         if let Err(why) = unsafe { crate::hook::catch::enable() } {
             let mut l = sys::LineBuf::new();
             l.str("catching libc's exported functions only: ").str(why);
@@ -147,6 +136,18 @@ fn greenshim_init() {
                 l.str("greenshim: GREENSHIM_CATCH=all is not available: ").str(why);
                 l.str("; unset it or set GREENSHIM_CATCH=exports\n");
                 sys::write_stderr(l.as_bytes());
+                // SAFETY: leaving before main, nothing to flush.
+                unsafe { libc::_exit(2) };
+            }
+        }
+    }
+    if let Some(n) = s.hubs.filter(|&n| n > 1) {
+        let h = hub::current_hub();
+        // SAFETY: the constructor, on the main thread, with its hub; no greenlet exists yet.
+        if !h.is_null() {
+            if let Err(line) = unsafe { crate::multi::start(h, n) } {
+                sys::write_stderr(line.as_bytes());
+                sys::write_stderr(b"\n");
                 // SAFETY: leaving before main, nothing to flush.
                 unsafe { libc::_exit(2) };
             }

@@ -468,7 +468,7 @@ pub unsafe extern "C-unwind" fn __pthread_mutex_destroy(m: *mut pthread_mutex_t)
 /// The owner's display number of the mutex at `addr`, for reports (0: unlocked or unknown).
 unsafe fn holder(h: *mut Hub, addr: usize) -> deadlock::Holder {
     let owner = (*(addr as *const RawMutex)).owner;
-    match (*h).lookup(owner) {
+    match (*gs::hub::route(h, owner)).lookup(owner) {
         _ if owner == 0 => deadlock::Holder::Free,
         // The owner id is a live greenlet only if its sequence still matches.
         Some(g) if (*g).seq != 0 => deadlock::Holder::By(" held by ", owner),

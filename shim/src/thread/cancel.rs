@@ -98,10 +98,11 @@ pub unsafe extern "C-unwind" fn pthread_cancel(t: pthread_t) -> c_int {
                     act(h);
                 }
             } else if (*g).state == State::Parked {
+                let gh = gs::hub::route(h, (*g).id); // its own hub (several hubs)
                 match (*g).wait {
-                    WaitOn::Join(_) => (*h).unpark(g, Wake::Interrupted),
-                    WaitOn::Object("mutex", _) if (*g).ext[EXT_CANCEL] & CANCEL_ASYNC != 0 => (*h).unpark(g, Wake::Interrupted),
-                    _ => (*h).interrupt_greenlet(g),
+                    WaitOn::Join(_) => (*gh).unpark(g, Wake::Interrupted),
+                    WaitOn::Object("mutex", _) if (*g).ext[EXT_CANCEL] & CANCEL_ASYNC != 0 => (*gh).unpark(g, Wake::Interrupted),
+                    _ => (*gh).interrupt_greenlet(g),
                 }
             }
             0

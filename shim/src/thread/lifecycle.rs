@@ -94,7 +94,8 @@ pub(crate) enum Target {
 
 pub(crate) fn target(h: *mut Hub, t: pthread_t) -> Target {
     // SAFETY: h is this thread's hub.
-    match unsafe { (*h).lookup(t as u64) } {
+    // SAFETY: h is this thread's hub; route names a registered hub.
+    match unsafe { (*hub::route(h, t as u64)).lookup(t as u64) } {
         Some(g) => Target::Greenlet(g),
         None if Hub::is_greenlet_id(t as u64) => Target::Gone,
         None => Target::Native,
@@ -102,6 +103,15 @@ pub(crate) fn target(h: *mut Hub, t: pthread_t) -> Target {
 }
 
 use crate::hook::entry::any_hub;
+
+/// The real `pthread_create`, with default attributes (a hub's OS thread, multi-hub).
+///
+/// # Safety
+/// As `pthread_create`.
+pub unsafe fn real_create(t: *mut pthread_t, f: extern "C" fn(*mut c_void) -> *mut c_void, arg: *mut c_void) -> c_int {
+    // SAFETY: a C start routine that does not unwind has the same ABI as StartFn.
+    real_fns::pthread_create(t, std::ptr::null(), std::mem::transmute::<extern "C" fn(*mut c_void) -> *mut c_void, StartFn>(f), arg)
+}
 
 /// Record the main thread's name (natively, new threads inherit their creator's name).
 pub fn init_main_name(h: *mut Hub) {
@@ -163,13 +173,22 @@ unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f:
         // SAFETY: f is the program's start routine; stack_root only calls thread_body(f, arg).
         unsafe { stack_root(f, arg as *mut c_void) as usize }
     });
-    let spawned = hub::spawn(h, entry, opts);
-    if let Some(text) = (*h).stacks.take_notice() {
+    // With several hubs the new thread starts on the next one (round-robin), keeping its
+    // creator's name and signal mask as on the creator's hub.
+    let ht = crate::multi::place(h);
+    let spawned = hub::spawn(ht, entry, opts);
+    if let Some(text) = (*ht).stacks.take_notice() {
         crate::diag::trace::note(text);
     }
     match spawned {
         Ok(id) => {
-            if let Some(g) = (*h).lookup(id) {
+            if let Some(g) = (*ht).lookup(id) {
+                if ht != h {
+                    let me = (*h).current();
+                    (*g).parent = (*me).id;
+                    (*ht).set_name(g, (*me).name);
+                    (*ht).set_sigmask(g, (*me).sigmask);
+                }
                 crate::thread::sched::set_new_thread(g, sched);
             }
             *t = id as pthread_t;

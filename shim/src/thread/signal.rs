@@ -259,9 +259,15 @@ unsafe fn send_to(h: *mut Hub, g: *mut Greenlet, info: siginfo_t, shared: bool) 
     if accepts(g, sig) {
         (*g).sig_attention = true;
         if (*g).state != State::Running {
-            (*h).signal_wake(g);
+            (*gs::hub::route(h, (*g).id)).signal_wake(g); // its own hub (several hubs)
         }
     }
+}
+
+/// The hubs other than `h` (none with one hub).
+fn other_hubs(h: *mut Hub) -> impl Iterator<Item = *mut Hub> {
+    let n = if crate::multi::on() { gs::hub::HUBS.len() } else { 0 };
+    gs::hub::HUBS[..n].iter().map(|p| p.load(Ordering::Acquire)).take_while(|p| !p.is_null()).filter(move |&p| p != h)
 }
 
 /// Route a process-directed signal to a greenlet that accepts it.
@@ -274,7 +280,7 @@ unsafe fn route(h: *mut Hub, info: siginfo_t) {
     } else if accepts(main, sig) {
         Some(main)
     } else {
-        (*h).greenlets().find(|&g| accepts(g, sig))
+        (*h).greenlets().find(|&g| accepts(g, sig)).or_else(|| other_hubs(h).find_map(|o| (*o).greenlets().find(|&g| accepts(g, sig))))
     };
     match target {
         Some(g) => send_to(h, g, info, true),
@@ -293,8 +299,10 @@ unsafe fn route(h: *mut Hub, info: siginfo_t) {
 pub unsafe fn discard(sig: c_int) {
     let Some(h) = any_hub() else { return };
     drain(h);
-    for g in (*h).greenlets() {
-        while take_from(g, sig).is_some() {}
+    for o in std::iter::once(h).chain(other_hubs(h)) {
+        for g in (*o).greenlets() {
+            while take_from(g, sig).is_some() {}
+        }
     }
     while take_proc(sig).is_some() {}
 }
@@ -314,7 +322,7 @@ pub unsafe fn drain(h: *mut Hub) {
 #[inline(never)]
 unsafe fn drain_slow(h: *mut Hub) {
     while let Some((info, target)) = pop() {
-        match (*h).lookup(target) {
+        match (*gs::hub::route(h, target)).lookup(target) {
             Some(g) if target != 0 && (*g).state != State::Dead => send_to(h, g, info, false),
             _ => route(h, info),
         }

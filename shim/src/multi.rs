@@ -1,0 +1,291 @@
+//! More than one hub (`GREENSHIM_HUBS=N`, `greenshim --hubs N`): N OS threads, each a hub
+//! with its own run queue, timers, reactor and per-greenlet TLS; new threads are spread over
+//! them round-robin and never migrate.
+//!
+//! # One lock for greenshim's state, the system calls in parallel
+//! Everything greenshim keeps besides a hub's own queues — synchronisation objects' wait
+//! queues, the fd table, thread keys, signal routing, the trace — was written for one OS
+//! thread. Rather than make each of them safe across threads (and pay for it with one hub),
+//! a hub thread holds one process-wide lock whenever it runs greenshim's code *or the
+//! program's*, and lets go of it only where it waits or works in the kernel:
+//!
+//! * while the hub blocks in `epoll_wait` (`Hub::around_wait`);
+//! * around the system call of each cooperative I/O attempt ([`unlocked`]): `recv`, `send`,
+//!   `read`, `write`, `accept`, ... — where a network server spends most of its time.
+//!
+//! So at most one hub runs user-space code at a time (as in CPython, greenshim's state is
+//! never touched by two threads at once), and the kernel work of N hubs runs on N cores.
+//! Under the lock a hub may touch another hub's structures directly: that hub is either
+//! waiting in `epoll_wait` (its fd slots are not in use; the wait returns when it is kicked) or
+//! inside a plain system call that touches none of them. A greenlet made runnable on a
+//! sleeping hub kicks that hub's eventfd (`Hub::kick`).
+//!
+//! The fast paths that recognise "the hub thread" with one load (`hook::entry`, the syscall
+//! dispatch selector in `hook::catch`) name the lock's holder: taking the lock points them at
+//! the taker, letting go clears the thread pointer, so a hub thread that does not hold the
+//! lock (a signal handler running while it waits) takes the slow, exact path.
+//!
+//! # Signals
+//! The other hubs' OS threads block every signal (but SIGSYS, the dispatch trap); the main
+//! thread's hub counts every greenlet's mask (`Hub::mask_hub`), so the kernel delivers a
+//! process-directed signal there whenever any greenlet takes it, and greenshim routes it to
+//! that greenlet on whichever hub it runs.
+//!
+//! # Not here
+//! With one hub none of this runs: [`on`] is false and every path is what it was (one load of
+//! a flag that never changes after start-up, where a path must branch at all).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+
+use gs::hub::{self, Hub};
+use gs::sys;
+
+static ON: AtomicBool = AtomicBool::new(false);
+/// Hubs running (the main one included).
+static COUNT: AtomicUsize = AtomicUsize::new(1);
+/// Round-robin cursor of [`place`].
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Display numbers shared by all hubs (`gN` is unique in the process).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// The lock: 0 free, 1 held, 2 held and someone may sleep on it (futex).
+static LOCK: AtomicU32 = AtomicU32::new(0);
+
+/// More than one hub?
+#[inline(always)]
+pub fn on() -> bool {
+    ON.load(Relaxed)
+}
+
+/// Take the process-wide lock for hub `h` (the calling thread's) and make it the holder the
+/// fast paths name.
+///
+/// # Safety
+/// `h` is the calling thread's hub; the caller does not hold the lock.
+#[inline]
+pub unsafe fn lock(h: *mut Hub) {
+    if LOCK.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
+        lock_slow();
+    }
+    crate::hook::catch::hold((*h).index);
+    crate::hook::entry::hold(h);
+}
+
+#[cold]
+fn lock_slow() {
+    for _ in 0..200 {
+        std::hint::spin_loop();
+        if LOCK.load(Relaxed) == 0 && LOCK.compare_exchange(0, 1, Acquire, Relaxed).is_ok() {
+            return;
+        }
+    }
+    while LOCK.swap(2, Acquire) != 0 {
+        // SAFETY: a futex wait on a static word.
+        unsafe { sys::raw_syscall(libc::SYS_futex, [LOCK.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 2, 0, 0, 0]) };
+    }
+}
+
+/// Let go of the lock.
+///
+/// # Safety
+/// The caller holds it and touches no shared state until it takes it again.
+#[inline]
+pub unsafe fn unlock() {
+    crate::hook::entry::release();
+    if LOCK.swap(0, Release) == 2 {
+        sys::raw_syscall(libc::SYS_futex, [LOCK.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+    }
+}
+
+/// Run `f` (a plain system call that touches nothing of greenshim's) without the lock when
+/// there are several hubs, so that other hubs run meanwhile. With one hub: just `f()`.
+///
+/// # Safety
+/// `h` is the calling thread's hub; `f` touches no greenshim state.
+#[inline(always)]
+pub unsafe fn unlocked<R>(h: *mut Hub, f: impl FnOnce() -> R) -> R {
+    if !on() {
+        return f();
+    }
+    unlock();
+    let r = f();
+    lock(h);
+    r
+}
+
+/// [`unlocked`] for a caller that does not have its hub at hand: the lock's holder is the
+/// calling thread's hub (only the holder runs greenshim's code).
+///
+/// # Safety
+/// As [`unlocked`].
+#[inline(always)]
+pub unsafe fn unlocked_here<R>(f: impl FnOnce() -> R) -> R {
+    if !on() {
+        return f();
+    }
+    let h = crate::hook::entry::holder();
+    unlocked(h, f)
+}
+
+/// The hub a new thread created on hub `h` starts on: the next one round-robin.
+#[inline]
+pub fn place(h: *mut Hub) -> *mut Hub {
+    if !on() {
+        return h;
+    }
+    let n = COUNT.load(Relaxed);
+    let k = NEXT.fetch_add(1, Relaxed) % n;
+    let t = hub::HUBS[k].load(Acquire);
+    if t.is_null() { h } else { t }
+}
+
+/// `Hub::around_wait` of every hub: let go of the lock for the wait, take it back after.
+unsafe fn around_wait(h: *mut Hub, before: bool) {
+    if before {
+        (*h).sleeping.store(true, Relaxed);
+        unlock();
+    } else {
+        lock(h);
+        (*h).sleeping.store(false, Relaxed);
+        if (*h).kicked.load(Relaxed) {
+            let mut buf = 0u64;
+            let _ = sys::raw_syscall(libc::SYS_read, [(*h).kick_fd as usize, &mut buf as *mut u64 as usize, 8, 0, 0, 0]);
+            (*h).kicked.store(false, Release);
+        }
+    }
+}
+
+/// `Hub::all_done`: main ended (`pthread_exit`) and no greenlet is left on any hub.
+unsafe fn all_done(_h: *mut Hub) -> bool {
+    let n = COUNT.load(Relaxed);
+    let main = hub::HUBS[0].load(Acquire);
+    if main.is_null() || (*(*main).main()).state != gs::hub::State::Dead || (*main).live() != 0 {
+        return false;
+    }
+    // The other hubs' main greenlets are their schedulers, never ending.
+    (1..n).all(|k| {
+        let t = hub::HUBS[k].load(Acquire);
+        t.is_null() || (*t).live() <= 1
+    })
+}
+
+/// Give hub `h` (its thread's) what every hub needs with several: an index, the kick eventfd
+/// in its epoll set, the wait callbacks, shared display numbers.
+unsafe fn wire(h: *mut Hub, index: u32) -> Result<(), i32> {
+    let fd = sys::raw_syscall(libc::SYS_eventfd2, [0, (libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) as usize, 0, 0, 0, 0]);
+    if fd < 0 {
+        return Err(-fd as i32);
+    }
+    let fd = gs::reactor::move_high(fd as i32)?;
+    // Data u64::MAX: never an fd slot of the reactor, which ignores the event.
+    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: u64::MAX };
+    let r = sys::raw_syscall(libc::SYS_epoll_ctl, [(*h).reactor.epfd() as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, &mut ev as *mut _ as usize, 0, 0]);
+    if r < 0 {
+        return Err(-r as i32);
+    }
+    (*h).index = index;
+    (*h).kick_fd = fd;
+    (*h).around_wait = Some(around_wait);
+    (*h).all_done = Some(all_done);
+    (*h).seq_source = Some(&SEQ);
+    (*h).on_stall = None;
+    hub::HUBS[index as usize].store(h, Release);
+    Ok(())
+}
+
+/// Start `n` hubs in all (the constructor, on the main thread, whose hub `h0` exists and has
+/// per-greenlet TLS). `Err(line)`: why not, for the user.
+///
+/// # Safety
+/// Called once, from the constructor, before any greenlet exists.
+pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
+    if (*h0).tls.is_none() {
+        return Err(format!(
+            "greenshim: GREENSHIM_HUBS={n} needs per-greenlet thread-local storage, which is off (GREENSHIM_TLS=shared, or this glibc lacks it); unset GREENSHIM_TLS or set GREENSHIM_HUBS=1"
+        ));
+    }
+    SEQ.store(1, Relaxed); // main is g1
+    crate::sync::sem::ensure_kick_fd(h0); // the signal safe point and its eventfd, on hub 0
+    wire(h0, 0).map_err(|e| format!("greenshim: GREENSHIM_HUBS={n}: cannot create the hub's eventfd (errno {e})"))?;
+    (*h0).masks_shared = true;
+    ON.store(true, Relaxed);
+    lock(h0);
+    for k in 1..n {
+        let ready = AtomicU32::new(0);
+        let arg = Box::into_raw(Box::new((k, h0 as usize, &ready as *const AtomicU32 as usize)));
+        let mut t: libc::pthread_t = 0;
+        // The real pthread_create: a hub is an OS thread.
+        let r = crate::thread::lifecycle::real_create(&mut t, hub_thread as extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, arg.cast());
+        if r != 0 {
+            drop(Box::from_raw(arg));
+            return Err(format!("greenshim: GREENSHIM_HUBS={n}: cannot start hub thread {k} (errno {r})"));
+        }
+        // Wait (without the lock) until it is registered.
+        unlock();
+        while ready.load(Acquire) == 0 {
+            sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 0, 0, 0, 0]);
+        }
+        lock(h0);
+        if ready.load(Relaxed) != 1 {
+            return Err(format!("greenshim: GREENSHIM_HUBS={n}: hub thread {k} could not start its hub"));
+        }
+        COUNT.store(k as usize + 1, Release);
+    }
+    Ok(())
+}
+
+/// An extra hub's OS thread: block the signals, become a hub, register, then run greenlets for
+/// ever (its main greenlet parks on nothing; the scheduler runs on its stack).
+extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: arg is the Box made by `start`, consumed once; `ready` outlives our first store.
+    unsafe {
+        let (k, h0, ready) = *Box::from_raw(arg as *mut (u32, usize, usize));
+        let h0 = h0 as *mut Hub;
+        let ready = &*(ready as *const AtomicU32);
+        gs::sigmask::block_all();
+        let fail = |ready: &AtomicU32| {
+            ready.store(2, Release);
+            sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+        };
+        let Ok(h) = hub::install((*h0).default_stack_size, (*h0).stacks.mode()) else {
+            fail(ready);
+            return std::ptr::null_mut();
+        };
+        (*h).sig_deliver = (*h0).sig_deliver;
+        (*h).slice_ns = (*h0).slice_ns;
+        (*h).diag = (*h0).diag;
+        (*h).mask_hub = h0;
+        (*h).safe_point = (*h0).safe_point;
+        if hub::enable_tls(h).is_err() || wire(h, k).is_err() {
+            fail(ready);
+            return std::ptr::null_mut();
+        }
+        crate::hook::catch::enable_extra(k);
+        ready.store(1, Release);
+        sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+        lock(h);
+        loop {
+            // Parked on nothing, for ever: the scheduler runs the hub's greenlets meanwhile.
+            hub::park(h, gs::hub::WaitOn::Nothing, None, false);
+        }
+    }
+}
+
+/// In a fork child: only the forking thread exists; its hub goes on alone.
+///
+/// # Safety
+/// The child, right after `fork`.
+pub unsafe fn after_fork_child(h: *mut Hub) {
+    if !on() {
+        return;
+    }
+    ON.store(false, Relaxed);
+    COUNT.store(1, Relaxed);
+    LOCK.store(0, Relaxed);
+    crate::hook::entry::release();
+    crate::hook::catch::hold(0);
+    (*h).around_wait = None;
+    (*h).all_done = None;
+    (*h).sleeping.store(false, Relaxed);
+    (*h).mask_hub = std::ptr::null_mut();
+    (*h).masks_shared = false;
+}
