@@ -6,6 +6,9 @@
 # Environment: JOBS (parallel seeds, default 2), LIB (default target/release/libgreenshim.so,
 # built if missing). Prints every divergence (seed, first differing line) and a closing line
 # "fidelity: N passed, M failed"; exits non-zero on any failure. Each run is bounded (10 s).
+# The shim run inherits the environment, GREENSHIM_* settings included: `GREENSHIM_HUBS=2
+# scripts/fidelity.sh` compares native transcripts with runs on 2 hubs (the closing line names
+# the setting). The native run ignores them (no library loaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +37,10 @@ one() {
         local first
         first=$(diff "$n" "$sh" | sed -n '2p;4p' | tr '\n' ' ')
         [ "$s_rc" -eq 124 ] && first="$first(the shim run hung)"
+        # a refused setting (e.g. GREENSHIM_HUBS) or a shim report: say so, not just the diff
+        local gline
+        gline=$(grep -m1 '^greenshim:' "$sh" || true)
+        [ -n "$gline" ] && first="$first(exit status $s_rc; $gline)"
         echo "FAIL seed $s: $first (transcripts: $n $sh)"
     fi
 }
@@ -44,5 +51,5 @@ results=$(seq "$FIRST" $((FIRST + COUNT - 1)) | xargs -P "$JOBS" -I{} bash -c 'o
 grep '^FAIL' <<<"$results" || true
 passed=$(grep -c '^ok' <<<"$results" || true)
 failed=$(grep -c '^FAIL' <<<"$results" || true)
-echo "fidelity: $passed passed, $failed failed (seeds $FIRST..$((FIRST + COUNT - 1)) x $NOPS ops)"
+echo "fidelity: $passed passed, $failed failed (seeds $FIRST..$((FIRST + COUNT - 1)) x $NOPS ops${GREENSHIM_HUBS:+, GREENSHIM_HUBS=$GREENSHIM_HUBS})"
 [ "$failed" -eq 0 ]

@@ -9,12 +9,15 @@
 # Usage: scripts/t_python_servers.sh [N]
 #   GS_NATIVE=1 runs the server natively instead; GS=PATH uses another launcher (default
 #   target/release/greenshim; the launcher finds libgreenshim.so next to itself).
+#   GREENSHIM_HUBS=N in the environment (scripts/test.sh --hubs N) reaches the server through
+#   the launcher; the server must then have N OS threads, one per hub.
 # Needs: cargo build --release (done by scripts/test.sh), python3, nc (netcat-openbsd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${1:-200}
 GS=${GS:-target/release/greenshim}
+HUBS=${GREENSHIM_HUBS:-1}
 T_START=$EPOCHREALTIME
 WORK=
 LAUNCHER_PID=
@@ -160,7 +163,7 @@ if [ "$SOCKETS" -lt $((N + 1)) ]; then
     rc=1
 fi
 if [ "$MODE" = greenshim ]; then
-    [ "$THREADS" = "1" ] || { echo "server Threads: is $THREADS, want 1"; rc=1; }
+    [ "$THREADS" = "$HUBS" ] || { echo "server Threads: is $THREADS, want $HUBS (one per hub)"; rc=1; }
 else
     [ "$THREADS" -gt "$N" ] 2>/dev/null || { echo "natively the server should have > $N threads, has $THREADS"; rc=1; }
 fi

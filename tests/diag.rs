@@ -465,6 +465,11 @@ fn check_summary(text: &str, report: &str) {
     let parks = |c: &str| -> Option<i64> { rows.get(c)?.get("parks")?.parse().ok() };
     assert_eq!(parks("usleep"), Some(7), "{report}");
     assert_eq!(parks("nanosleep"), Some(3), "{report}");
+    if common::test_hubs() > 1 {
+        // the `hub:` line's figures (greenlets spawned, peak live) are one hub's
+        eprintln!("SKIPPED the `hub:` line checks with {} hubs: its figures are one hub's", common::test_hubs());
+        return;
+    }
     let hub = hub.unwrap_or_else(|| panic!("no `hub:` line\n{report}"));
     assert_eq!(hub_figure(&hub, "greenlets spawned"), Some(2), "two threads created: {hub}\n{report}");
     let peak = hub_figure(&hub, "peak live").unwrap_or_else(|| panic!("peak live: {hub}\n{report}"));

@@ -51,7 +51,8 @@ fn fixed_seeds_match_native() {
                     failures.lock().unwrap().push(format!("seed {seed}: the native run did not finish:\n{}", native.describe()));
                 } else if shim.stdout != native.stdout {
                     failures.lock().unwrap().push(format!(
-                        "seed {seed} (rerun: scripts/fidelity.sh {seed} 1 {OPS}):\n{}",
+                        "seed {seed} (rerun: {}scripts/fidelity.sh {seed} 1 {OPS}):\n{}",
+                        hubs_env().iter().map(|(k, v)| format!("{k}={v} ")).collect::<String>(),
                         first_difference(&native.stdout, &shim.stdout)
                     ));
                 }

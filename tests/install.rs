@@ -65,6 +65,8 @@ fn runs_under_shim(launcher: &Path, cache: &Path) -> Output {
     let prog = compile("live_fork");
     let mut cmd = Command::new(launcher);
     cmd.args(["-c"]).arg(&prog).arg("50").current_dir("/").env_remove("GREENSHIM_LIB").env_remove("LD_PRELOAD").env("XDG_CACHE_HOME", cache);
+    // an installed launcher, not target/<profile>/greenshim: give it the suite's hub count here
+    cmd.envs(common::hubs_env());
     let out = run(cmd, Duration::from_secs(30));
     assert!(out.status.success(), "{}", out.describe());
     assert!(out.stdout.contains("parent=") && out.stdout.contains("child="), "{}", out.describe());

@@ -138,8 +138,8 @@ fn compare_runs(what: &str, cmd: impl Fn(Mode) -> Command, min_native_threads: i
     );
     assert_eq!(
         value(&shim.stderr, "os_threads"),
-        Some(1),
-        "{what}: one OS thread under greenshim\n{report}"
+        Some(common::expected_os_threads()),
+        "{what}: one OS thread per hub under greenshim\n{report}"
     );
 }
 
@@ -191,8 +191,8 @@ fn http_run(mode: Mode) -> (String, String, Option<i64>) {
     if mode == Mode::Shim {
         assert_eq!(
             value(&srv.stderr(), "os_threads"),
-            Some(1),
-            "one OS thread\n{report}"
+            Some(common::expected_os_threads()),
+            "one OS thread per hub\n{report}"
         );
     }
     (got.stdout, printed, threads)
@@ -213,7 +213,7 @@ fn java_http_server_200_curl_requests() {
     assert_eq!(shim_got, native_got, "what the clients got");
     assert_eq!(shim_printed, native_printed);
     assert!(native_threads.unwrap_or(0) > 4, "{native_threads:?}");
-    assert_eq!(shim_threads, Some(1), "one OS thread while serving");
+    assert_eq!(shim_threads, Some(common::expected_os_threads()), "one OS thread per hub while serving");
 }
 
 #[test]

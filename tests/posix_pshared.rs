@@ -34,7 +34,7 @@ fn pshared_objects_match_native() {
     ok(&s);
     assert!(s.greenshim_lines().is_empty(), "unexpected greenshim messages\n{}", s.describe());
     assert_eq!(s.stdout, n.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", n.describe(), s.describe());
-    assert_eq!(threads(&s), 1, "{}", s.describe());
+    assert_eq!(threads(&s), common::expected_os_threads(), "{}", s.describe());
     let o = &s.stdout;
     for line in [
         "mutex: counter=2500 overlaps=0",

@@ -296,10 +296,11 @@ fn check_pool(mode: Mode, workers: usize, count: usize) {
             );
         }
         Mode::Shim => {
-            assert_eq!(r.threads_connected, Some(1), "{report}");
-            assert_eq!(r.threads_max, 1, "Threads: while serving\n{report}");
-            assert_eq!(value(&out, "threads_at_last_accept"), Some(1), "{report}");
-            assert_eq!(value(&out, "threads_at_exit"), Some(1), "{report}");
+            let hubs = common::expected_os_threads();
+            assert_eq!(r.threads_connected, Some(hubs), "{report}");
+            assert_eq!(r.threads_max, hubs, "Threads: while serving\n{report}");
+            assert_eq!(value(&out, "threads_at_last_accept"), Some(hubs), "{report}");
+            assert_eq!(value(&out, "threads_at_exit"), Some(hubs), "{report}");
         }
     }
 }
@@ -357,8 +358,8 @@ fn check_pool_net_client(mode: Mode) {
     match mode {
         Mode::Native => assert_eq!(threads, Some(501), "{report}"),
         Mode::Shim => {
-            assert_eq!(threads, Some(1), "{report}");
-            assert_eq!(value(&out, "threads_at_exit"), Some(1), "{report}");
+            assert_eq!(threads, Some(common::expected_os_threads()), "{report}");
+            assert_eq!(value(&out, "threads_at_exit"), Some(common::expected_os_threads()), "{report}");
         }
     }
 }
@@ -493,7 +494,7 @@ fn check_http_server(mode: Mode) {
             threads.unwrap_or(0) > 200,
             "natively a thread per request in flight\n{report}"
         ),
-        Mode::Shim => assert_eq!(threads, Some(1), "{report}"),
+        Mode::Shim => assert_eq!(threads, Some(common::expected_os_threads()), "{report}"),
     }
 }
 
@@ -527,6 +528,8 @@ fn check_tcp_echo_script(mode: Mode) {
         cmd.env("GS_NATIVE", "1");
     } else {
         let _ = shim_lib();
+        // the script runs the server under $GS, which inherits GREENSHIM_HUBS
+        cmd.envs(common::hubs_env());
     }
     let out = run(cmd, Duration::from_secs(90));
     eprintln!(

@@ -56,15 +56,17 @@ fn threads_lines(o: &Output) -> Vec<&str> {
 }
 
 /// Native and shim runs exit 0 with the same stdout; under the shim every `Threads:` line the
-/// program printed says 1, and it printed at least one.
+/// program printed says 1 (one per hub: [`common::expected_os_threads`]), and it printed at
+/// least one.
 fn same_as_native_on_one_thread(native: Output, shim: Output) -> Output {
     assert_eq!(native.code(), Some(0), "native run failed\n{}", native.describe());
     assert_eq!(shim.code(), Some(0), "shim run failed\n{}", shim.describe());
     assert_eq!(shim.stdout, native.stdout, "stdout differs from native\nnative:\n{}\nshim:\n{}", native.describe(), shim.describe());
     let lines = threads_lines(&shim);
     assert!(!lines.is_empty(), "the program printed no Threads: line\n{}", shim.describe());
+    let want = common::expected_os_threads().to_string();
     for l in lines {
-        assert_eq!(l.split_whitespace().nth(1), Some("1"), "more than one OS thread under the shim\n{}", shim.describe());
+        assert_eq!(l.split_whitespace().nth(1), Some(want.as_str()), "not {want} OS thread(s) (one per hub) under the shim\n{}", shim.describe());
     }
     shim
 }

@@ -264,6 +264,98 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
+/// `GREENSHIM_TEST_HUBS=N`: run every shim-run command of the suite with `GREENSHIM_HUBS=N`
+/// (`scripts/test.sh --hubs N` sets it). Unset (or empty) means 1: the default single-hub model,
+/// in which no command gets `GREENSHIM_HUBS` from the suite. The variable itself is never passed
+/// to a program: the library rejects unknown `GREENSHIM_*` settings.
+pub const TEST_HUBS_VAR: &str = "GREENSHIM_TEST_HUBS";
+
+/// The hub count the suite runs the shim with: `GREENSHIM_TEST_HUBS`, 1 when unset. Panics on a
+/// value that is not a positive integer (a typo must not silently test the default).
+pub fn test_hubs() -> u32 {
+    static HUBS: OnceLock<u32> = OnceLock::new();
+    *HUBS.get_or_init(|| match std::env::var(TEST_HUBS_VAR) {
+        Err(_) => 1,
+        Ok(v) if v.trim().is_empty() => 1,
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => panic!("{TEST_HUBS_VAR}='{v}': expected a positive integer (the hub count)"),
+        },
+    })
+}
+
+/// The OS threads a shim-run process has (`Threads:` of /proc/PID/status, or what a program
+/// counts in /proc/self/task): one per hub. The shim's live-view task is not in the thread group.
+pub fn expected_os_threads() -> i64 {
+    test_hubs() as i64
+}
+
+/// `KEY=N\n` with N = [`expected_os_threads`]: the line a program of `tests/c/` prints with the
+/// OS threads it counted, as the shim run must print it.
+pub fn os_threads_line(key: &str) -> String {
+    format!("{key}={}\n", expected_os_threads())
+}
+
+/// For a test that only makes sense with one hub: true (and a line on stderr saying why) when
+/// the suite runs in multi-hub mode (`GREENSHIM_TEST_HUBS` > 1), so the test returns early.
+pub fn single_hub_only(why: &str) -> bool {
+    if test_hubs() > 1 {
+        eprintln!("SKIPPED with {TEST_HUBS_VAR}={}: single-hub only: {why}", test_hubs());
+        true
+    } else {
+        false
+    }
+}
+
+/// The environment the suite's hub count gives a shim-run command: `GREENSHIM_HUBS=N` when
+/// `GREENSHIM_TEST_HUBS` is above 1, nothing otherwise. For commands built by hand (a shell
+/// running the launcher, a server started by a script): `cmd.envs(common::hubs_env())`.
+pub fn hubs_env() -> Vec<(&'static str, String)> {
+    match test_hubs() {
+        1 => Vec::new(),
+        n => vec![("GREENSHIM_HUBS", n.to_string())],
+    }
+}
+
+/// Give a shim-run command the suite's hub count: removes `GREENSHIM_TEST_HUBS` (the library
+/// would reject it) and, in multi-hub mode, sets `GREENSHIM_HUBS=N` unless the command already
+/// sets `GREENSHIM_HUBS` itself or passes the launcher's `--hubs`. Every command of
+/// [`shim_command`] and [`launcher_command`] goes through it; call it on commands built by hand
+/// that set `LD_PRELOAD` or run the launcher.
+pub fn apply_test_hubs(cmd: &mut Command) {
+    cmd.env_remove(TEST_HUBS_VAR);
+    let set_already = cmd
+        .get_envs()
+        .any(|(k, v)| k == "GREENSHIM_HUBS" && v.is_some());
+    let hubs_arg = cmd.get_args().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--hubs" || a.starts_with("--hubs=")
+    });
+    if !set_already && !hubs_arg {
+        cmd.envs(hubs_env());
+    }
+}
+
+/// Whether `cmd` runs under the shim: it sets `LD_PRELOAD` to a list naming the library, or its
+/// program is the launcher.
+fn runs_shim(cmd: &Command) -> bool {
+    let preload = cmd.get_envs().any(|(k, v)| {
+        k == "LD_PRELOAD" && v.is_some_and(|v| v.to_string_lossy().contains("libgreenshim"))
+    });
+    preload || Path::new(cmd.get_program()) == target_dir().join("greenshim")
+}
+
+/// What [`run`] and [`server::Server::spawn`] do to every command before starting it: never pass
+/// `GREENSHIM_TEST_HUBS` on, and give a command that runs under the shim the suite's hub count
+/// ([`apply_test_hubs`]), so commands built by hand with `LD_PRELOAD` get it too.
+pub(crate) fn prepare(cmd: &mut Command) {
+    if runs_shim(cmd) {
+        apply_test_hubs(cmd);
+    } else {
+        cmd.env_remove(TEST_HUBS_VAR);
+    }
+}
+
 /// The program run natively.
 pub fn native_command(bin: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin);
@@ -280,6 +372,7 @@ pub fn shim_command(bin: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Co
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    apply_test_hubs(&mut cmd);
     cmd
 }
 
@@ -291,6 +384,7 @@ pub fn launcher_command(args: &[&str], extra_env: &[(&str, &str)]) -> Command {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    apply_test_hubs(&mut cmd);
     cmd
 }
 
@@ -348,6 +442,7 @@ fn spawn_in_group(cmd: &mut Command, cmdline: &str) -> Child {
 /// If it is not done within `timeout`, its process group is killed (SIGKILL, by its PID) and
 /// the test fails with whatever output it had produced.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
+    prepare(&mut cmd);
     let cmdline = describe_cmd(&cmd);
     let start = Instant::now();
     let mut child = spawn_in_group(&mut cmd, &cmdline);

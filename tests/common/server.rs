@@ -89,6 +89,7 @@ pub struct Server {
 impl Server {
     /// Start `cmd` (stdin from /dev/null) and return at once.
     pub fn spawn(mut cmd: Command) -> Server {
+        super::prepare(&mut cmd);
         let cmdline = describe_cmd(&cmd);
         let started = Instant::now();
         let mut child = spawn_in_group(&mut cmd, &cmdline);
