@@ -1051,6 +1051,22 @@ pub unsafe fn wait_fds(h: *mut Hub, fds: &[(i32, Interest)], deadline: Option<u6
 /// # Safety
 /// `h` is the calling thread's hub.
 pub unsafe fn fd_closing(h: *mut Hub, fd: i32) {
+    fd_closing_on(h, fd);
+    if (*h).around_wait.is_some() {
+        // Several hubs (the host's lock is held): each may watch the fd in its own epoll set.
+        for slot in &HUBS {
+            let t = slot.load(std::sync::atomic::Ordering::Acquire);
+            if t.is_null() {
+                break;
+            }
+            if t != h {
+                fd_closing_on(t, fd);
+            }
+        }
+    }
+}
+
+unsafe fn fd_closing_on(h: *mut Hub, fd: i32) {
     let mut woken = std::mem::take(&mut (*h).woken);
     (*h).reactor.forget(fd, |w, why| woken.push((w, why)));
     for ((id, token), _) in woken.drain(..) {

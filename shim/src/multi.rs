@@ -50,6 +50,10 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// The lock: 0 free, 1 held, 2 held and someone may sleep on it (futex).
 static LOCK: AtomicU32 = AtomicU32::new(0);
 
+/// A starting hub thread's answer to `start`: 0 not yet, 1 running, 2 failed (static: the
+/// hub thread may still touch it after `start` returned).
+static READY: AtomicU32 = AtomicU32::new(0);
+
 /// More than one hub?
 #[inline(always)]
 pub fn on() -> bool {
@@ -210,8 +214,9 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
     ON.store(true, Relaxed);
     lock(h0);
     for k in 1..n {
-        let ready = AtomicU32::new(0);
-        let arg = Box::into_raw(Box::new((k, h0 as usize, &ready as *const AtomicU32 as usize)));
+        let ready = &READY;
+        ready.store(0, Relaxed);
+        let arg = Box::into_raw(Box::new((k, h0 as usize)));
         let mut t: libc::pthread_t = 0;
         // The real pthread_create: a hub is an OS thread.
         let r = crate::thread::lifecycle::real_create(&mut t, hub_thread as extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, arg.cast());
@@ -238,9 +243,9 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
 extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: arg is the Box made by `start`, consumed once; `ready` outlives our first store.
     unsafe {
-        let (k, h0, ready) = *Box::from_raw(arg as *mut (u32, usize, usize));
+        let (k, h0) = *Box::from_raw(arg as *mut (u32, usize));
         let h0 = h0 as *mut Hub;
-        let ready = &*(ready as *const AtomicU32);
+        let ready = &READY;
         gs::sigmask::block_all();
         let fail = |ready: &AtomicU32| {
             ready.store(2, Release);
@@ -250,19 +255,22 @@ extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
             fail(ready);
             return std::ptr::null_mut();
         };
+        // Everything from here touches shared state (TLS set-up publishes the running thread
+        // pointer): under the lock, which the main thread let go of while it waits for us.
+        lock(h);
         (*h).sig_deliver = (*h0).sig_deliver;
         (*h).slice_ns = (*h0).slice_ns;
         (*h).diag = (*h0).diag;
         (*h).mask_hub = h0;
         (*h).safe_point = (*h0).safe_point;
         if hub::enable_tls(h).is_err() || wire(h, k).is_err() {
+            unlock();
             fail(ready);
             return std::ptr::null_mut();
         }
         crate::hook::catch::enable_extra(k);
         ready.store(1, Release);
         sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
-        lock(h);
         loop {
             // Parked on nothing, for ever: the scheduler runs the hub's greenlets meanwhile.
             hub::park(h, gs::hub::WaitOn::Nothing, None, false);
@@ -280,9 +288,9 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
     }
     ON.store(false, Relaxed);
     COUNT.store(1, Relaxed);
-    LOCK.store(0, Relaxed);
-    crate::hook::entry::release();
+    LOCK.store(1, Relaxed); // held by this, the only thread, until ON is read false below
     crate::hook::catch::hold(0);
+    crate::hook::entry::hold(h);
     (*h).around_wait = None;
     (*h).all_done = None;
     (*h).sleeping.store(false, Relaxed);
