@@ -165,6 +165,14 @@ unsafe extern "C" fn find_blocks(info: *mut libc::dl_phdr_info, _size: usize, da
     0
 }
 
+/// What `__resp` holds in a freshly allocated block (glibc's TLS image): `&_res`, the main
+/// thread's resolver state, whichever thread asks (on another OS thread, `__res_state()` is
+/// that thread's own state). `_res` exists only as a non-default symbol version.
+unsafe fn res_image() -> usize {
+    let p = libc::dlvsym(libc::RTLD_DEFAULT, c"_res".as_ptr(), c"GLIBC_2.2.5".as_ptr());
+    if p.is_null() { __res_state() as usize } else { p as usize }
+}
+
 impl Tls {
     /// Find what glibc offers for per-greenlet TLS, on the OS thread whose hub will use it.
     /// `hub_slot` is the address of the hub's thread-local hub pointer in this thread.
@@ -217,7 +225,7 @@ impl Tls {
         let in_static = |addr: usize| addr < main_tp && main_tp - addr <= static_size;
         let libc_block = found.libc.filter(|&(a, len)| in_static(a) && len <= 4096).map(|(a, len)| (main_tp - a, len));
         let resp_off = libc_block.and_then(|(off, len)| {
-            let global = __res_state() as usize;
+            let global = __res_state() as usize; // this thread's (main's `_res`, or its own)
             let words = (0..len / 8).filter(|i| *((main_tp - off + i * 8) as *const usize) == global).collect::<Vec<_>>();
             // Exactly one word may hold it, or the guess is not safe.
             (words.len() == 1).then(|| off - words[0] * 8)
@@ -238,7 +246,7 @@ impl Tls {
             rseq_cpu_off,
             libc_block,
             resp_off,
-            res_global: __res_state() as usize,
+            res_global: res_image(),
             hub_off,
             fsgsbase,
             pool: Vec::new(),
