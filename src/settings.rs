@@ -135,7 +135,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("GREENSHIM_DUMP_SIGNAL", "print every greenlet when this signal arrives, e.g. USR2 (greenshim --dump-signal SIG; off by default)"),
     ("GREENSHIM_LIVE", "answer the live view (greenshim -p PID) on a unix socket under $XDG_RUNTIME_DIR/greenshim or /tmp/greenshim-UID: 1 (default) or 0"),
     ("GREENSHIM_TIME_SLICE_MS", "a greenlet that keeps making interposed calls without parking for this many ms yields to the others at its next call, 1..60000 (default 5)"),
-    ("GREENSHIM_HUBS", "hubs (OS threads running greenlets), 1..256 (greenshim --hubs N; default 1, gevent's model); more than 1 is not available yet: greenshim refuses to start with it"),
+    ("GREENSHIM_HUBS", "hubs (OS threads running greenlets), 1..256 (greenshim --hubs N; default 1, gevent's model); more than 1: N hubs on N OS threads (README, \"More than one hub\")"),
     (
         "GREENSHIM_ON_DEADLOCK",
         "on a deadlock (every greenlet waits, nothing can wake them) print a report and: report = keep waiting (default), abort = exit with status 86",

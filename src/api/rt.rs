@@ -160,8 +160,8 @@ extern "C" fn l_wake(id: u64, token: u64, why: i32) -> i32 {
         WAKE_TIMED_OUT => Wake::TimedOut,
         _ => Wake::Woken,
     };
-    // SAFETY: this thread's hub; wake_token only queues.
-    unsafe { (*local_hub()).wake_token(id, token, why) as i32 }
+    // SAFETY: this thread's hub, or the registered hub of the id; wake_token only queues.
+    unsafe { (*hub::route(local_hub(), id)).wake_token(id, token, why) as i32 }
 }
 extern "C" fn l_yield_now() {
     // SAFETY: this thread's hub.
@@ -200,7 +200,7 @@ extern "C" fn l_user_slot() -> *mut *mut c_void {
 }
 
 extern "C" fn l_interrupt(id: u64) -> i32 {
-    let h = local_hub();
+    let h = hub::route(local_hub(), id); // the greenlet's own hub (several hubs under the shim)
     // SAFETY: this thread's hub; lookup returns a live greenlet; wake_token only queues.
     unsafe {
         let Some(g) = (*h).lookup(id) else { return 0 };

@@ -66,8 +66,8 @@ fn help() -> String {
          \x20 -p PID             show PID's greenlets live (a process under greenshim), like top:\n\
          \x20                    state, time in it, last call; q or Ctrl-C quits; with:\n\
          \x20   --once           print one view and exit\n\
-         \x20 --hubs N           run N hubs (sets GREENSHIM_HUBS; default 1; more than 1 is\n\
-         \x20                    not available yet and is refused at start)\n\
+         \x20 --hubs N           run N hubs on N OS threads (sets GREENSHIM_HUBS; default 1;\n\
+         \x20                    see the README, \"More than one hub\")\n\
          \x20 --lib PATH         the preload library (default: $GREENSHIM_LIB, else {LIB_NAME}\n\
          \x20                    next to this launcher, else in ../lib/greenshim/, else the\n\
          \x20                    copy embedded by 'cargo install')\n\
@@ -205,10 +205,6 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Options {
                 // Validate now, naming the option the user typed rather than the variable.
                 if let Err(bad) = settings::check_diag(var, &v) {
                     fail(USAGE, bad.for_option(&shown, &v).strip_prefix("greenshim: ").unwrap_or_default());
-                }
-                if var == "GREENSHIM_HUBS" && v != "1" {
-                    // Said here, naming the option, rather than by the library with the variable.
-                    fail(USAGE, &format!("{shown} {v} is not available yet: the synchronisation objects, the fd table and greenlet ids are not safe across hubs; leave it out or use {shown} 1"));
                 }
                 o.shapes_trace |= matches!(name, b"-o" | b"-e" | b"-s");
                 o.set.push((var, v));
