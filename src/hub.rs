@@ -303,9 +303,24 @@ pub unsafe fn enable_tls(h: *mut Hub) -> Result<(), &'static str> {
     }
     let slot = HUB.with(|c| c.as_ptr() as usize);
     let tls = crate::tls::Tls::new(slot)?;
-    crate::tls::RUNNING_TP.store(tls.main_tp, std::sync::atomic::Ordering::Relaxed);
+    if (*h).index == 0 {
+        // The process hub's live thread pointer (another hub's thread, multi-hub, leaves it to
+        // the host, which publishes the holder of its lock).
+        crate::tls::RUNNING_TP.store(tls.main_tp, std::sync::atomic::Ordering::Relaxed);
+    }
     (*h).tls = Some(Box::new(tls));
     Ok(())
+}
+
+/// [`enable_tls`] on another hub's thread (multi-hub), from the first hub's set-up `like`:
+/// nothing asked of the dynamic loader, and the process hub's live thread pointer left alone.
+///
+/// # Safety
+/// `h` is the calling thread's hub; `like` is a hub's TLS set-up.
+pub unsafe fn enable_tls_like(h: *mut Hub, like: &crate::tls::Tls) {
+    if (*h).tls.is_none() {
+        (*h).tls = Some(Box::new(like.for_this_thread()));
+    }
 }
 
 /// The running greenlet is ending: run its TLS destructors now if it has its own TLS (exit

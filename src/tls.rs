@@ -254,6 +254,24 @@ impl Tls {
         })
     }
 
+    /// The same set-up for the calling OS thread (another hub's, multi-hub): what `new` found
+    /// about glibc holds for every thread (function addresses, `struct pthread` offsets, the
+    /// static TLS layout); only the thread's own TCB and tid differ. Unlike `new`, it asks
+    /// nothing of the dynamic loader, whose lock the thread that starts hubs may hold.
+    ///
+    /// # Safety
+    /// Called on the thread that will use the result, which glibc set up as a thread.
+    pub unsafe fn for_this_thread(&self) -> Tls {
+        let main_tp = thread_pointer();
+        Tls {
+            main_tp,
+            tid: *((main_tp + self.tid_off) as *const i32),
+            pool: Vec::new(),
+            allocated: 0,
+            ..*self
+        }
+    }
+
     /// Does switching use `wrfsbase` (else a system call)?
     pub fn uses_fsgsbase(&self) -> bool {
         self.fsgsbase

@@ -49,10 +49,8 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 static SEQ: AtomicU64 = AtomicU64::new(0);
 /// The lock: 0 free, 1 held, 2 held and someone may sleep on it (futex).
 static LOCK: AtomicU32 = AtomicU32::new(0);
-
-/// A starting hub thread's answer to `start`: 0 not yet, 1 running, 2 failed (static: the
-/// hub thread may still touch it after `start` returned).
-static READY: AtomicU32 = AtomicU32::new(0);
+/// Hub threads that registered or gave up (`start` waits for all of them).
+static STARTED: AtomicU32 = AtomicU32::new(0);
 
 /// More than one hub?
 #[inline(always)]
@@ -130,6 +128,12 @@ pub unsafe fn unlocked_here<R>(f: impl FnOnce() -> R) -> R {
     unlocked(h, f)
 }
 
+/// Every registered hub (none with one hub).
+pub fn hubs() -> impl Iterator<Item = *mut Hub> {
+    let n = if on() { COUNT.load(Acquire) } else { 0 };
+    hub::HUBS[..n].iter().map(|p| p.load(Acquire)).filter(|p| !p.is_null())
+}
+
 /// The hub a new thread created on hub `h` starts on: the next one round-robin.
 #[inline]
 pub fn place(h: *mut Hub) -> *mut Hub {
@@ -137,9 +141,14 @@ pub fn place(h: *mut Hub) -> *mut Hub {
         return h;
     }
     let n = COUNT.load(Relaxed);
-    let k = NEXT.fetch_add(1, Relaxed) % n;
-    let t = hub::HUBS[k].load(Acquire);
-    if t.is_null() { h } else { t }
+    // A hub still starting (or that could not) is skipped: its turn goes to the next one.
+    for _ in 0..n {
+        let t = hub::HUBS[NEXT.fetch_add(1, Relaxed) % n].load(Acquire);
+        if !t.is_null() {
+            return t;
+        }
+    }
+    h
 }
 
 /// `Hub::around_wait` of every hub: let go of the lock for the wait, take it back after.
@@ -192,12 +201,15 @@ unsafe fn wire(h: *mut Hub, index: u32) -> Result<(), i32> {
     (*h).all_done = Some(all_done);
     (*h).seq_source = Some(&SEQ);
     (*h).on_stall = None;
-    hub::HUBS[index as usize].store(h, Release);
     Ok(())
 }
 
 /// Start `n` hubs in all (the constructor, on the main thread, whose hub `h0` exists and has
 /// per-greenlet TLS). `Err(line)`: why not, for the user.
+///
+/// The constructor runs with the dynamic loader's lock held: a new hub thread asks the loader
+/// nothing (it copies main's TLS set-up and syscall-dispatch range), so waiting for it here
+/// cannot deadlock.
 ///
 /// # Safety
 /// Called once, from the constructor, before any greenlet exists.
@@ -210,72 +222,87 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
     SEQ.store(1, Relaxed); // main is g1
     crate::sync::sem::ensure_kick_fd(h0); // the signal safe point and its eventfd, on hub 0
     wire(h0, 0).map_err(|e| format!("greenshim: GREENSHIM_HUBS={n}: cannot create the hub's eventfd (errno {e})"))?;
+    hub::HUBS[0].store(h0, Release);
     (*h0).masks_shared = true;
+    COUNT.store(n as usize, Release);
     ON.store(true, Relaxed);
     lock(h0);
     for k in 1..n {
-        let ready = &READY;
-        ready.store(0, Relaxed);
-        let arg = Box::into_raw(Box::new((k, h0 as usize)));
         let mut t: libc::pthread_t = 0;
         // The real pthread_create: a hub is an OS thread.
-        let r = crate::thread::lifecycle::real_create(&mut t, hub_thread as extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, arg.cast());
+        let r = crate::thread::lifecycle::real_create(&mut t, hub_thread as extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, k as usize as *mut libc::c_void);
         if r != 0 {
-            drop(Box::from_raw(arg));
             return Err(format!("greenshim: GREENSHIM_HUBS={n}: cannot start hub thread {k} (errno {r})"));
         }
-        // Wait (without the lock) until it is registered.
-        unlock();
-        while ready.load(Acquire) == 0 {
-            sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 0, 0, 0, 0]);
-        }
-        lock(h0);
-        if ready.load(Relaxed) != 1 {
-            return Err(format!("greenshim: GREENSHIM_HUBS={n}: hub thread {k} could not start its hub"));
-        }
-        COUNT.store(k as usize + 1, Release);
     }
+    // Wait (without the lock, which each new hub takes to register) until every hub answered,
+    // so that the program's first threads are spread too.
+    unlock();
+    loop {
+        let s = STARTED.load(Acquire);
+        if s >= n - 1 {
+            break;
+        }
+        sys::raw_syscall(libc::SYS_futex, [STARTED.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, s as usize, 0, 0, 0]);
+    }
+    lock(h0);
     Ok(())
 }
 
 /// An extra hub's OS thread: block the signals, become a hub, register, then run greenlets for
 /// ever (its main greenlet parks on nothing; the scheduler runs on its stack).
 extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
-    // SAFETY: arg is the Box made by `start`, consumed once; `ready` outlives our first store.
+    let k = arg as usize as u32;
+    let h0 = hub::HUBS[0].load(Acquire);
+    // SAFETY: h0 is the main hub, registered before this thread started; `h` is this thread's
+    // new hub, registered (published to the others) only under the lock, once complete.
     unsafe {
-        let (k, h0) = *Box::from_raw(arg as *mut (u32, usize));
-        let h0 = h0 as *mut Hub;
-        let ready = &READY;
         gs::sigmask::block_all();
-        let fail = |ready: &AtomicU32| {
-            ready.store(2, Release);
-            sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+        let h = match hub::install((*h0).default_stack_size, (*h0).stacks.mode()) {
+            Ok(h) => h,
+            Err(e) => return hub_failed(k, "cannot create its epoll instance", e),
         };
-        let Ok(h) = hub::install((*h0).default_stack_size, (*h0).stacks.mode()) else {
-            fail(ready);
-            return std::ptr::null_mut();
-        };
-        // Everything from here touches shared state (TLS set-up publishes the running thread
-        // pointer): under the lock, which the main thread let go of while it waits for us.
+        (*h).index = k;
+        // Main's TLS set-up, for this thread: the constructor that waits for us holds the
+        // dynamic loader's lock, so nothing here may ask the loader.
+        match (*h0).tls.as_deref() {
+            Some(t) => hub::enable_tls_like(h, t),
+            None => return hub_failed(k, "the main hub has no per-greenlet TLS", 0),
+        }
+        if let Err(e) = wire(h, k) {
+            return hub_failed(k, "cannot create its eventfd", e);
+        }
+        crate::hook::catch::enable_extra(k);
         lock(h);
         (*h).sig_deliver = (*h0).sig_deliver;
         (*h).slice_ns = (*h0).slice_ns;
         (*h).diag = (*h0).diag;
         (*h).mask_hub = h0;
         (*h).safe_point = (*h0).safe_point;
-        if hub::enable_tls(h).is_err() || wire(h, k).is_err() {
-            unlock();
-            fail(ready);
-            return std::ptr::null_mut();
-        }
-        crate::hook::catch::enable_extra(k);
-        ready.store(1, Release);
-        sys::raw_syscall(libc::SYS_futex, [ready.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+        hub::HUBS[k as usize].store(h, Release);
+        STARTED.fetch_add(1, Release);
+        sys::raw_syscall(libc::SYS_futex, [STARTED.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
         loop {
             // Parked on nothing, for ever: the scheduler runs the hub's greenlets meanwhile.
             hub::park(h, gs::hub::WaitOn::Nothing, None, false);
         }
     }
+}
+
+/// Say once that hub `k` could not start; the others go on without it.
+#[cold]
+fn hub_failed(k: u32, why: &str, errno: i32) -> *mut libc::c_void {
+    let mut l = sys::LineBuf::new();
+    l.str("greenshim: hub ").num(k as u64).str(" could not start: ").str(why);
+    if errno != 0 {
+        l.str(" (errno ").num(errno as u64).str(")");
+    }
+    l.str("; its share of the threads runs on the other hubs\n");
+    sys::write_stderr(l.as_bytes());
+    STARTED.fetch_add(1, Release);
+    // SAFETY: a futex wake on a static word.
+    unsafe { sys::raw_syscall(libc::SYS_futex, [STARTED.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]) };
+    std::ptr::null_mut()
 }
 
 /// In a fork child: only the forking thread exists; its hub goes on alone.

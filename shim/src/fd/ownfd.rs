@@ -18,17 +18,32 @@
 
 use gs::hub::Hub;
 
-/// The shim's descriptors (-1: not open).
-pub fn list(h: *mut Hub) -> [i32; 4] {
+/// The shim's descriptors (-1: not open); with several hubs, every hub's epoll fd and kick
+/// eventfd too.
+pub fn list(h: *mut Hub) -> Vec<i32> {
     // SAFETY: h is this thread's hub (callers got it from `entry::hub()`).
     let ep = unsafe { (*h).reactor.epfd() };
-    [ep, crate::sync::sem::kick_fd().unwrap_or(-1), crate::diag::trace::out_fd().unwrap_or(-1), crate::diag::live::fd().unwrap_or(-1)]
+    let mut v = vec![ep, crate::sync::sem::kick_fd().unwrap_or(-1), crate::diag::trace::out_fd().unwrap_or(-1), crate::diag::live::fd().unwrap_or(-1)];
+    for t in crate::multi::hubs() {
+        // SAFETY: registered hubs live for the process; read under the process-wide lock.
+        unsafe { v.extend_from_slice(&[(*t).reactor.epfd(), (*t).kick_fd]) };
+    }
+    v
 }
 
 /// True if `fd` is one of the shim's descriptors.
 #[inline]
 pub fn is_ours(h: *mut Hub, fd: i32) -> bool {
-    fd >= 0 && list(h).contains(&fd)
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: as in `list`.
+    let ep = unsafe { (*h).reactor.epfd() };
+    if fd == ep || crate::sync::sem::kick_fd() == Some(fd) || crate::diag::trace::out_fd() == Some(fd) || crate::diag::live::fd() == Some(fd) {
+        return true;
+    }
+    // SAFETY: as in `list`.
+    crate::multi::on() && crate::multi::hubs().any(|t| unsafe { (*t).reactor.epfd() == fd || (*t).kick_fd == fd })
 }
 
 /// The program is about to put a descriptor on `fd`, one of ours: move ours to another high
@@ -40,6 +55,18 @@ pub fn is_ours(h: *mut Hub, fd: i32) -> bool {
 pub unsafe fn evict(h: *mut Hub, fd: i32) -> Result<(), i32> {
     if (*h).reactor.epfd() == fd {
         (*h).reactor.move_epfd()?;
+    }
+    for t in crate::multi::hubs() {
+        // Another hub may be waiting in epoll_wait on its epoll fd: the wait goes on on the same
+        // instance under the old number, later calls use the new one. A moved eventfd keeps
+        // its registration (the open file is the same).
+        if (*t).reactor.epfd() == fd {
+            (*t).reactor.move_epfd()?;
+        }
+        if (*t).kick_fd == fd {
+            (*t).kick_fd = gs::reactor::dup_high(fd)?;
+            let _ = gs::sys::raw_syscall(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+        }
     }
     if crate::sync::sem::kick_fd() == Some(fd) {
         crate::sync::sem::move_kick_fd(h)?;

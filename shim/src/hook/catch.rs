@@ -81,7 +81,10 @@ pub unsafe fn enable_extra(index: u32) {
     if !ON.load(Relaxed) {
         return;
     }
-    let Some((lo, hi)) = own_text() else { return };
+    let (lo, hi) = (TEXT.0.load(Relaxed), TEXT.1.load(Relaxed));
+    if lo == 0 {
+        return;
+    }
     let p = selector_of(index);
     (*p).store(ALLOW, Relaxed);
     let _ = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, p as usize, 0]);
@@ -241,8 +244,14 @@ pub unsafe fn enable() -> Result<(), &'static str> {
     r
 }
 
+/// greenshim's code range as given to the kernel (for other hubs' threads, which must not ask
+/// the dynamic loader: see `multi`).
+static TEXT: (std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize) = (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0));
+
 unsafe fn enable_inner() -> Result<(), &'static str> {
     let (lo, hi) = own_text().ok_or("greenshim cannot find its own code")?;
+    TEXT.0.store(lo, Relaxed);
+    TEXT.1.store(hi, Relaxed);
     let act = KernelSigaction {
         handler: on_sigsys as *const () as usize,
         flags: (libc::SA_SIGINFO | libc::SA_NODEFER) as u64 | SA_RESTORER,
