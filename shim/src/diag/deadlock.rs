@@ -137,7 +137,11 @@ fn push_hex(l: &mut LineBuf, v: usize) {
 /// `h` is this thread's hub.
 pub unsafe fn write_dump(h: *mut Hub, out: &mut dyn FnMut(&[u8])) {
     let now = sys::clock_ns(libc::CLOCK_MONOTONIC_COARSE).unwrap_or(0) as u64;
-    for g in (*h).greenlets() {
+    // With several hubs (under the process-wide lock): every hub's greenlets, main's hub first;
+    // another hub's main greenlet is only its scheduler, not a thread of the program.
+    let others = crate::multi::hubs().filter(|&t| t != h);
+    let all = (*h).greenlets().chain(others.flat_map(|t| (*t).greenlets().filter(move |&g| g != (*t).main())));
+    for g in all {
         let mut l = LineBuf::new();
         l.str("greenshim:   ");
         push_greenlet(&mut l, g);
