@@ -280,6 +280,7 @@ extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
         (*h).mask_hub = h0;
         (*h).safe_point = (*h0).safe_point;
         hub::HUBS[k as usize].store(h, Release);
+        crate::diag::live::register_hub(k, (*h).published);
         STARTED.fetch_add(1, Release);
         sys::raw_syscall(libc::SYS_futex, [STARTED.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
         loop {

@@ -57,6 +57,17 @@ pub(super) static FD: AtomicI32 = AtomicI32::new(-1);
 /// The process that bound `ADDR` to a path (removes it at exit), 0: not bound to a path.
 static OWNER: AtomicI32 = AtomicI32::new(0);
 pub(super) static TID: AtomicI32 = AtomicI32::new(0);
+/// Multi-hub: the other hubs' published blocks and OS thread ids, by hub index (0: the main
+/// hub's, which are [`LIVE`] and [`TID`]).
+pub(super) static HUB_LIVES: [AtomicPtr<Live>; 256] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 256];
+pub(super) static HUB_TIDS: [AtomicI32; 256] = [const { AtomicI32::new(0) }; 256];
+
+/// Multi-hub: hub `index` (not 0) publishes into `l`; called on its own OS thread.
+pub fn register_hub(index: u32, l: &'static Live) {
+    let tid = syscall!(SYS_gettid).unwrap_or(0) as i32;
+    HUB_TIDS[index as usize].store(tid, Relaxed);
+    HUB_LIVES[index as usize].store(l as *const Live as *mut Live, std::sync::atomic::Ordering::Release);
+}
 /// The process under the shim (the live thread's getpid is its own).
 pub(super) static PID: AtomicI32 = AtomicI32::new(0);
 /// The live thread's pid (0: none).

@@ -125,10 +125,30 @@ pub struct Row {
     pub call: u32,
 }
 
+/// The other hubs' published blocks and OS thread ids (none with one hub), by hub index.
+pub fn other_hubs(mut f: impl FnMut(usize, &Live, i32)) {
+    for (k, p) in super::live::HUB_LIVES.iter().enumerate() {
+        let p = p.load(Acquire);
+        if !p.is_null() {
+            // SAFETY: published blocks are leaked: valid for the life of the process.
+            f(k, unsafe { &*p }, super::live::HUB_TIDS[k].load(Relaxed));
+        }
+    }
+}
+
 /// Every published greenlet, in slot order.
-pub fn rows(l: &Live, mut f: impl FnMut(&Row)) {
+pub fn rows(l: &Live, f: impl FnMut(&Row)) {
+    rows_from(l, 0, f)
+}
+
+/// Another hub's greenlets: slot 0 is its main greenlet, which only schedules.
+pub fn hub_rows(l: &Live, f: impl FnMut(&Row)) {
+    rows_from(l, 1, f)
+}
+
+fn rows_from(l: &Live, first: usize, mut f: impl FnMut(&Row)) {
     let n = l.slots.load(Acquire);
-    for i in 0..n {
+    for i in first..n {
         let Some(e) = l.entry(i) else { continue };
         let seq = e.seq.load(Relaxed);
         let w = e.what.load(Relaxed);
@@ -152,8 +172,12 @@ pub struct Totals {
 }
 
 pub fn totals(l: &Live) -> Totals {
+    totals_of(l, 0)
+}
+
+fn totals_of(l: &Live, first: usize) -> Totals {
     let mut t = Totals::default();
-    rows(l, |r| {
+    rows_from(l, first, |r| {
         if r.what.kind == live::K_DEAD {
             return;
         }
@@ -366,10 +390,19 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
     let (coarse_ns, now_ns) = now();
     let thread = hub_thread(pid, tid);
     let t = totals(live);
+    let mut all = Totals { running: None, ..t };
+    let mut running = t.running.is_some() as u64;
+    other_hubs(|_, o, _| {
+        let u = totals_of(o, 1);
+        all.greenlets += u.greenlets;
+        all.runnable += u.runnable;
+        all.parked += u.parked;
+        running += u.running.is_some() as u64;
+    });
     let mut name = [0u8; 32];
     let mut l = LineBuf::new();
-    l.str("greenshim live view of pid ").num(pid as u64).str(" (").push(comm(pid, &mut name)).str("): ").num(t.greenlets).str(" greenlets, ");
-    l.num(t.running.is_some() as u64).str(" running, ").num(t.runnable).str(" runnable, ").num(t.parked).str(" parked\n");
+    l.str("greenshim live view of pid ").num(pid as u64).str(" (").push(comm(pid, &mut name)).str("): ").num(all.greenlets).str(" greenlets, ");
+    l.num(running).str(" running, ").num(all.runnable).str(" runnable, ").num(all.parked).str(" parked\n");
     out.line(l.as_bytes());
     let mut l = LineBuf::new();
     l.str("hub: ");
@@ -391,6 +424,26 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
     l.str("; ").num(rates.switches_per_s).str(" switches/s, ").num(rates.parks_per_s).str(" parks/s, run queue ");
     l.num(t.runnable).str(", ").num(t.fd_waits).str(" fds watched\n");
     out.line(l.as_bytes());
+    other_hubs(|k, o, otid| {
+        let u = totals_of(o, 1);
+        let th = hub_thread(pid, otid);
+        let mut l = LineBuf::new();
+        l.str("hub ").num(k as u64).str(": ");
+        match &u.running {
+            Some(r) => {
+                l.str("g").num(r.seq).str(" has held it for ");
+                push_dur(&mut l, live::elapsed_ms(r.what.since, coarse_ns));
+                if th.blocked {
+                    l.str(" (in a blocking call)");
+                }
+            }
+            None => {
+                l.str(if th.blocked { "waiting for events" } else { "scheduling" });
+            }
+        }
+        l.str("; run queue ").num(u.runnable).str(", ").num(u.fd_waits).str(" fds watched\n");
+        out.line(l.as_bytes());
+    });
     out.line(b"\n");
     let mut l = LineBuf::new();
     columns(&mut l, b"ID", b"NAME", b"TIME", b"LAST CALL");
@@ -408,6 +461,21 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
         l.str("\n");
         out.line(l.as_bytes());
     });
+    other_hubs(|_, o, otid| {
+        let th = hub_thread(pid, otid);
+        hub_rows(o, |r| {
+            let mut l = LineBuf::new();
+            let (mut id, mut name, mut time, mut call) = (LineBuf::new(), LineBuf::new(), LineBuf::new(), LineBuf::new());
+            id.str("g").num(r.seq);
+            push_name(&mut name, &r.name);
+            push_dur(&mut time, live::elapsed_ms(r.what.since, coarse_ns));
+            push_call(&mut call, r.call);
+            columns(&mut l, id.as_bytes(), name.as_bytes(), time.as_bytes(), call.as_bytes());
+            push_state(&mut l, o, r, th, now_ns);
+            l.str("\n");
+            out.line(l.as_bytes());
+        });
+    });
     out.flush();
 }
 
@@ -421,30 +489,37 @@ pub fn dump(out: &mut Out, live: &Live, pid: i32, tid: i32, waited_ms: u64) {
     l.str("greenshim: greenlet dump (dump signal; no safe point within ").num(waited_ms);
     l.str(" ms: from the state the hub publishes)\n");
     out.line(l.as_bytes());
-    rows(live, |r| {
-        let mut l = LineBuf::new();
-        l.str("greenshim:   g").num(r.seq).str(" \"");
-        push_name(&mut l, &r.name);
-        l.str("\" ");
-        let ms = live::elapsed_ms(r.what.since, coarse_ns);
-        if r.what.kind == live::K_RUNNING {
-            if thread.blocked {
-                push_state(&mut l, live, r, thread, now_ns);
-                l.str(" for ").num(ms).str(" ms");
-            } else {
-                l.str("running (not at a safe point) for ").num(ms).str(" ms; last call: ");
-                push_call(&mut l, r.call);
-            }
-        } else if r.what.kind == live::K_DEAD {
-            l.str("ended, not joined");
-        } else if matches!(r.what.kind, live::K_NEW | live::K_YIELD) {
-            l.str("runnable");
-        } else {
-            l.str("parked ").num(ms).str(" ms: ");
-            push_dump_wait(&mut l, live, r);
-        }
-        l.str("\n");
-        out.line(l.as_bytes());
+    rows(live, |r| dump_row(out, live, r, thread, coarse_ns, now_ns));
+    other_hubs(|_, o, otid| {
+        let th = hub_thread(pid, otid);
+        hub_rows(o, |r| dump_row(out, o, r, th, coarse_ns, now_ns));
     });
     out.flush();
+}
+
+/// One line of [`dump`].
+fn dump_row(out: &mut Out, live: &Live, r: &Row, thread: Thread, coarse_ns: u64, now_ns: u64) {
+    let mut l = LineBuf::new();
+    l.str("greenshim:   g").num(r.seq).str(" \"");
+    push_name(&mut l, &r.name);
+    l.str("\" ");
+    let ms = live::elapsed_ms(r.what.since, coarse_ns);
+    if r.what.kind == live::K_RUNNING {
+        if thread.blocked {
+            push_state(&mut l, live, r, thread, now_ns);
+            l.str(" for ").num(ms).str(" ms");
+        } else {
+            l.str("running (not at a safe point) for ").num(ms).str(" ms; last call: ");
+            push_call(&mut l, r.call);
+        }
+    } else if r.what.kind == live::K_DEAD {
+        l.str("ended, not joined");
+    } else if matches!(r.what.kind, live::K_NEW | live::K_YIELD) {
+        l.str("runnable");
+    } else {
+        l.str("parked ").num(ms).str(" ms: ");
+        push_dump_wait(&mut l, live, r);
+    }
+    l.str("\n");
+    out.line(l.as_bytes());
 }
