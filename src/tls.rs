@@ -114,6 +114,10 @@ pub struct Tls {
     /// in static TLS (always, when the shim is preloaded): set in every new TCB.
     hub_off: Option<usize>,
     fsgsbase: bool,
+    /// Switches publish the live thread pointer in [`RUNNING_TP`] (the process hub's fast-path
+    /// check). Off for several hubs (multi-hub): a global written at every switch of two OS
+    /// threads would bounce between their cores and name only one of them.
+    publish: bool,
     /// TCBs of ended greenlets, ready for reuse.
     pool: Vec<usize>,
     /// TCBs ever allocated (the pool's high-water mark; for the summary).
@@ -249,6 +253,7 @@ impl Tls {
             res_global: res_image(),
             hub_off,
             fsgsbase,
+            publish: true,
             pool: Vec::new(),
             allocated: 0,
         })
@@ -266,10 +271,16 @@ impl Tls {
         Tls {
             main_tp,
             tid: *((main_tp + self.tid_off) as *const i32),
+            publish: false,
             pool: Vec::new(),
             allocated: 0,
             ..*self
         }
+    }
+
+    /// Whether switches publish the live thread pointer (see the field).
+    pub fn set_publish(&mut self, on: bool) {
+        self.publish = on;
     }
 
     /// Does switching use `wrfsbase` (else a system call)?
@@ -420,7 +431,9 @@ impl Tls {
     /// thread uses its TLS.
     #[inline(always)]
     pub unsafe fn set_thread_pointer(&self, tp: usize) {
-        RUNNING_TP.store(tp, Ordering::Relaxed);
+        if self.publish {
+            RUNNING_TP.store(tp, Ordering::Relaxed);
+        }
         if self.fsgsbase {
             std::arch::asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags));
         } else {

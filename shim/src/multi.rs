@@ -47,8 +47,12 @@ static COUNT: AtomicUsize = AtomicUsize::new(1);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// Display numbers shared by all hubs (`gN` is unique in the process).
 static SEQ: AtomicU64 = AtomicU64::new(0);
-/// The lock: 0 free, 1 held, 2 held and someone may sleep on it (futex).
-static LOCK: AtomicU32 = AtomicU32::new(0);
+/// The lock: 0 free, 1 held, 2 held and someone may sleep on it (futex). Alone in its cache
+/// line: it changes hands at every system call of a busy hub, and the flags above are read
+/// by every hook.
+#[repr(align(64))]
+struct Padded(AtomicU32);
+static LOCK: Padded = Padded(AtomicU32::new(0));
 /// Hub threads that registered or gave up (`start` waits for all of them).
 static STARTED: AtomicU32 = AtomicU32::new(0);
 
@@ -65,24 +69,23 @@ pub fn on() -> bool {
 /// `h` is the calling thread's hub; the caller does not hold the lock.
 #[inline]
 pub unsafe fn lock(h: *mut Hub) {
-    if LOCK.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
+    let _ = h;
+    if LOCK.0.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
         lock_slow();
     }
-    crate::hook::catch::hold((*h).index);
-    crate::hook::entry::hold(h);
 }
 
 #[cold]
 fn lock_slow() {
     for _ in 0..200 {
         std::hint::spin_loop();
-        if LOCK.load(Relaxed) == 0 && LOCK.compare_exchange(0, 1, Acquire, Relaxed).is_ok() {
+        if LOCK.0.load(Relaxed) == 0 && LOCK.0.compare_exchange(0, 1, Acquire, Relaxed).is_ok() {
             return;
         }
     }
-    while LOCK.swap(2, Acquire) != 0 {
+    while LOCK.0.swap(2, Acquire) != 0 {
         // SAFETY: a futex wait on a static word.
-        unsafe { sys::raw_syscall(libc::SYS_futex, [LOCK.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 2, 0, 0, 0]) };
+        unsafe { sys::raw_syscall(libc::SYS_futex, [LOCK.0.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 2, 0, 0, 0]) };
     }
 }
 
@@ -92,9 +95,8 @@ fn lock_slow() {
 /// The caller holds it and touches no shared state until it takes it again.
 #[inline]
 pub unsafe fn unlock() {
-    crate::hook::entry::release();
-    if LOCK.swap(0, Release) == 2 {
-        sys::raw_syscall(libc::SYS_futex, [LOCK.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
+    if LOCK.0.swap(0, Release) == 2 {
+        sys::raw_syscall(libc::SYS_futex, [LOCK.0.as_ptr() as usize, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize, 1, 0, 0, 0]);
     }
 }
 
@@ -124,8 +126,7 @@ pub unsafe fn unlocked_here<R>(f: impl FnOnce() -> R) -> R {
     if !on() {
         return f();
     }
-    let h = crate::hook::entry::holder();
-    unlocked(h, f)
+    unlocked(std::ptr::null_mut(), f)
 }
 
 /// Every registered hub (none with one hub).
@@ -225,7 +226,11 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
     hub::HUBS[0].store(h0, Release);
     (*h0).masks_shared = true;
     COUNT.store(n as usize, Release);
+    if let Some(t) = (*h0).tls.as_mut() {
+        t.set_publish(false);
+    }
     ON.store(true, Relaxed);
+    crate::hook::entry::publish(std::ptr::null_mut());
     lock(h0);
     for k in 1..n {
         let mut t: libc::pthread_t = 0;
@@ -316,9 +321,11 @@ pub unsafe fn after_fork_child(h: *mut Hub) {
     }
     ON.store(false, Relaxed);
     COUNT.store(1, Relaxed);
-    LOCK.store(1, Relaxed); // held by this, the only thread, until ON is read false below
-    crate::hook::catch::hold(0);
-    crate::hook::entry::hold(h);
+    LOCK.0.store(1, Relaxed); // held by this, the only thread, for good (ON is false now)
+    if let Some(t) = (*h).tls.as_mut() {
+        t.set_publish(true);
+    }
+    crate::hook::entry::publish(h);
     (*h).around_wait = None;
     (*h).all_done = None;
     (*h).sleeping.store(false, Relaxed);

@@ -109,12 +109,17 @@ fn native_traced() -> Option<*mut Hub> {
 }
 
 /// A raw syscall returning `Ok(count)` or `Err(errno)` (the number chosen at run time).
+///
+/// The instruction itself, not libc's `syscall()`: that one is our own export, which would
+/// route the number back through our `recvfrom`/`sendto` exports to glibc's wrappers (and,
+/// once glibc knows of several threads, their cancellation bookkeeping): four calls for one
+/// system call. errno is left alone (the callers return the error).
 #[inline(always)]
 unsafe fn raw(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> Result<usize, i32> {
     // The attempt's system call: with several hubs, the others run meanwhile (`multi`).
-    let r = crate::multi::unlocked_here(|| libc::syscall(nr, a, b, c, d, e, f));
+    let r = crate::multi::unlocked_here(|| gs::sys::raw_syscall(nr, [a, b, c, d, e, f]));
     if r < 0 {
-        Err(gs::sys::errno())
+        Err(-r as i32)
     } else {
         Ok(r as usize)
     }

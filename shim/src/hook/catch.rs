@@ -54,25 +54,21 @@ const NONE: u8 = 2;
 static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 /// The bytes of the other hubs' threads (multi-hub), by hub index (0 unused).
 static SELECTORS: [AtomicU8; 256] = [const { AtomicU8::new(ALLOW) }; 256];
-/// The selector of the hub thread that runs greenshim or program code: [`SELECTOR`] with one
-/// hub; with several, the holder of the process-wide lock (`crate::multi`), which is the only
-/// thread that switches its selector (the others are waiting or inside a plain system call).
-static CUR_SEL: std::sync::atomic::AtomicPtr<AtomicU8> = std::sync::atomic::AtomicPtr::new(std::ptr::addr_of!(SELECTOR) as *mut AtomicU8);
-
+/// The calling hub thread's selector: [`SELECTOR`] with one hub; with several, its hub's.
 #[inline(always)]
 fn selector() -> &'static AtomicU8 {
-    // SAFETY: CUR_SEL always points at one of the static bytes above.
-    unsafe { &*CUR_SEL.load(Relaxed) }
+    if !crate::multi::on() {
+        return &SELECTOR;
+    }
+    let h = gs::hub::current_hub();
+    // SAFETY: a non-null hub pointer is this thread's hub (live for the process).
+    let index = if h.is_null() { 0 } else { unsafe { (*h).index } };
+    // SAFETY: selector_of points at one of the static bytes.
+    unsafe { &*selector_of(index) }
 }
 
 fn selector_of(index: u32) -> *const AtomicU8 {
     if index == 0 { std::ptr::addr_of!(SELECTOR) } else { &SELECTORS[index as usize] }
-}
-
-/// Multi-hub: the hub `index` took the process-wide lock; its selector is the one to switch.
-#[inline]
-pub fn hold(index: u32) {
-    CUR_SEL.store(selector_of(index) as *mut AtomicU8, Relaxed);
 }
 
 /// Multi-hub: turn dispatch on for the calling OS thread, the thread of hub `index` (not the

@@ -71,7 +71,7 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
         return None;
     }
     if crate::multi::on() {
-        // Several hubs: the cached pair names the lock's holder (see `hold`), never cached here.
+        // Several hubs: no cache (see `publish`); each thread's own pointer is the answer.
         return Some(h);
     }
     // Cache only for the main OS thread (the shim's hub thread), which lives as long as the
@@ -87,32 +87,28 @@ fn any_hub_slow(tp: usize) -> Option<*mut Hub> {
     Some(h)
 }
 
-/// Multi-hub: hub `h`'s thread took the process-wide lock; the fast paths name it until
-/// [`release`].
+/// The fast paths name hub `h`, whose thread is the caller (one hub again: a fork child of a
+/// multi-hub process), or nothing (`h` null: several hubs, where each thread finds its own
+/// through its thread-local hub pointer instead of globals written by every hub).
 #[inline]
-pub fn hold(h: *mut Hub) {
-    HUB_PTR.store(h, Ordering::Relaxed);
-    gs::tls::RUNNING_TP.store(thread_pointer(), Ordering::Release);
-}
-
-/// Multi-hub: the hub of the lock's holder (the caller, when it runs greenshim's code).
-#[inline(always)]
-pub fn holder() -> *mut Hub {
-    HUB_PTR.load(Ordering::Relaxed)
-}
-
-/// Multi-hub: the holder lets go of the lock; no thread matches the fast paths until the next
-/// [`hold`].
-#[inline]
-pub fn release() {
-    gs::tls::RUNNING_TP.store(0, Ordering::Release);
+pub fn publish(h: *mut Hub) {
+    HUB_TP.store(0, Ordering::Relaxed);
+    if h.is_null() {
+        gs::tls::RUNNING_TP.store(0, Ordering::Relaxed);
+    } else {
+        HUB_PTR.store(h, Ordering::Relaxed);
+        gs::tls::RUNNING_TP.store(thread_pointer(), Ordering::Relaxed);
+    }
 }
 
 /// Is the caller on the process hub's OS thread (any greenlet, main included)? One or two loads.
 #[inline(always)]
 pub fn on_hub_thread() -> bool {
     let tp = thread_pointer();
-    (tp == HUB_TP.load(Ordering::Relaxed) || tp == gs::tls::RUNNING_TP.load(Ordering::Relaxed)) && !HUB_PTR.load(Ordering::Relaxed).is_null()
+    if (tp == HUB_TP.load(Ordering::Relaxed) || tp == gs::tls::RUNNING_TP.load(Ordering::Relaxed)) && !HUB_PTR.load(Ordering::Relaxed).is_null() {
+        return true;
+    }
+    crate::multi::on() && !gs::hub::current_hub().is_null()
 }
 
 /// The caller's errno, saved when a hook starts, and the greenlet whose hook depth the hook
