@@ -81,7 +81,10 @@ pub struct Greenlet {
     pub wait: WaitOn,
     /// CLOCK_MONOTONIC ns when it last parked.
     pub parked_since: u64,
-    pub(crate) entry: Option<Box<dyn FnOnce() -> usize>>,
+    /// What the greenlet runs. Called by reference and dropped on the hub when the greenlet
+    /// ends ([`crate::hub`]'s `finish`), so that a greenlet that allocates nothing itself never
+    /// frees on its own TLS (a first `free` there gives it a malloc cache of its own).
+    pub(crate) entry: Option<Box<dyn FnMut() -> usize>>,
     /// Usable stack range `(lo, hi)`; (0, 0) for main.
     pub stack: (usize, usize),
     /// Overflow zone below the stack (guard page and margin).

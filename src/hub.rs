@@ -664,6 +664,16 @@ impl Hub {
 /// # Safety
 /// `h` is the calling thread's hub.
 pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
+    let mut once = Some(entry);
+    spawn_mut(h, Box::new(move || once.take().expect("entry runs once")()), opts)
+}
+
+/// [`spawn`] for an entry that can be called by reference: its box is freed on the hub when the
+/// greenlet ends, not by the greenlet (see [`Greenlet::entry`]).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn spawn_mut(h: *mut Hub, entry: Box<dyn FnMut() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
     let hh = &mut *h;
     let stack = match opts.user_stack {
         Some((addr, size)) => Stack::from_user(addr, size),
@@ -699,8 +709,8 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
                     deliver(h); // signals sent to it before it first ran
                 }
             }
-            let f = (*g).entry.take().expect("entry runs once");
-            (*g).retval = f();
+            let f: *mut dyn FnMut() -> usize = &mut **(*g).entry.as_mut().expect("a new greenlet has an entry");
+            (*g).retval = (*f)();
             if (*g).tcb != 0 {
                 // TLS destructors, unless the entry's own exit path ran them already.
                 (*h).tls.as_ref().expect("a greenlet with a TCB has a hub with TLS").thread_exit();
@@ -1036,6 +1046,7 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
         }
         (*g).tcb = 0;
     }
+    (*g).entry = None; // on the hub's TLS (see Greenlet::entry)
     (*g).state = State::Dead;
     (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;

@@ -35,8 +35,53 @@ struct FdSlot {
     /// epoll reported the peer's shutdown, a hangup or an error: reads never block again (they
     /// return data, 0 or the error), and no new edge will come for it, so never park untried.
     eof: bool,
-    readers: Vec<Waiter>,
-    writers: Vec<Waiter>,
+    readers: Waiters,
+    writers: Waiters,
+}
+
+/// The greenlets parked on one direction of one fd, in park order. The first is kept inline:
+/// an fd has one waiter almost always, and a `Vec`'s first push would allocate on the parking
+/// greenlet (giving it a malloc cache of its own, ~0.6 KiB, with per-greenlet TLS).
+#[derive(Default)]
+struct Waiters {
+    /// (0, 0): none (greenlet ids are never 0).
+    first: Waiter,
+    rest: Vec<Waiter>,
+}
+
+impl Waiters {
+    fn push(&mut self, w: Waiter) {
+        if self.first.0 == 0 {
+            self.first = w;
+        } else {
+            self.rest.push(w);
+        }
+    }
+
+    fn len(&self) -> usize {
+        (self.first.0 != 0) as usize + self.rest.len()
+    }
+
+    /// Remove `w`; true if it was there.
+    fn remove(&mut self, w: Waiter) -> bool {
+        if self.first == w && w.0 != 0 {
+            self.first = if self.rest.is_empty() { (0, 0) } else { self.rest.remove(0) };
+            return true;
+        }
+        match self.rest.iter().position(|x| *x == w) {
+            Some(p) => {
+                self.rest.remove(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Take every waiter, in park order.
+    fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
+        let first = std::mem::take(&mut self.first);
+        (first.0 != 0).then_some(first).into_iter().chain(self.rest.drain(..))
+    }
 }
 
 /// Why an fd waiter is woken by the reactor.
@@ -178,8 +223,7 @@ impl Reactor {
             Interest::Read => &mut slot.readers,
             Interest::Write => &mut slot.writers,
         };
-        if let Some(p) = list.iter().position(|x| *x == w) {
-            list.swap_remove(p);
+        if list.remove(w) {
             self.waiting -= 1;
         }
     }
@@ -195,7 +239,7 @@ impl Reactor {
         slot.drained = false;
         slot.eof = false;
         let n = slot.readers.len() + slot.writers.len();
-        for w in slot.readers.drain(..).chain(slot.writers.drain(..)) {
+        for w in slot.readers.drain().chain(slot.writers.drain()) {
             wake(w, FdWake::Closed);
         }
         self.waiting -= n;
@@ -246,13 +290,13 @@ impl Reactor {
             if err || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
                 slot.drained = false;
                 self.waiting -= slot.readers.len();
-                for w in slot.readers.drain(..) {
+                for w in slot.readers.drain() {
                     wake(w, FdWake::Ready);
                 }
             }
             if err || bits & libc::EPOLLOUT != 0 {
                 self.waiting -= slot.writers.len();
-                for w in slot.writers.drain(..) {
+                for w in slot.writers.drain() {
                     wake(w, FdWake::Ready);
                 }
             }

@@ -163,7 +163,7 @@ unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f:
         // SAFETY: f is the program's start routine; stack_root only calls thread_body(f, arg).
         unsafe { stack_root(f, arg as *mut c_void) as usize }
     });
-    let spawned = hub::spawn(h, entry, opts);
+    let spawned = hub::spawn_mut(h, entry, opts);
     if let Some(text) = (*h).stacks.take_notice() {
         crate::diag::trace::note(text);
     }
