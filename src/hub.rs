@@ -223,6 +223,7 @@ pub unsafe fn enable_tls(h: *mut Hub) -> Result<(), &'static str> {
     let slot = HUB.with(|c| c.as_ptr() as usize);
     let tls = crate::tls::Tls::new(slot)?;
     crate::tls::RUNNING_TP.store(tls.main_tp, std::sync::atomic::Ordering::Relaxed);
+    (*h).stacks.set_tls_reserve(tls.stack_reserve());
     (*h).tls = Some(Box::new(tls));
     Ok(())
 }
@@ -675,7 +676,7 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
 /// `h` is the calling thread's hub.
 pub unsafe fn spawn_mut(h: *mut Hub, entry: Box<dyn FnMut() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
     let hh = &mut *h;
-    let stack = match opts.user_stack {
+    let mut stack = match opts.user_stack {
         Some((addr, size)) => Stack::from_user(addr, size),
         None => hh.stacks.get(opts.stack_size.unwrap_or(hh.default_stack_size)).map_err(|_| libc::EAGAIN)?,
     };
@@ -683,10 +684,10 @@ pub unsafe fn spawn_mut(h: *mut Hub, entry: Box<dyn FnMut() -> usize>, opts: Spa
     let guard = if opts.user_stack.is_some() { (0, 0) } else { stack.guard_range() };
     let parent = (*hh.current).id;
     let tcb = match hh.tls.as_mut() {
-        Some(tls) => match tls.acquire(h as usize) {
+        Some(tls) => match tls.acquire(h as usize, &mut stack) {
             Some(tcb) => tcb,
             None => {
-                hh.stacks.put(stack);
+                hh.stacks.put(stack, |_| {});
                 return Err(libc::EAGAIN);
             }
         },
@@ -1027,24 +1028,28 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
 /// reap it if detached.
 unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
     let hh = &mut *h;
-    if let Some(mut coro) = (*g).coro.take() {
+    let stack = (*g).coro.take().map(|mut coro| {
         if !coro.done() {
             // pthread_exit: abandon the frames without unwinding (C frames have nothing to drop;
             // our own frames on a greenlet stack hold no owning values at a park point).
             coro.force_reset();
         }
-        let stack = coro.into_stack();
-        if stack.canary_broken() {
-            crate::overflow::report((*g).seq, &(*g).name, stack.size());
-            libc::abort();
-        }
-        hh.stacks.put(stack);
+        coro.into_stack()
+    });
+    if stack.as_ref().is_some_and(|s| s.canary_broken()) {
+        crate::overflow::report((*g).seq, &(*g).name, (*g).stack.1 - (*g).stack.0);
+        libc::abort();
     }
     if (*g).tcb != 0 {
         if let Some(tls) = hh.tls.as_mut() {
-            tls.release((*g).tcb);
+            tls.release((*g).tcb, stack.as_ref());
         }
         (*g).tcb = 0;
+    }
+    if let Some(stack) = stack {
+        let tls = hh.tls.as_deref();
+        // SAFETY: on the hub; the stack's greenlet ended.
+        hh.stacks.put(stack, |s| tls.into_iter().for_each(|t| unsafe { t.save(s) }));
     }
     (*g).entry = None; // on the hub's TLS (see Greenlet::entry)
     (*g).state = State::Dead;
