@@ -175,7 +175,11 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         free_slots: Vec::new(),
         timers: Timers::new(),
         reactor,
-        stacks: StackPool::new(mode),
+        stacks: {
+            let mut p = StackPool::new(mode);
+            p.set_record_room(crate::greenlet::RECORD_ROOM);
+            p
+        },
         live: 0,
         round: 0,
         woken: Vec::new(),
@@ -199,7 +203,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
-        let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
+        let main = new_greenlet(hub, None, (0, 0), (0, 0), 0, None);
         (*main).state = State::Running;
         crate::live::Live::running((*main).live, (*hub).stamp);
         (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
@@ -254,7 +258,8 @@ pub fn get_or_install() -> *mut Hub {
 ///
 /// # Safety
 /// `h` is the calling thread's hub.
-unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), guard: (usize, usize), parent: u64) -> *mut Greenlet {
+/// `place`: where the record goes (a stack's record room), else a heap box.
+unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), guard: (usize, usize), parent: u64, place: Option<usize>) -> *mut Greenlet {
     let hh = &mut *h;
     let index = match hh.free_slots.pop() {
         Some(i) => i,
@@ -275,7 +280,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     crate::live::Live::set_name(live, &name);
     live.call.store(0, std::sync::atomic::Ordering::Relaxed);
     live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
-    let g = Box::into_raw(Box::new(Greenlet {
+    let record = Greenlet {
         id,
         seq: hh.last_seq,
         coro,
@@ -315,7 +320,18 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         token_seq: 0,
         tcb: 0,
         live,
-    }));
+        in_stack: place.is_some(),
+        home: None,
+    };
+    let g = match place {
+        Some(p) => {
+            let p = p as *mut Greenlet;
+            // SAFETY: the record room of a stack no greenlet uses, sized and aligned for it.
+            ptr::write(p, record);
+            p
+        }
+        None => Box::into_raw(Box::new(record)),
+    };
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
         hh.sigmasks.add(sigmask);
@@ -339,7 +355,22 @@ unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
     (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
     (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
     hh.free_slots.push(index as u32);
-    drop(Box::from_raw(g));
+    let home = (*g).home.take();
+    if (*g).in_stack {
+        ptr::drop_in_place(g);
+    } else {
+        drop(Box::from_raw(g));
+    }
+    if let Some(stack) = home {
+        put_stack(hh, stack);
+    }
+}
+
+/// Return an ended greenlet's stack to the pool (its TLS saved if the pages go back).
+fn put_stack(hh: &mut Hub, stack: Stack) {
+    let tls = hh.tls.as_deref();
+    // SAFETY: on the hub; the stack's greenlet ended.
+    hh.stacks.put(stack, |s| tls.into_iter().for_each(|t| unsafe { t.save(s) }));
 }
 
 impl Hub {
@@ -693,7 +724,8 @@ pub unsafe fn spawn_mut(h: *mut Hub, entry: Box<dyn FnMut() -> usize>, opts: Spa
         },
         None => 0,
     };
-    let g = new_greenlet(h, None, range, guard, parent);
+    let place = stack.record_room().filter(|&(_, n)| n >= std::mem::size_of::<Greenlet>()).map(|(a, _)| a);
+    let g = new_greenlet(h, None, range, guard, parent, place);
     (*g).canary = stack.canary_addr();
     (*g).tcb = tcb;
     let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
@@ -1047,9 +1079,11 @@ unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
         (*g).tcb = 0;
     }
     if let Some(stack) = stack {
-        let tls = hh.tls.as_deref();
-        // SAFETY: on the hub; the stack's greenlet ended.
-        hh.stacks.put(stack, |s| tls.into_iter().for_each(|t| unsafe { t.save(s) }));
+        if (*g).in_stack {
+            (*g).home = Some(stack); // holds the record: back to the pool at reap
+        } else {
+            put_stack(hh, stack);
+        }
     }
     (*g).entry = None; // on the hub's TLS (see Greenlet::entry)
     (*g).state = State::Dead;

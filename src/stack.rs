@@ -27,11 +27,12 @@
 //! A stack the program supplied itself (`pthread_attr_setstack`) is wrapped without a guard and is
 //! never pooled or unmapped: it stays the program's memory.
 //!
-//! With per-greenlet TLS ([`StackPool::set_tls_reserve`]) every stack the pool makes has a *TLS
-//! region* above its usable range, where [`crate::tls`] builds the greenlet's thread control block
-//! and static TLS, as glibc does for a native thread's stack: the TLS shares pages with the
-//! stack's top frames instead of costing a heap block, and it goes back to the pool, warm, with
-//! its stack ([`TlsMem`]).
+//! Above its usable range every stack the pool makes has room for its greenlet's record
+//! ([`StackPool::set_record_room`]) and, with per-greenlet TLS ([`StackPool::set_tls_reserve`]),
+//! a *TLS region* where [`crate::tls`] builds the greenlet's thread control block and static
+//! TLS, as glibc does for a native thread's stack: both share pages with the stack's top frames
+//! (which are resident anyway) instead of costing heap blocks, and they go back to the pool,
+//! warm, with the stack ([`TlsMem`]).
 
 use std::io;
 
@@ -79,14 +80,16 @@ pub enum TlsMem {
 }
 
 /// One greenlet stack. `limit..base` is the usable range; `guard` bytes below `limit` are
-/// the guard page (Page mode only); `base..top` is the TLS region (empty without per-greenlet
-/// TLS).
+/// the guard page (Page mode only); `base..base + record` is room for the greenlet's record and
+/// `base + record..top` the TLS region (both empty for stacks the program supplies).
 #[derive(Debug)]
 pub struct Stack {
     /// Highest address (exclusive), 16-byte aligned: the initial stack pointer.
     base: usize,
     /// End of the TLS region (page-aligned for pool stacks).
     top: usize,
+    /// Bytes at `base` for the greenlet's record (0: none).
+    record: usize,
     /// The size class: the usable size asked for, rounded to pages (free lists are keyed by it).
     class: usize,
     /// What the TLS region holds.
@@ -122,9 +125,13 @@ impl Stack {
     pub fn base_addr(&self) -> usize {
         self.base
     }
-    /// The TLS region above the usable range, `(base, top)`.
+    /// The TLS region above the usable range and the record's room, `(lo, top)`.
     pub fn tls_region(&self) -> (usize, usize) {
-        (self.base, self.top)
+        (self.base + self.record, self.top)
+    }
+    /// Where the greenlet's record may live, 16-aligned, with the room's size.
+    pub fn record_room(&self) -> Option<(usize, usize)> {
+        (self.record != 0).then_some((self.base, self.record))
     }
     /// The address range whose access means "this stack overflowed": the guard page, plus a
     /// margin below it for frames that jumped over it.
@@ -164,7 +171,7 @@ impl Stack {
     pub unsafe fn from_user(addr: usize, size: usize) -> Stack {
         let base = (addr + size) & !15;
         let limit = (addr + 15) & !15;
-        Stack { base, top: base, class: 0, tls: TlsMem::Fresh, limit, guard: 0, origin: Origin::User }
+        Stack { base, top: base, record: 0, class: 0, tls: TlsMem::Fresh, limit, guard: 0, origin: Origin::User }
     }
 }
 
@@ -265,6 +272,8 @@ pub struct StackPool {
     notice: bool,
     /// Bytes of TLS region above each new stack's usable range (0: none).
     tls_reserve: usize,
+    /// Bytes for the greenlet's record above each new stack's usable range (0: none).
+    record_room: usize,
     pub stats: StackStats,
 }
 
@@ -287,6 +296,7 @@ impl StackPool {
             map_budget: 0,
             notice: false,
             tls_reserve: 0,
+            record_room: 0,
             stats: StackStats { allocated: 0, reused: 0, released: 0, guards, canary_after: 0 },
         }
     }
@@ -301,15 +311,22 @@ impl StackPool {
         self.tls_reserve = bytes.next_multiple_of(16);
     }
 
+    /// Give every stack made from now on room for a greenlet record of `bytes` above its usable
+    /// range, below the TLS region.
+    pub fn set_record_room(&mut self, bytes: usize) {
+        self.record_room = bytes.next_multiple_of(16);
+    }
+
     /// Bytes a new stack of usable `size` (a page multiple) spans above its guard.
     fn span(&self, size: usize) -> usize {
-        size + self.tls_reserve.next_multiple_of(PAGE)
+        size + (self.tls_reserve + self.record_room).next_multiple_of(PAGE)
     }
 
     /// The stack in `[lo, top)` (page-aligned) of size class `class`: the TLS region at the top,
-    /// the rest usable.
+    /// the record's room below it, the rest usable.
     fn make(&self, lo: usize, top: usize, class: usize, guard: usize, origin: Origin) -> Stack {
-        Stack { base: top - self.tls_reserve, top, class, tls: TlsMem::Fresh, limit: lo, guard, origin }
+        let base = top - self.tls_reserve - self.record_room;
+        Stack { base, top, record: self.record_room, class, tls: TlsMem::Fresh, limit: lo, guard, origin }
     }
 
     /// Once, after Page mode ran out of map entries and went on with canary-checked stacks: the
