@@ -46,7 +46,8 @@ struct FdSlot {
 struct Waiters {
     /// (0, 0): none (greenlet ids are never 0).
     first: Waiter,
-    rest: Vec<Waiter>,
+    /// The others, boxed: an `FdSlot` per fd number stays as small as with two plain `Vec`s.
+    rest: Option<Box<Vec<Waiter>>>,
 }
 
 impl Waiters {
@@ -54,33 +55,28 @@ impl Waiters {
         if self.first.0 == 0 {
             self.first = w;
         } else {
-            self.rest.push(w);
+            self.rest.get_or_insert_default().push(w);
         }
     }
 
     fn len(&self) -> usize {
-        (self.first.0 != 0) as usize + self.rest.len()
+        (self.first.0 != 0) as usize + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// Remove `w`; true if it was there.
     fn remove(&mut self, w: Waiter) -> bool {
+        let rest = self.rest.as_deref_mut().filter(|r| !r.is_empty());
         if self.first == w && w.0 != 0 {
-            self.first = if self.rest.is_empty() { (0, 0) } else { self.rest.remove(0) };
+            self.first = rest.map_or((0, 0), |r| r.remove(0));
             return true;
         }
-        match self.rest.iter().position(|x| *x == w) {
-            Some(p) => {
-                self.rest.remove(p);
-                true
-            }
-            None => false,
-        }
+        rest.and_then(|r| r.iter().position(|x| *x == w).map(|p| r.remove(p))).is_some()
     }
 
     /// Take every waiter, in park order.
     fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
         let first = std::mem::take(&mut self.first);
-        (first.0 != 0).then_some(first).into_iter().chain(self.rest.drain(..))
+        (first.0 != 0).then_some(first).into_iter().chain(self.rest.iter_mut().flat_map(|r| r.drain(..)))
     }
 }
 
@@ -392,5 +388,29 @@ mod tests {
         r.poll(Some(3_000_000), |_, _| {}).unwrap();
         let dt = sys::now() - t0;
         assert!(dt >= 3_000_000 && dt < 50_000_000, "{dt}");
+    }
+}
+
+#[cfg(test)]
+mod waiters_tests {
+    use super::Waiters;
+
+    #[test]
+    fn waiters_keep_park_order_through_removals() {
+        let mut w = Waiters::default();
+        assert_eq!(w.len(), 0);
+        for i in 1..=4 {
+            w.push((i, i));
+        }
+        assert!(w.remove((1, 1)), "the inline first");
+        assert!(w.remove((3, 3)));
+        assert!(!w.remove((3, 3)));
+        assert!(!w.remove((0, 0)), "the empty marker is never a waiter");
+        w.push((5, 5));
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.drain().collect::<Vec<_>>(), [(2, 2), (4, 4), (5, 5)]);
+        assert_eq!(w.len(), 0);
+        w.push((6, 6));
+        assert_eq!(w.drain().collect::<Vec<_>>(), [(6, 6)]);
     }
 }
