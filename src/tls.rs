@@ -31,7 +31,8 @@
 //! # The TCB lives at the top of the greenlet's stack
 //! As nptl places a native thread's (`allocate_stack`): `_dl_allocate_tls(tp)` on memory we
 //! provide, the TCB at the top of the stack's TLS region ([`crate::stack::Stack::tls_region`]),
-//! the static blocks right below it, then this greenlet's resolver state, then the stack proper.
+//! the static blocks right below it, then this greenlet's resolver state, then (below the TLS
+//! region) the greenlet's record ([`crate::greenlet`]) and the stack proper.
 //! A heap block (what `_dl_allocate_tls(NULL)` mallocs: 4.3 KiB here, the whole static size,
 //! of which about 1.1 KiB is ever written) filled pages of its own; at the top of the stack the
 //! static TLS surplus (1.6 KiB reserved for modules `dlopen`ed later, never written unless one
