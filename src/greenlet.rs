@@ -1,7 +1,14 @@
 //! A greenlet: its states, why a park ends, what it waits on, and the record the hub keeps.
 //!
-//! The hub (`hub.rs`) owns every `Greenlet` (boxed, leaked, freed when reaped); the shim reads
-//! the public fields (id, name, state, what it waits on) for its pthread calls and reports.
+//! The hub (`hub.rs`) owns every `Greenlet`, freed when reaped; the shim reads the public fields
+//! (id, name, state, what it waits on) for its pthread calls and reports.
+//!
+//! A record lives in its stack's record room, just above the stack's first frames, whose page
+//! is resident as long as the greenlet is (a heap box cost another 0.4 KiB per greenlet: its
+//! pages held nothing else of the greenlet's); so an ended greenlet's stack goes back to the
+//! pool when the record is reaped (at once if detached, else at join), as a native thread's
+//! stack lives until it is joined. Main's record, and those of greenlets on stacks the program
+//! supplied, are heap boxes.
 
 use corosensei::{Coroutine, Yielder};
 
@@ -81,7 +88,10 @@ pub struct Greenlet {
     pub wait: WaitOn,
     /// CLOCK_MONOTONIC ns when it last parked.
     pub parked_since: u64,
-    pub(crate) entry: Option<Box<dyn FnOnce() -> usize>>,
+    /// What the greenlet runs. Called by reference and dropped on the hub when the greenlet
+    /// ends ([`crate::hub`]'s `finish`), so that a greenlet that allocates nothing itself never
+    /// frees on its own TLS (a first `free` there gives it a malloc cache of its own).
+    pub(crate) entry: Option<Box<dyn FnMut() -> usize>>,
     /// Usable stack range `(lo, hi)`; (0, 0) for main.
     pub stack: (usize, usize),
     /// Overflow zone below the stack (guard page and margin).
@@ -130,7 +140,16 @@ pub struct Greenlet {
     pub tcb: usize,
     /// Its slot's published words, for readers on other threads ([`crate::live`]).
     pub live: &'static crate::live::Entry,
+    /// The record lives in its stack's record room ([`crate::stack::Stack::record_room`]), not
+    /// in a heap box: the page of the stack's first frames holds it, resident anyway.
+    pub(crate) in_stack: bool,
+    /// A record in its stack, once the greenlet ended: the stack, returned to the pool when the
+    /// record is reaped (as a native thread's stack lives until it is joined).
+    pub(crate) home: Option<crate::stack::Stack>,
 }
+
+/// Bytes a stack keeps for its greenlet's record.
+pub const RECORD_ROOM: usize = std::mem::size_of::<Greenlet>().next_multiple_of(64);
 
 impl Greenlet {
     /// Signals pending for it that it does not block: to be delivered when it next runs.

@@ -246,7 +246,11 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         free_slots: Vec::new(),
         timers: Timers::new(),
         reactor,
-        stacks: StackPool::new(mode),
+        stacks: {
+            let mut p = StackPool::new(mode);
+            p.set_record_room(crate::greenlet::RECORD_ROOM);
+            p
+        },
         live: 0,
         round: 0,
         woken: Vec::new(),
@@ -280,7 +284,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
     }));
     // SAFETY: hub was just allocated and is only used by this thread.
     unsafe {
-        let main = new_greenlet(hub, None, (0, 0), (0, 0), 0);
+        let main = new_greenlet(hub, None, (0, 0), (0, 0), 0, None);
         (*main).state = State::Running;
         crate::live::Live::running((*main).live, (*hub).stamp);
         (*main).sigmask = (*hub).sigmasks.real; // counted by Counts::new
@@ -304,10 +308,11 @@ pub unsafe fn enable_tls(h: *mut Hub) -> Result<(), &'static str> {
     let slot = HUB.with(|c| c.as_ptr() as usize);
     let tls = crate::tls::Tls::new(slot)?;
     if (*h).index == 0 {
-        // The process hub's live thread pointer (another hub's thread, multi-hub, leaves it to
-        // the host, which publishes the holder of its lock).
+        // The process hub's live thread pointer (another hub's thread, multi-hub, leaves it
+        // alone: see `Tls::set_publish`).
         crate::tls::RUNNING_TP.store(tls.main_tp, std::sync::atomic::Ordering::Relaxed);
     }
+    (*h).stacks.set_tls_reserve(tls.stack_reserve());
     (*h).tls = Some(Box::new(tls));
     Ok(())
 }
@@ -319,7 +324,9 @@ pub unsafe fn enable_tls(h: *mut Hub) -> Result<(), &'static str> {
 /// `h` is the calling thread's hub; `like` is a hub's TLS set-up.
 pub unsafe fn enable_tls_like(h: *mut Hub, like: &crate::tls::Tls) {
     if (*h).tls.is_none() {
-        (*h).tls = Some(Box::new(like.for_this_thread()));
+        let tls = like.for_this_thread();
+        (*h).stacks.set_tls_reserve(tls.stack_reserve());
+        (*h).tls = Some(Box::new(tls));
     }
 }
 
@@ -349,7 +356,8 @@ pub fn get_or_install() -> *mut Hub {
 ///
 /// # Safety
 /// `h` is the calling thread's hub.
-unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), guard: (usize, usize), parent: u64) -> *mut Greenlet {
+/// `place`: where the record goes (a stack's record room), else a heap box.
+unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), guard: (usize, usize), parent: u64, place: Option<usize>) -> *mut Greenlet {
     let hh = &mut *h;
     let index = match hh.free_slots.pop() {
         Some(i) => i,
@@ -374,7 +382,7 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
     crate::live::Live::set_name(live, &name);
     live.call.store(0, std::sync::atomic::Ordering::Relaxed);
     live.what.store(crate::live::encode(crate::live::K_NEW, 0, hh.stamp) | crate::live::RUNNABLE, std::sync::atomic::Ordering::Relaxed);
-    let g = Box::into_raw(Box::new(Greenlet {
+    let record = Greenlet {
         id,
         seq: hh.last_seq,
         coro,
@@ -414,7 +422,18 @@ unsafe fn new_greenlet(h: *mut Hub, coro: Option<Coro>, stack: (usize, usize), g
         token_seq: 0,
         tcb: 0,
         live,
-    }));
+        in_stack: place.is_some(),
+        home: None,
+    };
+    let g = match place {
+        Some(p) => {
+            let p = p as *mut Greenlet;
+            // SAFETY: the record room of a stack no greenlet uses, sized and aligned for it.
+            ptr::write(p, record);
+            p
+        }
+        None => Box::into_raw(Box::new(record)),
+    };
     if !hh.current.is_null() {
         // A new thread starts with its creator's mask (main's was counted by Counts::new).
         (*mask_owner(h)).sigmasks.add(sigmask);
@@ -457,7 +476,22 @@ unsafe fn reap(h: *mut Hub, g: *mut Greenlet) {
     (*g).live.seq.store(0, std::sync::atomic::Ordering::Relaxed);
     (*g).live.what.store(crate::live::K_FREE, std::sync::atomic::Ordering::Relaxed);
     hh.free_slots.push(index as u32);
-    drop(Box::from_raw(g));
+    let home = (*g).home.take();
+    if (*g).in_stack {
+        ptr::drop_in_place(g);
+    } else {
+        drop(Box::from_raw(g));
+    }
+    if let Some(stack) = home {
+        put_stack(hh, stack);
+    }
+}
+
+/// Return an ended greenlet's stack to the pool (its TLS saved if the pages go back).
+fn put_stack(hh: &mut Hub, stack: Stack) {
+    let tls = hh.tls.as_deref();
+    // SAFETY: on the hub; the stack's greenlet ended.
+    hh.stacks.put(stack, |s| tls.into_iter().for_each(|t| unsafe { t.save(s) }));
 }
 
 impl Hub {
@@ -821,8 +855,18 @@ impl Hub {
 /// # Safety
 /// `h` is the calling thread's hub.
 pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
+    let mut once = Some(entry);
+    spawn_mut(h, Box::new(move || once.take().expect("entry runs once")()), opts)
+}
+
+/// [`spawn`] for an entry that can be called by reference: its box is freed on the hub when the
+/// greenlet ends, not by the greenlet (see [`Greenlet::entry`]).
+///
+/// # Safety
+/// `h` is the calling thread's hub.
+pub unsafe fn spawn_mut(h: *mut Hub, entry: Box<dyn FnMut() -> usize>, opts: SpawnOpts) -> Result<u64, i32> {
     let hh = &mut *h;
-    let stack = match opts.user_stack {
+    let mut stack = match opts.user_stack {
         Some((addr, size)) => Stack::from_user(addr, size),
         None => hh.stacks.get(opts.stack_size.unwrap_or(hh.default_stack_size)).map_err(|_| libc::EAGAIN)?,
     };
@@ -830,16 +874,17 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
     let guard = if opts.user_stack.is_some() { (0, 0) } else { stack.guard_range() };
     let parent = (*hh.current).id;
     let tcb = match hh.tls.as_mut() {
-        Some(tls) => match tls.acquire(h as usize) {
+        Some(tls) => match tls.acquire(h as usize, &mut stack) {
             Some(tcb) => tcb,
             None => {
-                hh.stacks.put(stack);
+                hh.stacks.put(stack, |_| {});
                 return Err(libc::EAGAIN);
             }
         },
         None => 0,
     };
-    let g = new_greenlet(h, None, range, guard, parent);
+    let place = stack.record_room().filter(|&(_, n)| n >= std::mem::size_of::<Greenlet>()).map(|(a, _)| a);
+    let g = new_greenlet(h, None, range, guard, parent, place);
     (*g).canary = stack.canary_addr();
     (*g).tcb = tcb;
     let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
@@ -856,8 +901,8 @@ pub unsafe fn spawn(h: *mut Hub, entry: Box<dyn FnOnce() -> usize>, opts: SpawnO
                     deliver(h); // signals sent to it before it first ran
                 }
             }
-            let f = (*g).entry.take().expect("entry runs once");
-            (*g).retval = f();
+            let f: *mut dyn FnMut() -> usize = &mut **(*g).entry.as_mut().expect("a new greenlet has an entry");
+            (*g).retval = (*f)();
             if (*g).tcb != 0 {
                 // TLS destructors, unless the entry's own exit path ran them already.
                 (*h).tls.as_ref().expect("a greenlet with a TCB has a hub with TLS").thread_exit();
@@ -1190,25 +1235,32 @@ unsafe fn resume(h: *mut Hub, g: *mut Greenlet) {
 /// reap it if detached.
 unsafe fn finish(h: *mut Hub, g: *mut Greenlet) {
     let hh = &mut *h;
-    if let Some(mut coro) = (*g).coro.take() {
+    let stack = (*g).coro.take().map(|mut coro| {
         if !coro.done() {
             // pthread_exit: abandon the frames without unwinding (C frames have nothing to drop;
             // our own frames on a greenlet stack hold no owning values at a park point).
             coro.force_reset();
         }
-        let stack = coro.into_stack();
-        if stack.canary_broken() {
-            crate::overflow::report((*g).seq, &(*g).name, stack.size());
-            libc::abort();
-        }
-        hh.stacks.put(stack);
+        coro.into_stack()
+    });
+    if stack.as_ref().is_some_and(|s| s.canary_broken()) {
+        crate::overflow::report((*g).seq, &(*g).name, (*g).stack.1 - (*g).stack.0);
+        libc::abort();
     }
     if (*g).tcb != 0 {
         if let Some(tls) = hh.tls.as_mut() {
-            tls.release((*g).tcb);
+            tls.release((*g).tcb, stack.as_ref());
         }
         (*g).tcb = 0;
     }
+    if let Some(stack) = stack {
+        if (*g).in_stack {
+            (*g).home = Some(stack); // holds the record: back to the pool at reap
+        } else {
+            put_stack(hh, stack);
+        }
+    }
+    (*g).entry = None; // on the hub's TLS (see Greenlet::entry)
     (*g).state = State::Dead;
     (*g).live.what.store(crate::live::encode(crate::live::K_DEAD, 0, hh.stamp), std::sync::atomic::Ordering::Relaxed);
     hh.live -= 1;

@@ -26,6 +26,13 @@
 //!
 //! A stack the program supplied itself (`pthread_attr_setstack`) is wrapped without a guard and is
 //! never pooled or unmapped: it stays the program's memory.
+//!
+//! Above its usable range every stack the pool makes has room for its greenlet's record
+//! ([`StackPool::set_record_room`]) and, with per-greenlet TLS ([`StackPool::set_tls_reserve`]),
+//! a *TLS region* where [`crate::tls`] builds the greenlet's thread control block and static
+//! TLS, as glibc does for a native thread's stack: both share pages with the stack's top frames
+//! (which are resident anyway) instead of costing heap blocks, and they go back to the pool,
+//! warm, with the stack ([`TlsMem`]).
 
 use std::io;
 
@@ -59,12 +66,34 @@ enum Origin {
     User,
 }
 
+/// What a stack's TLS region holds (see [`crate::tls`]).
+#[derive(Debug, Default)]
+pub enum TlsMem {
+    /// Never used: zero memory.
+    #[default]
+    Fresh,
+    /// A TCB was built there and its memory is intact.
+    Warm,
+    /// A TCB was built there, then the pages went back to the kernel (zero again); what must
+    /// survive (saved by [`crate::tls::Tls::save`]) is kept here.
+    Cold(Box<[u8]>),
+}
+
 /// One greenlet stack. `limit..base` is the usable range; `guard` bytes below `limit` are
-/// the guard page (Page mode only).
+/// the guard page (Page mode only); `base..base + record` is room for the greenlet's record and
+/// `base + record..top` the TLS region (both empty for stacks the program supplies).
 #[derive(Debug)]
 pub struct Stack {
     /// Highest address (exclusive), 16-byte aligned: the initial stack pointer.
     base: usize,
+    /// End of the TLS region (page-aligned for pool stacks).
+    top: usize,
+    /// Bytes at `base` for the greenlet's record (0: none).
+    record: usize,
+    /// The size class: the usable size asked for, rounded to pages (free lists are keyed by it).
+    class: usize,
+    /// What the TLS region holds.
+    pub tls: TlsMem,
     /// Lowest usable address.
     limit: usize,
     /// Bytes of guard below `limit` (0 when there is none).
@@ -95,6 +124,14 @@ impl Stack {
     /// Highest address (exclusive).
     pub fn base_addr(&self) -> usize {
         self.base
+    }
+    /// The TLS region above the usable range and the record's room, `(lo, top)`.
+    pub fn tls_region(&self) -> (usize, usize) {
+        (self.base + self.record, self.top)
+    }
+    /// Where the greenlet's record may live, 16-aligned, with the room's size.
+    pub fn record_room(&self) -> Option<(usize, usize)> {
+        (self.record != 0).then_some((self.base, self.record))
     }
     /// The address range whose access means "this stack overflowed": the guard page, plus a
     /// margin below it for frames that jumped over it.
@@ -134,7 +171,7 @@ impl Stack {
     pub unsafe fn from_user(addr: usize, size: usize) -> Stack {
         let base = (addr + size) & !15;
         let limit = (addr + 15) & !15;
-        Stack { base, limit, guard: 0, origin: Origin::User }
+        Stack { base, top: base, record: 0, class: 0, tls: TlsMem::Fresh, limit, guard: 0, origin: Origin::User }
     }
 }
 
@@ -233,6 +270,10 @@ pub struct StackPool {
     map_budget: usize,
     /// The switch to canary stacks happened and nobody was told yet.
     notice: bool,
+    /// Bytes of TLS region above each new stack's usable range (0: none).
+    tls_reserve: usize,
+    /// Bytes for the greenlet's record above each new stack's usable range (0: none).
+    record_room: usize,
     pub stats: StackStats,
 }
 
@@ -254,12 +295,38 @@ impl StackPool {
             mapped: 0,
             map_budget: 0,
             notice: false,
+            tls_reserve: 0,
+            record_room: 0,
             stats: StackStats { allocated: 0, reused: 0, released: 0, guards, canary_after: 0 },
         }
     }
 
     pub fn mode(&self) -> GuardMode {
         self.mode
+    }
+
+    /// Give every stack made from now on a TLS region of `bytes` above its usable range (stacks
+    /// made before have none, and their greenlets' TLS goes to the heap).
+    pub fn set_tls_reserve(&mut self, bytes: usize) {
+        self.tls_reserve = bytes.next_multiple_of(16);
+    }
+
+    /// Give every stack made from now on room for a greenlet record of `bytes` above its usable
+    /// range, below the TLS region.
+    pub fn set_record_room(&mut self, bytes: usize) {
+        self.record_room = bytes.next_multiple_of(16);
+    }
+
+    /// Bytes a new stack of usable `size` (a page multiple) spans above its guard.
+    fn span(&self, size: usize) -> usize {
+        size + (self.tls_reserve + self.record_room).next_multiple_of(PAGE)
+    }
+
+    /// The stack in `[lo, top)` (page-aligned) of size class `class`: the TLS region at the top,
+    /// the record's room below it, the rest usable.
+    fn make(&self, lo: usize, top: usize, class: usize, guard: usize, origin: Origin) -> Stack {
+        let base = top - self.tls_reserve - self.record_room;
+        Stack { base, top, record: self.record_room, class, tls: TlsMem::Fresh, limit: lo, guard, origin }
     }
 
     /// Once, after Page mode ran out of map entries and went on with canary-checked stacks: the
@@ -296,12 +363,13 @@ impl StackPool {
         Ok(st)
     }
 
-    /// Return a stack whose greenlet has finished.
-    pub fn put(&mut self, st: Stack) {
+    /// Return a stack whose greenlet has finished. `save` is called on it before its pages go
+    /// back to the kernel (beyond [`HOT_STACKS`]), to keep what its TLS region must not lose.
+    pub fn put(&mut self, mut st: Stack, save: impl FnOnce(&mut Stack)) {
         if st.origin == Origin::User {
             return;
         }
-        let size = st.size();
+        let size = st.class;
         let i = match self.free.iter().position(|l| l.size == size) {
             Some(i) => i,
             None => {
@@ -316,7 +384,8 @@ impl StackPool {
         } else {
             // A canary stack keeps its lowest page (the canary word lives there).
             let lo = if st.origin == Origin::Slab { st.limit + PAGE } else { st.limit };
-            crate::slab::release(lo, st.base);
+            save(&mut st);
+            crate::slab::release(lo, st.top);
             self.stats.released += 1;
             list.stacks.push_front(st);
         }
@@ -325,7 +394,7 @@ impl StackPool {
     /// Page mode with guard regions: the next stack of the current slab of this size. `None` if
     /// the kernel has no guard regions.
     fn carve_guarded(&mut self, size: usize) -> Option<io::Result<Stack>> {
-        let stride = size + PAGE;
+        let stride = self.span(size) + PAGE;
         let i = match self.carving.iter().position(|c| c.size == size) {
             Some(i) if self.carving[i].end - self.carving[i].next >= stride => i,
             found => {
@@ -354,13 +423,13 @@ impl StackPool {
         let c = &mut self.carving[i];
         let map = c.next;
         c.next += stride;
-        Some(Ok(Stack { base: map + stride, limit: map + PAGE, guard: PAGE, origin: Origin::Mapped }))
+        Some(Ok(self.make(map + PAGE, map + stride, size, PAGE, Origin::Mapped)))
     }
 
     /// Mprotect fallback: a guarded mapping while the map count allows, then canary stacks.
     fn map_or_canary(&mut self, size: usize) -> io::Result<Stack> {
         if self.mapped < self.map_budget {
-            let st = Self::map_guarded(size)?;
+            let st = self.map_guarded(size)?;
             self.mapped += 1;
             return Ok(st);
         }
@@ -370,8 +439,8 @@ impl StackPool {
         self.carve(size)
     }
 
-    fn map_guarded(size: usize) -> io::Result<Stack> {
-        let total = size + PAGE;
+    fn map_guarded(&self, size: usize) -> io::Result<Stack> {
+        let total = self.span(size) + PAGE;
         let p = crate::slab::map(total).ok_or_else(io::Error::last_os_error)?;
         // SAFETY: the first page lies inside the mapping just made.
         if unsafe { libc::mprotect(p as *mut libc::c_void, PAGE, libc::PROT_NONE) } != 0 {
@@ -379,21 +448,22 @@ impl StackPool {
             crate::slab::unmap(p, total);
             return Err(e);
         }
-        Ok(Stack { base: p + total, limit: p + PAGE, guard: PAGE, origin: Origin::Mapped })
+        Ok(self.make(p + PAGE, p + total, size, PAGE, Origin::Mapped))
     }
 
     fn carve(&mut self, size: usize) -> io::Result<Stack> {
-        if self.slab_end - self.slab_next < size {
-            let bytes = SLAB_BYTES.max(size);
+        let span = self.span(size);
+        if self.slab_end - self.slab_next < span {
+            let bytes = SLAB_BYTES.max(span);
             let p = crate::slab::map(bytes).ok_or_else(io::Error::last_os_error)?;
             self.slab_next = p;
             self.slab_end = p + bytes;
         }
         let limit = self.slab_next;
-        self.slab_next += size;
+        self.slab_next += span;
         // SAFETY: limit is the start of a fresh, writable, page-aligned piece of the slab.
         unsafe { *(limit as *mut u64) = CANARY };
-        Ok(Stack { base: limit + size, limit, guard: 0, origin: Origin::Slab })
+        Ok(self.make(limit, limit + span, size, 0, Origin::Slab))
     }
 }
 
@@ -407,7 +477,7 @@ mod tests {
         let a = pool.get(64 * 1024).unwrap();
         assert_eq!(a.size(), 64 * 1024);
         let a_base = a.base_addr();
-        pool.put(a);
+        pool.put(a, |_| {});
         let b = pool.get(64 * 1024 - 100).unwrap();
         assert_eq!(b.base_addr(), a_base, "same size class must reuse the freed stack");
         let c = pool.get(128 * 1024).unwrap();
@@ -426,7 +496,7 @@ mod tests {
         }
         let bases: Vec<usize> = stacks.iter().map(|s| s.base_addr()).collect();
         for s in stacks {
-            pool.put(s);
+            pool.put(s, |_| {});
         }
         assert_eq!(pool.stats.released, 3);
         // The hot ones come back first, most recent first, with their contents.

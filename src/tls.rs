@@ -28,6 +28,21 @@
 //! as one does: C++/Rust TLS destructors (`__call_tls_dtors`), then (in the shim) the
 //! thread-specific data destructors.
 //!
+//! # The TCB lives at the top of the greenlet's stack
+//! As nptl places a native thread's (`allocate_stack`): `_dl_allocate_tls(tp)` on memory we
+//! provide, the TCB at the top of the stack's TLS region ([`crate::stack::Stack::tls_region`]),
+//! the static blocks right below it, then this greenlet's resolver state, then (below the TLS
+//! region) the greenlet's record ([`crate::greenlet`]) and the stack proper.
+//! A heap block (what `_dl_allocate_tls(NULL)` mallocs: 4.3 KiB here, the whole static size,
+//! of which about 1.1 KiB is ever written) filled pages of its own; at the top of the stack the
+//! static TLS surplus (1.6 KiB reserved for modules `dlopen`ed later, never written unless one
+//! needs it) and the resolver state (zero until the resolver is used) stay untouched pages or
+//! share the page of the stack's first frames. Fresh stacks are zero memory, so a fresh TCB is
+//! not cleared. Only the DTV stays on the heap: glibc `realloc`s it when `dlopen` outgrows it.
+//!
+//! Stacks the program supplies (`pthread_attr_setstack`), or made before TLS was switched on,
+//! have no TLS region: their greenlets get a heap TCB from a pool, as described next.
+//!
 //! # TCBs are pooled, and glibc's own block travels with the TCB
 //! A native thread's exit frees glibc's per-thread malloc cache (`tcache`) and dlerror state
 //! through `__libc_thread_freeres`, which glibc does not export. Freeing a TCB would leak them,
@@ -35,6 +50,9 @@
 //! next greenlet that takes it gets fresh blocks for every module *except libc's*, which it
 //! inherits (malloc's cache and arena, the strerror buffer: caches a program cannot observe)
 //! after errno, h_errno, the locale and the ctype tables are reset as for a new thread.
+//! A TCB in a stack's TLS region is pooled with its stack; when the stack's pages go back to the
+//! kernel, libc's block and the DTV pointer are saved first ([`Tls::save`]) and put back when
+//! the stack is reused.
 //!
 //! # Switch cost
 //! `wrfsbase` where the kernel enables FSGSBASE (`AT_HWCAP2` bit 1, Linux 5.9+), else the
@@ -52,6 +70,8 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::stack::{Stack, TlsMem};
 
 /// The thread pointer that is live on the process hub's OS thread right now (main's or the
 /// running greenlet's TCB): lets the shim recognise its hub thread with one load. 0 until
@@ -89,6 +109,11 @@ pub struct Tls {
     pub main_tp: usize,
     /// `sizeof(struct pthread)`: zeroed on reuse, as a fresh one is.
     tcb_size: usize,
+    /// Alignment of the thread pointer (glibc's static TLS alignment).
+    static_align: usize,
+    /// Bytes of static TLS below the thread pointer (modules and surplus), rounded to
+    /// `static_align`.
+    below: usize,
     /// Offset of `struct pthread.tid`.
     tid_off: usize,
     /// Offset of `struct pthread.list` (glibc's list of thread descriptors).
@@ -206,7 +231,7 @@ impl Tls {
         let (mut static_size, mut static_align) = (0usize, 0usize);
         get_static(&mut static_size, &mut static_align);
         let main_tp = thread_pointer();
-        if tcb_size < 0x80 || tid_off + 4 > tcb_size || list_off + 16 > tcb_size || tcb_size > static_size {
+        if tcb_size < 0x80 || !static_align.is_power_of_two() || static_align > 4096 || tid_off + 4 > tcb_size || list_off + 16 > tcb_size || tcb_size > static_size {
             return Err("glibc's struct pthread layout is not the expected one");
         }
         let rseq_cpu_off = match (sym(b"__rseq_offset\0"), sym(b"__rseq_size\0")) {
@@ -243,6 +268,8 @@ impl Tls {
             call_tls_dtors: std::mem::transmute::<usize, VoidFn>(call_tls_dtors),
             main_tp,
             tcb_size,
+            static_align: static_align.max(16),
+            below: (static_size - tcb_size).next_multiple_of(static_align.max(16)),
             tid_off,
             list_off,
             robust_off,
@@ -288,31 +315,60 @@ impl Tls {
         self.fsgsbase
     }
 
-    /// A TCB for a new greenlet, set up as `pthread_create` sets up a new thread's, with `hub` in
-    /// its hub slot. `None` when memory runs out.
+    /// Bytes of TLS region a stack needs for its greenlet's TCB
+    /// ([`StackPool::set_tls_reserve`](crate::stack::StackPool::set_tls_reserve)).
+    pub fn stack_reserve(&self) -> usize {
+        self.tcb_size.next_multiple_of(self.static_align) + self.below + RES_ROOM
+    }
+
+    /// The thread pointer of the TCB in `stack`'s TLS region, if it has room for one.
+    fn tp_in(&self, stack: &Stack) -> Option<usize> {
+        let (lo, top) = stack.tls_region();
+        let tp = top.checked_sub(self.tcb_size)? & !(self.static_align - 1);
+        (tp >= lo + self.below + RES_ROOM).then_some(tp)
+    }
+
+    /// A TCB for a new greenlet that will run on `stack`, set up as `pthread_create` sets up a
+    /// new thread's, with `hub` in its hub slot: in the stack's TLS region if it has one, else
+    /// from the heap pool. `None` when memory runs out.
     ///
     /// # Safety
-    /// Called on the hub thread.
-    pub unsafe fn acquire(&mut self, hub: usize) -> Option<usize> {
+    /// Called on the hub thread; nothing runs on `stack`.
+    pub unsafe fn acquire(&mut self, hub: usize, stack: &mut Stack) -> Option<usize> {
+        let (tcb, res) = match self.tp_in(stack) {
+            Some(tp) => {
+                let res = tp - self.below - RES_ROOM;
+                match std::mem::take(&mut stack.tls) {
+                    TlsMem::Fresh => {
+                        // Zero memory, as nptl's fresh stacks: only the DTV is allocated.
+                        if (self.allocate)(tp as *mut c_void).is_null() {
+                            return None;
+                        }
+                        self.allocated += 1;
+                    }
+                    TlsMem::Warm => {
+                        self.reuse(tp, *((tp + TCB_DTV) as *const *mut usize), true, None);
+                        ptr::write_bytes(res as *mut u8, 0, RES_STATE_SIZE);
+                    }
+                    TlsMem::Cold(saved) => {
+                        // Zero again since the pages went back; what `save` kept goes back in.
+                        let dtv = usize::from_ne_bytes(saved[..8].try_into().expect("8 bytes")) as *mut usize;
+                        self.reuse(tp, dtv, false, Some(&saved[8..]));
+                    }
+                }
+                stack.tls = TlsMem::Warm;
+                (tp, Some(res))
+            }
+            None => (self.acquire_heap()?, None),
+        };
+        self.set_up(tcb, hub, res)
+    }
+
+    /// A heap TCB: a pooled one, or a new one from `_dl_allocate_tls`.
+    unsafe fn acquire_heap(&mut self) -> Option<usize> {
         let tcb = match self.pool.pop() {
             Some(tcb) => {
-                // As nptl reuses a cached thread's: the DTV stays (its dynamic blocks were freed
-                // by `release`), cleared, and the static blocks get their images again. libc's
-                // block is kept (see the module docs).
-                let mut saved = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
-                let saved = saved.as_mut_ptr() as *mut u8;
-                if let Some((off, len)) = self.libc_block {
-                    ptr::copy_nonoverlapping((tcb - off) as *const u8, saved, len);
-                }
-                let dtv = *((tcb + TCB_DTV) as *const *mut usize);
-                let entries = *dtv.sub(2); // dtv[-1].counter
-                ptr::write_bytes(dtv, 0, 2 * (entries + 1));
-                ptr::write_bytes(tcb as *mut u8, 0, self.tcb_size);
-                *((tcb + TCB_DTV) as *mut *mut usize) = dtv;
-                (self.init)(tcb as *mut c_void, true);
-                if let Some((off, len)) = self.libc_block {
-                    ptr::copy_nonoverlapping(saved as *const u8, (tcb - off) as *mut u8, len);
-                }
+                self.reuse(tcb, *((tcb + TCB_DTV) as *const *mut usize), true, None);
                 tcb
             }
             None => {
@@ -324,6 +380,53 @@ impl Tls {
                 tcb
             }
         };
+        Some(tcb)
+    }
+
+    /// Set up a used TCB again as nptl reuses a cached thread's: the DTV `dtv` stays (its
+    /// dynamic blocks were freed by `release`), cleared, and the static blocks get their images
+    /// again. libc's block is kept (see the module docs): the one in place, or `libc`.
+    /// `zero_tcb`: the TCB holds its previous greenlet's (not zero memory).
+    unsafe fn reuse(&self, tcb: usize, dtv: *mut usize, zero_tcb: bool, libc: Option<&[u8]>) {
+        let mut saved = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
+        let mut keep = saved.as_mut_ptr() as *const u8;
+        match (self.libc_block, libc) {
+            (Some((_, len)), Some(b)) if b.len() == len => keep = b.as_ptr(),
+            (Some((off, len)), _) => ptr::copy_nonoverlapping((tcb - off) as *const u8, saved.as_mut_ptr() as *mut u8, len),
+            (None, _) => {}
+        }
+        let entries = *dtv.sub(2); // dtv[-1].counter
+        ptr::write_bytes(dtv, 0, 2 * (entries + 1));
+        if zero_tcb {
+            ptr::write_bytes(tcb as *mut u8, 0, self.tcb_size);
+        }
+        *((tcb + TCB_DTV) as *mut *mut usize) = dtv;
+        (self.init)(tcb as *mut c_void, true);
+        if let Some((off, len)) = self.libc_block {
+            ptr::copy_nonoverlapping(keep, (tcb - off) as *mut u8, len);
+        }
+    }
+
+    /// Before `stack`'s pages go back to the kernel: keep the DTV pointer and libc's block of
+    /// the TCB in its TLS region, for [`Tls::acquire`] to put back.
+    ///
+    /// # Safety
+    /// Called on the hub thread; nothing runs on `stack`.
+    pub unsafe fn save(&self, stack: &mut Stack) {
+        if !matches!(stack.tls, TlsMem::Warm) {
+            return;
+        }
+        let Some(tp) = self.tp_in(stack) else { return };
+        let mut saved = (*((tp + TCB_DTV) as *const usize)).to_ne_bytes().to_vec();
+        if let Some((off, len)) = self.libc_block {
+            saved.extend_from_slice(std::slice::from_raw_parts((tp - off) as *const u8, len));
+        }
+        stack.tls = TlsMem::Cold(saved.into_boxed_slice());
+    }
+
+    /// Fill in the TCB header and glibc's per-thread pointers as `pthread_create` does. `res`:
+    /// where this greenlet's resolver state is (zeroed), else it has one of its own on the heap.
+    unsafe fn set_up(&mut self, tcb: usize, hub: usize, res: Option<usize>) -> Option<usize> {
         let w = |off: usize, v: usize| *((tcb + off) as *mut usize) = v;
         let m = |off: usize| *((self.main_tp + off) as *const usize);
         w(TCB_SELF, tcb);
@@ -349,7 +452,9 @@ impl Tls {
         if let Some(off) = self.rseq_cpu_off {
             *((tcb + off) as *mut i32) = RSEQ_CPU_UNREGISTERED;
         }
-        if let Some(off) = self.resp_off {
+        if let (Some(off), Some(res)) = (self.resp_off, res) {
+            *((tcb - off) as *mut usize) = res;
+        } else if let Some(off) = self.resp_off {
             let cur = *((tcb - off) as *const usize);
             let res = if cur != 0 && cur != self.res_global {
                 cur // this TCB's own, from a previous greenlet
@@ -371,12 +476,13 @@ impl Tls {
         Some(tcb)
     }
 
-    /// Take back the TCB of an ended greenlet: its dynamically allocated blocks (modules loaded
-    /// with `dlopen`) are freed now, the rest waits in the pool.
+    /// Take back the TCB of an ended greenlet that ran on `stack`: its dynamically allocated
+    /// blocks (modules loaded with `dlopen`) are freed now, the rest waits in the pool (a heap
+    /// TCB) or with its stack.
     ///
     /// # Safety
     /// Called on the hub thread with `%fs` not on `tcb`; nothing runs on `tcb` any more.
-    pub unsafe fn release(&mut self, tcb: usize) {
+    pub unsafe fn release(&mut self, tcb: usize, stack: Option<&Stack>) {
         let dtv = *((tcb + TCB_DTV) as *const *mut usize);
         let entries = *dtv.sub(2);
         for i in 1..=entries {
@@ -387,7 +493,9 @@ impl Tls {
                 *dtv.add(2 * i) = usize::MAX; // TLS_DTV_UNALLOCATED
             }
         }
-        self.pool.push(tcb);
+        if stack.and_then(|s| self.tp_in(s)) != Some(tcb) {
+            self.pool.push(tcb);
+        }
     }
 
     /// First thing a greenlet with its own TCB does (glibc's `start_thread`): per-thread state
@@ -465,5 +573,7 @@ extern "C" {
 
 /// `sizeof(struct __res_state)` and the offset of its `options` on x86_64 glibc.
 const RES_STATE_SIZE: usize = 568;
+/// Room for it in a stack's TLS region.
+const RES_ROOM: usize = RES_STATE_SIZE.next_multiple_of(64);
 const RES_OPTIONS: usize = 8;
 const RES_INIT: u64 = 1;

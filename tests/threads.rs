@@ -80,6 +80,17 @@ fn c_thread_locals_stay_per_thread_across_blocking_calls_in_100_threads() {
     assert!(s.stdout.contains("distinct thread pointers: yes"), "{}", s.describe());
 }
 
+/// Threads on reused stacks (hot ones, and beyond the pool's 64 hot ones, stacks whose pages
+/// went back to the kernel with their TLS) start with fresh thread-locals, errno and resolver
+/// state, as new threads natively.
+#[test]
+fn tls_is_fresh_on_reused_stacks() {
+    let bin = compile("tls_counters");
+    let n = run_native(&bin, &["3"]);
+    assert!(n.stdout.contains("threads whose checks held: 300 of 300"), "{}", n.describe());
+    same_as_native_on_one_thread(n, run_shim(&bin, &["3"], &[]));
+}
+
 /// The previous behaviour, still available: shared TLS collides (the test above can fail).
 #[test]
 fn shared_tls_setting_makes_greenlets_share_thread_locals() {

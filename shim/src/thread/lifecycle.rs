@@ -176,7 +176,7 @@ unsafe fn create(h: *mut Hub, t: *mut pthread_t, attr: *const pthread_attr_t, f:
     // With several hubs the new thread starts on the next one (round-robin), keeping its
     // creator's name and signal mask as on the creator's hub.
     let ht = crate::multi::place(h);
-    let spawned = hub::spawn(ht, entry, opts);
+    let spawned = hub::spawn_mut(ht, entry, opts);
     if let Some(text) = (*ht).stacks.take_notice() {
         crate::diag::trace::note(text);
     }
