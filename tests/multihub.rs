@@ -346,3 +346,21 @@ fn two_threads_doing_syscalls_use_two_cores() {
         s.describe()
     );
 }
+
+/// A wake-up of a sleeping hub is never lost: threads spread over the hubs are created and
+/// joined in a loop while each ending thread changes the main hub's signal-mask counts from the
+/// other hub (which kicks it awake) and the main hub keeps an fd waiter (so it also polls
+/// without blocking, which may take a kick's event). Before the fix a kick made while the main
+/// hub was awake left it deaf to the next one: about one run in five hung in a join here (and
+/// node hung at exit, joining libuv's threadpool).
+#[test]
+fn joins_across_hubs_never_lose_a_wakeup() {
+    let bin = compile("multihub_joins");
+    let n = run_native(&bin, &["3000"]);
+    expect_code(&n, Some(0), "native run");
+    for _ in 0..3 {
+        let s = run_hubs(&bin, &["3000"]);
+        expect_code(&s, Some(0), "joins across hubs");
+        assert_eq!(s.stdout, n.stdout, "{}", s.describe());
+    }
+}

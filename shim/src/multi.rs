@@ -155,16 +155,26 @@ pub fn place(h: *mut Hub) -> *mut Hub {
 /// `Hub::around_wait` of every hub: let go of the lock for the wait, take it back after.
 unsafe fn around_wait(h: *mut Hub, before: bool) {
     if before {
+        // A kick made while this hub was awake may have had its event taken by a poll that
+        // did not block (timeout 0): with `kicked` still set, the next kick would write
+        // nothing and this wait would never end. Consume it before saying "sleeping".
+        consume_kick(h);
         (*h).sleeping.store(true, Relaxed);
         unlock();
     } else {
         lock(h);
         (*h).sleeping.store(false, Relaxed);
-        if (*h).kicked.load(Relaxed) {
-            let mut buf = 0u64;
-            let _ = sys::raw_syscall(libc::SYS_read, [(*h).kick_fd as usize, &mut buf as *mut u64 as usize, 8, 0, 0, 0]);
-            (*h).kicked.store(false, Release);
-        }
+        consume_kick(h);
+    }
+}
+
+/// Read the hub's kick eventfd back if it was written (under the lock).
+#[inline]
+unsafe fn consume_kick(h: *mut Hub) {
+    if (*h).kicked.load(Relaxed) {
+        let mut buf = 0u64;
+        let _ = sys::raw_syscall(libc::SYS_read, [(*h).kick_fd as usize, &mut buf as *mut u64 as usize, 8, 0, 0, 0]);
+        (*h).kicked.store(false, Release);
     }
 }
 
