@@ -16,7 +16,9 @@
 #   sets the hub count itself; `Threads:` checks expect N; the few single-hub-only tests print
 #   "SKIPPED ... single-hub only" and pass); the shell tests get GREENSHIM_HUBS=N, which their
 #   launcher passes to the server (their `Threads:` checks expect it). tests/multihub.rs runs
-#   with 2 hubs whatever the option. Without it, nothing of the environment changes.
+#   with 2 hubs whatever the option. Without it, nothing of the environment changes, and after
+#   the cargo tests the differential ones (fuzzer, sync, threads, signals, cancellation, fds)
+#   run once more on 2 hubs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,6 +91,11 @@ if [ -n "$HUBS" ]; then
     unset GREENSHIM_TEST_HUBS
 else
     stage "cargo test --release --workspace --no-fail-fast" run_tests
+    # The differential tests once more with every program on two hubs (the whole suite in that
+    # mode is `--hubs 2`): the fuzzer, synchronisation, threads, signals, cancellation, fds.
+    stage "differential tests on 2 hubs (GREENSHIM_TEST_HUBS=2)" env GREENSHIM_TEST_HUBS=2 \
+        cargo test --release --quiet --test fidelity --test sync --test threads --test edges_sync \
+        --test edges_fd --test edges_io --test posix_signal --test posix_cancel --test catchall --test poll
 fi
 
 shopt -s nullglob
