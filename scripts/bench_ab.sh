@@ -31,7 +31,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? 
 
 # ir LIB BIN N: instructions executed by BIN N under LIB
 ir() {
-    GREENSHIM_CATCH=exports valgrind --trace-children=yes --tool=callgrind --callgrind-out-file=/dev/null \
+    GREENSHIM_CATCH=exports GREENSHIM_LIVE=0 valgrind --trace-children=yes --tool=callgrind --callgrind-out-file=/dev/null \
         env LD_PRELOAD="$1" "$2" "$3" 2>&1 | sed -n 's/.*Collected : //p' | tail -1
 }
 if [ "${IR:-0}" = 1 ]; then

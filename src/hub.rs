@@ -173,6 +173,9 @@ pub struct Hub {
     /// Multi-hub: the process-wide counter of display numbers (`gN` is then unique across
     /// hubs); `None`: this hub's own.
     pub seq_source: Option<&'static std::sync::atomic::AtomicU64>,
+    /// The host's per-hub word for its fast paths (the preload library: the address of the
+    /// hub thread's syscall-dispatch selector byte; 0 until set).
+    pub host_word: usize,
     /// Multi-hub: the hub whose [`Hub::sigmasks`] count this hub's greenlets (null: this one).
     /// Process-directed signals reach only the hub that counts every greenlet's mask (the main
     /// thread's); the other hubs' OS threads block them all.
@@ -266,6 +269,7 @@ pub fn install(default_stack_size: usize, mode: GuardMode) -> Result<*mut Hub, i
         around_wait: None,
         all_done: None,
         seq_source: None,
+        host_word: 0,
         mask_hub: ptr::null_mut(),
         mask_dirty: false,
         masks_shared: false,
@@ -458,7 +462,17 @@ unsafe fn mask_owner(h: *mut Hub) -> *mut Hub {
 #[inline]
 unsafe fn masks_changed(h: *mut Hub) {
     let m = mask_owner(h);
-    if !(*m).masks_shared || current_hub() == m {
+    if !(*m).masks_shared {
+        (*m).sigmasks.sync();
+    } else {
+        masks_changed_shared(m);
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn masks_changed_shared(m: *mut Hub) {
+    if current_hub() == m {
         (*m).sigmasks.sync();
     } else {
         (*m).mask_dirty = true;

@@ -240,6 +240,7 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
         t.set_publish(false);
     }
     ON.store(true, Relaxed);
+    crate::hook::catch::set_multi();
     crate::hook::entry::publish(std::ptr::null_mut());
     lock(h0);
     for k in 1..n {

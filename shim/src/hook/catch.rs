@@ -60,6 +60,13 @@ fn selector() -> &'static AtomicU8 {
     if !crate::multi::on() {
         return &SELECTOR;
     }
+    selector_multi()
+}
+
+/// [`selector`] with several hubs (out of line: the callers are hot in the one-hub case).
+#[cold]
+#[inline(never)]
+fn selector_multi() -> &'static AtomicU8 {
     let h = gs::hub::current_hub();
     // SAFETY: a non-null hub pointer is this thread's hub (live for the process).
     let index = if h.is_null() { 0 } else { unsafe { (*h).index } };
@@ -83,6 +90,10 @@ pub unsafe fn enable_extra(index: u32) {
     }
     let p = selector_of(index);
     (*p).store(ALLOW, Relaxed);
+    let h = gs::hub::current_hub();
+    if !h.is_null() {
+        (*h).host_word = p as usize;
+    }
     let _ = sys::raw_syscall(libc::SYS_prctl, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, hi - lo, p as usize, 0]);
 }
 /// Dispatch is on for the hub thread.
@@ -129,17 +140,51 @@ pub fn enter() -> u8 {
     old
 }
 
-/// [`enter`] for a caller known to be on the hub thread (the hook boundary): one load less.
+/// [`enter`] for a caller known to be on hub `h`'s thread (the hook boundary): no thread
+/// check; with one hub the static selector itself (one load of [`MODE`] decides, as the old
+/// on/off flag did), with several the hub's (its address is the hub's host word).
+/// Returns the value to restore with [`leave_hub`].
 #[inline(always)]
-pub fn enter_hub() -> u8 {
-    if !ON.load(Relaxed) {
-        return NONE;
-    }
+pub fn enter_hub(h: *mut gs::hub::Hub) -> u8 {
+    let Some(p) = hub_selector(h) else { return NONE };
     // A load and a store, not a swap: only this thread writes it, and `xchg` is a locked
     // instruction (a dozen cycles on every hook).
-    let old = selector().load(Relaxed);
-    selector().store(ALLOW, Relaxed);
+    // SAFETY: p points at a static selector byte.
+    let old = unsafe { (*p).load(Relaxed) };
+    unsafe { (*p).store(ALLOW, Relaxed) };
     old
+}
+
+/// [`leave`] for what [`enter_hub`] returned on the same hub (the address is found again
+/// rather than kept: no register held across the hook's body).
+#[inline(always)]
+pub fn leave_hub(h: *mut gs::hub::Hub, old: u8) {
+    if old != NONE {
+        if let Some(p) = hub_selector(h) {
+            // SAFETY: p points at a static selector byte.
+            unsafe { (*p).store(old, Relaxed) };
+        }
+    }
+}
+
+#[inline(always)]
+fn hub_selector(h: *mut gs::hub::Hub) -> Option<*const AtomicU8> {
+    match MODE.load(Relaxed) {
+        0 => None,
+        1 => Some(std::ptr::addr_of!(SELECTOR)),
+        // SAFETY: h is the caller's hub; its host word is one of the static selector bytes.
+        _ => Some(unsafe { (*h).host_word as *const AtomicU8 }),
+    }
+}
+
+/// 0: dispatch off; 1: on, one hub ([`SELECTOR`]); 2: on, several hubs (each its own byte).
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Several hubs from now on (`multi::start`, before any other hub exists).
+pub fn set_multi() {
+    if ON.load(Relaxed) {
+        MODE.store(2, Relaxed);
+    }
 }
 
 /// Going back to what [`enter`] interrupted.
@@ -271,12 +316,17 @@ unsafe fn enable_inner() -> Result<(), &'static str> {
             _ => "prctl(PR_SET_SYSCALL_USER_DISPATCH) failed",
         });
     }
+    if let Some(h) = crate::hook::entry::any_hub() {
+        (*h).host_word = std::ptr::addr_of!(SELECTOR) as usize;
+    }
     ON.store(true, Relaxed);
+    MODE.store(1, Relaxed);
     Ok(())
 }
 
 /// In the child of `fork()`: the kernel cleared dispatch for it; turn it on again.
 pub unsafe fn after_fork_child() {
+    MODE.store(0, Relaxed);
     if ON.swap(false, Relaxed) {
         let _ = enable();
     }

@@ -108,7 +108,15 @@ pub fn on_hub_thread() -> bool {
     if (tp == HUB_TP.load(Ordering::Relaxed) || tp == gs::tls::RUNNING_TP.load(Ordering::Relaxed)) && !HUB_PTR.load(Ordering::Relaxed).is_null() {
         return true;
     }
-    crate::multi::on() && !gs::hub::current_hub().is_null()
+    crate::multi::on() && on_hub_thread_multi()
+}
+
+/// [`on_hub_thread`] with several hubs: any hub's thread (kept out of line: the callers are
+/// hot paths of the one-hub case).
+#[cold]
+#[inline(never)]
+fn on_hub_thread_multi() -> bool {
+    !gs::hub::current_hub().is_null()
 }
 
 /// The caller's errno, saved when a hook starts, and the greenlet whose hook depth the hook
@@ -131,7 +139,7 @@ impl Boundary {
     /// `h` is this thread's hub.
     #[inline(always)]
     pub unsafe fn enter(h: *mut Hub) -> Self {
-        let sel = crate::hook::catch::enter_hub();
+        let sel = crate::hook::catch::enter_hub(h);
         let g = (*h).current();
         (*g).hook_depth += 1;
         Boundary { h, g, errno: gs::sys::errno(), sel }
@@ -174,7 +182,7 @@ impl Boundary {
         if ok {
             gs::sys::set_errno(self.errno);
         }
-        crate::hook::catch::leave(self.sel);
+        crate::hook::catch::leave_hub(self.h, self.sel);
     }
 }
 
