@@ -122,6 +122,16 @@ pub fn get_real() -> u64 {
     old
 }
 
+/// Block every signal but glibc's own (SIGCANCEL 32, SIGSETXID 33: `setuid` and friends signal
+/// every thread glibc knows and wait for each to answer) and the never-blocked ones: another
+/// hub's OS thread (multi-hub), which takes no signal of the program's.
+pub fn block_all_but_libc() -> u64 {
+    let all = !never() & !((1u64 << 31) | (1u64 << 32));
+    let mut old = 0u64;
+    let _ = syscall!(SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8);
+    old
+}
+
 /// Block every signal on the calling OS thread; returns the mask it had (for [`set_real`]).
 pub fn block_all() -> u64 {
     let all = !never();

@@ -364,3 +364,15 @@ fn joins_across_hubs_never_lose_a_wakeup() {
         assert_eq!(s.stdout, n.stdout, "{}", s.describe());
     }
 }
+
+/// `setuid` and friends while threads run: glibc signals every OS thread it knows (the other
+/// hubs') with SIGSETXID and waits for their answers (memcached `-u` hung here).
+#[test]
+fn setuid_with_threads_on_several_hubs() {
+    let bin = compile("multihub_setxid");
+    let n = run_native(&bin, &[]);
+    expect_code(&n, Some(0), "native run");
+    let s = run_hubs(&bin, &[]);
+    expect_code(&s, Some(0), "setuid across hubs");
+    assert_eq!(s.stdout, n.stdout, "{}", s.describe());
+}

@@ -9,8 +9,11 @@
 //! * [`stripe`]: striped spinlocks keyed by address, for synchronisation objects shared by hubs;
 //! * [`xwaitq`]: wait queues whose waiters may sit on any hub.
 //!
-//! Nothing here runs with one hub; the preload library does not use it yet (it refuses
-//! `GREENSHIM_HUBS` above 1, see the README, "More than one hub").
+//! Nothing here runs with one hub. The preload library's own multi-hub mode
+//! (`shim/src/multi.rs`) serialises greenshim's and the program's code under one lock and runs
+//! only system calls in parallel; this crate is the lock-free alternative (remote queues,
+//! striped locks, cross-hub wait queues) on which a later version may let program code run on
+//! several cores at once (README, "More than one hub").
 
 pub mod multihub;
 pub mod remote;

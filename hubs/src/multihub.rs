@@ -10,9 +10,8 @@
 //! greenlet stays on the hub that started it (its TLS and glibc's per-thread state stay
 //! consistent). Hubs reach each other only through their [`Remote`] queues.
 //!
-//! Status: this is the infrastructure. The preload library refuses `GREENSHIM_HUBS` above 1
-//! at start, because its synchronisation objects, fd table and greenlet ids are not yet safe
-//! across hubs (see the README, "More than one hub").
+//! Status: infrastructure for a lock-free multi-hub mode. The preload library's current one
+//! (`shim/src/multi.rs`) uses a process-wide lock instead (README, "More than one hub").
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 

@@ -10,8 +10,9 @@
 //! program's*, and lets go of it only where it waits or works in the kernel:
 //!
 //! * while the hub blocks in `epoll_wait` (`Hub::around_wait`);
-//! * around the system call of each cooperative I/O attempt ([`unlocked`]): `recv`, `send`,
-//!   `read`, `write`, `accept`, ... — where a network server spends most of its time.
+//! * around the system call of each cooperative I/O attempt ([`unlocked`]) of the read/write
+//!   and recv/send families — where a network server spends most of its time (the other
+//!   calls keep the lock: correct, only not parallel).
 //!
 //! So at most one hub runs user-space code at a time (as in CPython, greenshim's state is
 //! never touched by two threads at once), and the kernel work of N hubs runs on N cores.
@@ -20,10 +21,12 @@
 //! inside a plain system call that touches none of them. A greenlet made runnable on a
 //! sleeping hub kicks that hub's eventfd (`Hub::kick`).
 //!
-//! The fast paths that recognise "the hub thread" with one load (`hook::entry`, the syscall
-//! dispatch selector in `hook::catch`) name the lock's holder: taking the lock points them at
-//! the taker, letting go clears the thread pointer, so a hub thread that does not hold the
-//! lock (a signal handler running while it waits) takes the slow, exact path.
+//! The fast paths that recognise "the hub thread" with one load of a global (`hook::entry`'s
+//! cached thread pointer, `tls::RUNNING_TP`) are for one hub: with several, each thread finds
+//! its hub through its own thread-local hub pointer and its syscall-dispatch selector through
+//! its hub (`hook::catch`), so no global is written at every switch or lock hand-over (each
+//! such write would bounce a cache line between the hubs' cores). The lock word has a cache
+//! line of its own.
 //!
 //! # Signals
 //! The other hubs' OS threads block every signal (but SIGSYS, the dispatch trap); the main
@@ -62,14 +65,12 @@ pub fn on() -> bool {
     ON.load(Relaxed)
 }
 
-/// Take the process-wide lock for hub `h` (the calling thread's) and make it the holder the
-/// fast paths name.
+/// Take the process-wide lock.
 ///
 /// # Safety
-/// `h` is the calling thread's hub; the caller does not hold the lock.
+/// Called on a hub thread that does not hold the lock.
 #[inline]
-pub unsafe fn lock(h: *mut Hub) {
-    let _ = h;
+pub unsafe fn lock() {
     if LOCK.0.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
         lock_slow();
     }
@@ -104,29 +105,17 @@ pub unsafe fn unlock() {
 /// there are several hubs, so that other hubs run meanwhile. With one hub: just `f()`.
 ///
 /// # Safety
-/// `h` is the calling thread's hub; `f` touches no greenshim state.
+/// The caller holds the lock (it runs greenshim's code on a hub); `f` touches no greenshim
+/// state.
 #[inline(always)]
-pub unsafe fn unlocked<R>(h: *mut Hub, f: impl FnOnce() -> R) -> R {
+pub unsafe fn unlocked<R>(f: impl FnOnce() -> R) -> R {
     if !on() {
         return f();
     }
     unlock();
     let r = f();
-    lock(h);
+    lock();
     r
-}
-
-/// [`unlocked`] for a caller that does not have its hub at hand: the lock's holder is the
-/// calling thread's hub (only the holder runs greenshim's code).
-///
-/// # Safety
-/// As [`unlocked`].
-#[inline(always)]
-pub unsafe fn unlocked_here<R>(f: impl FnOnce() -> R) -> R {
-    if !on() {
-        return f();
-    }
-    unlocked(std::ptr::null_mut(), f)
 }
 
 /// Every registered hub (none with one hub).
@@ -162,7 +151,7 @@ unsafe fn around_wait(h: *mut Hub, before: bool) {
         (*h).sleeping.store(true, Relaxed);
         unlock();
     } else {
-        lock(h);
+        lock();
         (*h).sleeping.store(false, Relaxed);
         consume_kick(h);
     }
@@ -242,7 +231,7 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
     ON.store(true, Relaxed);
     crate::hook::catch::set_multi();
     crate::hook::entry::publish(std::ptr::null_mut());
-    lock(h0);
+    lock();
     for k in 1..n {
         let mut t: libc::pthread_t = 0;
         // The real pthread_create: a hub is an OS thread.
@@ -261,7 +250,7 @@ pub unsafe fn start(h0: *mut Hub, n: u32) -> Result<(), String> {
         }
         sys::raw_syscall(libc::SYS_futex, [STARTED.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, s as usize, 0, 0, 0]);
     }
-    lock(h0);
+    lock();
     Ok(())
 }
 
@@ -273,7 +262,7 @@ extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: h0 is the main hub, registered before this thread started; `h` is this thread's
     // new hub, registered (published to the others) only under the lock, once complete.
     unsafe {
-        gs::sigmask::block_all();
+        gs::sigmask::block_all_but_libc();
         let h = match hub::install((*h0).default_stack_size, (*h0).stacks.mode()) {
             Ok(h) => h,
             Err(e) => return hub_failed(k, "cannot create its epoll instance", e),
@@ -289,7 +278,7 @@ extern "C" fn hub_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
             return hub_failed(k, "cannot create its eventfd", e);
         }
         crate::hook::catch::enable_extra(k);
-        lock(h);
+        lock();
         (*h).sig_deliver = (*h0).sig_deliver;
         (*h).slice_ns = (*h0).slice_ns;
         (*h).diag = (*h0).diag;

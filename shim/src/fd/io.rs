@@ -117,7 +117,7 @@ fn native_traced() -> Option<*mut Hub> {
 #[inline(always)]
 unsafe fn raw(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> Result<usize, i32> {
     // The attempt's system call: with several hubs, the others run meanwhile (`multi`).
-    let r = crate::multi::unlocked_here(|| gs::sys::raw_syscall(nr, [a, b, c, d, e, f]));
+    let r = crate::multi::unlocked(|| gs::sys::raw_syscall(nr, [a, b, c, d, e, f]));
     if r < 0 {
         Err(-r as i32)
     } else {
@@ -290,7 +290,7 @@ unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attem
     }
     let f = flags | libc::MSG_DONTWAIT;
     let mut dl = None;
-    let n = coop::run(h, fd, Interest::Read, dontwait, &mut dl, || crate::multi::unlocked_here(|| attempt(0, f)))?;
+    let n = coop::run(h, fd, Interest::Read, dontwait, &mut dl, || crate::multi::unlocked(|| attempt(0, f)))?;
     if flags & libc::MSG_WAITALL == 0 || dontwait || n == 0 || n >= want || flags & libc::MSG_PEEK != 0 {
         return Ok(n);
     }
@@ -313,7 +313,7 @@ unsafe fn recv_coop(h: *mut Hub, fd: c_int, flags: c_int, want: usize, mut attem
                 break;
             }
         }
-        match coop::run(h, fd, Interest::Read, false, &mut dl, || crate::multi::unlocked_here(|| attempt(done, f))) {
+        match coop::run(h, fd, Interest::Read, false, &mut dl, || crate::multi::unlocked(|| attempt(done, f))) {
             Ok(0) => break,
             Ok(k) => done += k,
             Err(_) => break,

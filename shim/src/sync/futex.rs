@@ -244,6 +244,10 @@ impl Park {
 /// not restarted: it has a deadline or the handler lacks SA_RESTART), ECANCELED (see [`Park`]).
 pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadline: Option<u64>, private: bool, park: Park) -> Result<(), i32> {
     let mut poll_ns = SHARED_POLL_MIN_NS;
+    // With several hubs a private wait is polled too: glibc's own handlers on another hub's
+    // thread (the SIGSETXID that `setuid` sends to every thread, whose acknowledgement wakes
+    // the caller's futex) may wake it with a real FUTEX_WAKE that only the kernel sees.
+    let polled = !private || crate::multi::on();
     loop {
         if word(addr).load(Ordering::SeqCst) != val {
             return Err(libc::EAGAIN);
@@ -255,7 +259,7 @@ pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadl
         w.node.token = token;
         waitq::push_back(queue(addr), &mut w.node);
         // A shared wait also wakes up now and then to look for another process's change.
-        let park_deadline = match private {
+        let park_deadline = match !polled {
             true => deadline,
             false => Some(deadline.unwrap_or(u64::MAX).min(sys::now().saturating_add(poll_ns))),
         };
@@ -269,7 +273,7 @@ pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadl
             return Ok(());
         }
         match why {
-            Wake::TimedOut if !private && deadline.is_none_or(|d| sys::now() < d) => {
+            Wake::TimedOut if polled && deadline.is_none_or(|d| sys::now() < d) => {
                 if word(addr).load(Ordering::SeqCst) != val {
                     return Ok(()); // changed by someone the hub cannot see: a wakeup
                 }
