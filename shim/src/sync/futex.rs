@@ -248,8 +248,12 @@ pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadl
     // thread (the SIGSETXID that `setuid` sends to every thread, whose acknowledgement wakes
     // the caller's futex) may wake it with a real FUTEX_WAKE that only the kernel sees.
     let polled = !private || crate::multi::on();
+    let mut addr = addr;
+    // Set once a requeue moved the wait to another word: it goes on there, as in the kernel,
+    // with no value to compare (`val` was the first word's).
+    let mut moved = false;
     loop {
-        if word(addr).load(Ordering::SeqCst) != val {
+        if !moved && word(addr).load(Ordering::SeqCst) != val {
             return Err(libc::EAGAIN);
         }
         let key = if private { 0 } else { SHARED_KEY };
@@ -274,7 +278,11 @@ pub(crate) unsafe fn wait(h: *mut Hub, addr: usize, val: u32, bitset: u32, deadl
         }
         match why {
             Wake::TimedOut if polled && deadline.is_none_or(|d| sys::now() < d) => {
-                if word(addr).load(Ordering::SeqCst) != val {
+                if w.addr != addr {
+                    // Requeued meanwhile (FUTEX_CMP_REQUEUE): wait on the new word.
+                    addr = w.addr;
+                    moved = true;
+                } else if !moved && word(addr).load(Ordering::SeqCst) != val {
                     return Ok(()); // changed by someone the hub cannot see: a wakeup
                 }
                 poll_ns = (poll_ns * 2).min(SHARED_POLL_MAX_NS);
