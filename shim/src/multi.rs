@@ -29,7 +29,8 @@
 //! line of its own.
 //!
 //! # Signals
-//! The other hubs' OS threads block every signal (but SIGSYS, the dispatch trap); the main
+//! The other hubs' OS threads block every signal but SIGSYS (the dispatch trap) and glibc's
+//! own SIGCANCEL and SIGSETXID (`setuid` waits for every thread glibc knows to answer); the main
 //! thread's hub counts every greenlet's mask (`Hub::mask_hub`), so the kernel delivers a
 //! process-directed signal there whenever any greenlet takes it, and greenshim routes it to
 //! that greenlet on whichever hub it runs.
