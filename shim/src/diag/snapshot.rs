@@ -449,34 +449,26 @@ pub fn view(out: &mut Out, live: &Live, pid: i32, tid: i32, rates: &Rates) {
     columns(&mut l, b"ID", b"NAME", b"TIME", b"LAST CALL");
     l.str("STATE\n");
     out.line(l.as_bytes());
-    rows(live, |r| {
-        let mut l = LineBuf::new();
-        let (mut id, mut name, mut time, mut call) = (LineBuf::new(), LineBuf::new(), LineBuf::new(), LineBuf::new());
-        id.str("g").num(r.seq);
-        push_name(&mut name, &r.name);
-        push_dur(&mut time, live::elapsed_ms(r.what.since, coarse_ns));
-        push_call(&mut call, r.call);
-        columns(&mut l, id.as_bytes(), name.as_bytes(), time.as_bytes(), call.as_bytes());
-        push_state(&mut l, live, r, thread, now_ns);
-        l.str("\n");
-        out.line(l.as_bytes());
-    });
+    rows(live, |r| view_row(out, live, r, thread, coarse_ns, now_ns));
     other_hubs(|_, o, otid| {
         let th = hub_thread(pid, otid);
-        hub_rows(o, |r| {
-            let mut l = LineBuf::new();
-            let (mut id, mut name, mut time, mut call) = (LineBuf::new(), LineBuf::new(), LineBuf::new(), LineBuf::new());
-            id.str("g").num(r.seq);
-            push_name(&mut name, &r.name);
-            push_dur(&mut time, live::elapsed_ms(r.what.since, coarse_ns));
-            push_call(&mut call, r.call);
-            columns(&mut l, id.as_bytes(), name.as_bytes(), time.as_bytes(), call.as_bytes());
-            push_state(&mut l, o, r, th, now_ns);
-            l.str("\n");
-            out.line(l.as_bytes());
-        });
+        hub_rows(o, |r| view_row(out, o, r, th, coarse_ns, now_ns));
     });
     out.flush();
+}
+
+/// One greenlet's row of [`view`].
+fn view_row(out: &mut Out, live: &Live, r: &Row, thread: Thread, coarse_ns: u64, now_ns: u64) {
+    let mut l = LineBuf::new();
+    let (mut id, mut name, mut time, mut call) = (LineBuf::new(), LineBuf::new(), LineBuf::new(), LineBuf::new());
+    id.str("g").num(r.seq);
+    push_name(&mut name, &r.name);
+    push_dur(&mut time, live::elapsed_ms(r.what.since, coarse_ns));
+    push_call(&mut call, r.call);
+    columns(&mut l, id.as_bytes(), name.as_bytes(), time.as_bytes(), call.as_bytes());
+    push_state(&mut l, live, r, thread, now_ns);
+    l.str("\n");
+    out.line(l.as_bytes());
 }
 
 /// The greenlet dump from the published state (the hub did not reach a safe point): the lines
