@@ -376,3 +376,35 @@ fn setuid_with_threads_on_several_hubs() {
     expect_code(&s, Some(0), "setuid across hubs");
     assert_eq!(s.stdout, n.stdout, "{}", s.describe());
 }
+
+/// The live view (`greenshim -p PID --once`) shows every hub: a `hub 1:` line and the
+/// greenlets of both hubs (6 connection threads spread over two hubs, plus main in accept).
+#[test]
+fn live_view_shows_every_hub() {
+    use std::io::Write;
+    let server_bin = compile("echo_tpc");
+    let mut srv = Server::spawn(shim_command(&server_bin, &["-q"], &hubs_env()));
+    let port = srv.wait_port(port_line, Duration::from_secs(10));
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.write_all(b"x").unwrap();
+        clients.push(c);
+    }
+    // every connection's thread exists and has echoed (so each is parked in read)
+    for c in &mut clients {
+        use std::io::Read;
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).expect("echo");
+    }
+    let v = run(common::launcher_command(&["-p", &srv.pid.to_string(), "--once"], &[]), Duration::from_secs(10));
+    let d = srv.kill_and_describe();
+    assert_eq!(v.code(), Some(0), "{}\n{d}", v.describe());
+    assert!(v.stdout.contains("\nhub 1: "), "a line for the second hub\n{}\n{d}", v.describe());
+    let is_row = |l: &str| l.trim_start().strip_prefix('g').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    let rows = v.stdout.lines().filter(|l| is_row(l)).count();
+    assert_eq!(rows, 7, "main and the 6 connection threads, whichever hub they run on\n{}\n{d}", v.describe());
+    let parked_in_read = v.stdout.lines().filter(|l| l.contains("parked on fd") && l.contains(" read ")).count();
+    assert_eq!(parked_in_read, 6, "{}\n{d}", v.describe());
+}
